@@ -1,0 +1,93 @@
+//! `mm`: the command-line front end of the mm toolkit.
+
+mod audio;
+mod data;
+mod info;
+mod text;
+mod train;
+
+use anyhow::{Result, bail};
+use clap::{Parser, Subcommand};
+
+/// mm: multi-modal deep learning in Rust (text, images, sound).
+#[derive(Debug, Parser)]
+#[command(name = "mm", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Versions, libtorch, CUDA devices, threads and compiled features.
+    Info {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sound: inspect audio files.
+    #[command(subcommand)]
+    Audio(audio::AudioCommand),
+    /// Text: vocabularies.
+    #[command(subcommand)]
+    Text(text::TextCommand),
+    /// Data sets: generate built-in synthetic data.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+    /// Train a task.
+    #[command(subcommand)]
+    Train(train::TrainCommand),
+}
+
+/// Parses `auto`, `cpu`, `cuda` or `cuda:N` into a device, failing when CUDA is asked for but
+/// absent.
+pub(crate) fn parse_device(s: &str) -> Result<tch::Device> {
+    let cuda = tch::Cuda::is_available();
+    Ok(match s {
+        "auto" => tch::Device::cuda_if_available(),
+        "cpu" => tch::Device::Cpu,
+        _ => {
+            let idx = match s.strip_prefix("cuda") {
+                Some("") => 0,
+                Some(rest) => match rest.strip_prefix(':').and_then(|n| n.parse::<usize>().ok()) {
+                    Some(n) => n,
+                    None => bail!("unknown device `{s}`: use auto, cpu, cuda or cuda:N"),
+                },
+                None => bail!("unknown device `{s}`: use auto, cpu, cuda or cuda:N"),
+            };
+            if !cuda {
+                bail!("device `{s}` requested but CUDA is not available (see `mm info`)");
+            }
+            let n = tch::Cuda::device_count() as usize;
+            if idx >= n {
+                bail!("device `{s}` requested but only {n} CUDA device(s) exist");
+            }
+            tch::Device::Cuda(idx)
+        }
+    })
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Info { json } => info::run(json),
+        Command::Audio(c) => audio::run(c),
+        Command::Text(c) => text::run(c),
+        Command::Data(c) => data::run(c),
+        Command::Train(c) => train::run(c),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

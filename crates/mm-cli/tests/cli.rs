@@ -1,0 +1,175 @@
+//! The `mm` binary, run as a user runs it: without LD_LIBRARY_PATH.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn mm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mm"))
+        .args(args)
+        .env_remove("LD_LIBRARY_PATH")
+        .env("MM_LOG", "warn")
+        .output()
+        .expect("mm starts")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn version_and_info_report_libtorch_and_cuda_truthfully() {
+    let v = mm(&["--version"]);
+    assert!(v.status.success());
+    assert_eq!(
+        stdout(&v).trim(),
+        format!("mm {}", env!("CARGO_PKG_VERSION"))
+    );
+
+    let o = mm(&["info", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let info: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(info["libtorch"]["cuda_library_loaded"], true);
+    assert_eq!(info["libtorch"]["has_cuda"], tch::Cuda::is_available());
+    assert_eq!(info["cuda_available"], tch::Cuda::is_available());
+    assert_eq!(info["cuda_devices"], tch::Cuda::device_count());
+    assert!(
+        info["libtorch"]["version"]
+            .as_str()
+            .unwrap()
+            .starts_with("2.11.0"),
+        "{info}"
+    );
+    assert!(info["tch"].as_str().unwrap().starts_with("0.24."));
+    assert!(info["torch_threads"].as_i64().unwrap() >= 1);
+}
+
+#[test]
+fn asking_for_cuda_without_it_is_a_clear_error() {
+    if tch::Cuda::is_available() {
+        // On a GPU machine the same request must succeed instead.
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        let o = mm(&[
+            "train",
+            "sound-tagging",
+            "--quick",
+            "--device",
+            "cuda",
+            "--epochs",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success());
+        return;
+    }
+    let o = mm(&["train", "sound-tagging", "--device", "cuda"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("CUDA is not available"), "{err}");
+    let o = mm(&["train", "sound-tagging", "--device", "tpu"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown device `tpu`"));
+}
+
+#[test]
+fn synthetic_sounds_round_trip_through_wav_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = mm(&[
+        "data",
+        "sounds",
+        "--out",
+        d,
+        "--classes",
+        "3",
+        "--per-class",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let wavs: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "wav"))
+        .collect();
+    assert_eq!(wavs.len(), 6);
+    let o = mm(&[
+        "audio",
+        "info",
+        Path::new(d).join("02_001.wav").to_str().unwrap(),
+    ]);
+    let s = stdout(&o);
+    assert!(s.contains("16000 Hz") && s.contains("0.500 s"), "{s}");
+    let o = mm(&[
+        "audio",
+        "info",
+        Path::new(d).join("missing.wav").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing.wav"));
+}
+
+#[test]
+fn vocab_from_a_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus.txt");
+    std::fs::write(&corpus, "A red circle.\nA blue square, a red square.\n").unwrap();
+    let out = dir.path().join("vocab.json");
+    let o = mm(&[
+        "text",
+        "vocab",
+        "--train",
+        corpus.to_str().unwrap(),
+        "--min-count",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v = mm_text::Vocab::load(&out).unwrap();
+    // 4 specials + a (3), red (2), square (2)
+    assert_eq!(v.len(), 7);
+    assert_eq!(v.word(4).unwrap(), "a");
+    assert_eq!(v.id("circle"), None);
+}
+
+#[test]
+fn quick_training_writes_the_run_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = mm(&[
+        "train",
+        "sound-tagging",
+        "--quick",
+        "--device",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = stdout(&o);
+    assert!(
+        s.contains("test accuracy") && s.contains("chance 16.7 %"),
+        "{s}"
+    );
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
+    let acc = m["test_accuracy"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert!(acc >= 0.5, "accuracy {acc}");
+    for f in ["config.json", "spectrograms.png", "loss.png"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    assert!(
+        std::fs::read_dir(&out).unwrap().all(|e| !e
+            .unwrap()
+            .path()
+            .to_string_lossy()
+            .ends_with(".tmp"))
+    );
+}

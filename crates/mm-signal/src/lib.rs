@@ -1,0 +1,40 @@
+//! # mm-signal: sound as data
+//!
+//! Windows, STFT, mel filter banks, mel spectrograms and decibel scaling with librosa's
+//! semantics and defaults, in pure Rust (no libtorch needed).
+//!
+//! ```
+//! use mm_signal::{MelConfig, MelSpectrogram, StftConfig, DbConfig, power_to_db_inplace};
+//!
+//! let sr = 16_000.0;
+//! let tone: Vec<f32> = (0..16_000)
+//!     .map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / sr as f32).sin())
+//!     .collect();
+//! let stft = StftConfig { n_fft: 1024, hop_length: Some(256), ..Default::default() };
+//! let mel = MelConfig { sample_rate_hz: sr, n_fft: 1024, n_mels: 64, ..Default::default() };
+//! let mut spec = MelSpectrogram::new(&stft, &mel)?.process(&tone)?;
+//! power_to_db_inplace(&mut spec, &DbConfig::default())?;
+//! assert_eq!(spec.dim(), (64, 1 + 16_000 / 256));
+//! # Ok::<(), mm_signal::Error>(())
+//! ```
+//!
+//! ## Conventions
+//! - Spectrogram layout is `[bins, frames]` (librosa's), frames centred at `t * hop_length`
+//!   when `center` is true.
+//! - Windows are periodic in the STFT (`fftbins=True`); the FFT is unnormalised.
+//! - Power is `|X|^2`; dB is `10 log10(S / ref)` with librosa's `amin` and `top_db`.
+//!
+//! ## Feature flags
+//! None yet; a `tch` feature for tensor batches is planned.
+
+mod db;
+mod error;
+mod mel;
+mod stft;
+mod window;
+
+pub use db::{DbConfig, power_to_db_inplace};
+pub use error::{Error, Result};
+pub use mel::{MelConfig, MelNorm, MelScale, MelSpectrogram, mel_filterbank};
+pub use stft::{PadMode, Stft, StftConfig};
+pub use window::{Symmetry, WindowKind};

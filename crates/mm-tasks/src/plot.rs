@@ -1,0 +1,169 @@
+//! PNG pictures of results: spectrograms and training curves, written atomically.
+
+use std::path::Path;
+
+use image::{Rgb, RgbImage};
+use ndarray::ArrayView2;
+
+use crate::error::{Error, Result};
+
+/// The viridis-like colour for `t` in `[0, 1]` (5-point piecewise-linear approximation).
+fn colormap(t: f32) -> Rgb<u8> {
+    const STOPS: [[f32; 3]; 5] = [
+        [68.0, 1.0, 84.0],
+        [59.0, 82.0, 139.0],
+        [33.0, 145.0, 140.0],
+        [94.0, 201.0, 98.0],
+        [253.0, 231.0, 37.0],
+    ];
+    let x = t.clamp(0.0, 1.0) * 4.0;
+    let i = (x.floor() as usize).min(3);
+    let f = x - i as f32;
+    let c = |k: usize| (STOPS[i][k] * (1.0 - f) + STOPS[i + 1][k] * f).round() as u8;
+    Rgb([c(0), c(1), c(2)])
+}
+
+/// Saves `img` as PNG through a temporary file in the same directory, then renames it.
+pub fn save_png_atomic(img: &RgbImage, path: &Path) -> Result<()> {
+    let tmp = path.with_extension("png.tmp");
+    img.save_with_format(&tmp, image::ImageFormat::Png)
+        .map_err(|source| Error::Image {
+            path: path.to_owned(),
+            source,
+        })?;
+    std::fs::rename(&tmp, path).map_err(|source| Error::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Renders spectrograms (`[bins, frames]`, e.g. dB) side by side, low frequencies at the
+/// bottom, each scaled to its own min..max, `scale` pixels per cell, 4-pixel white gutters.
+pub fn spectrogram_strip(specs: &[ArrayView2<'_, f32>], scale: u32) -> Result<RgbImage> {
+    if specs.is_empty() || scale == 0 || specs.iter().any(|s| s.is_empty()) {
+        return Err(Error::InvalidParameter {
+            name: "specs",
+            reason: "need at least one non-empty spectrogram and a positive scale".into(),
+        });
+    }
+    let gutter = 4u32;
+    let h = specs.iter().map(|s| s.nrows() as u32).max().unwrap_or(0) * scale;
+    let w: u32 = specs
+        .iter()
+        .map(|s| s.ncols() as u32 * scale + gutter)
+        .sum::<u32>()
+        - gutter;
+    let mut img = RgbImage::from_pixel(w, h, Rgb([255, 255, 255]));
+    let mut x0 = 0u32;
+    for s in specs {
+        let (lo, hi) = s
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        let range = (hi - lo).max(f32::EPSILON);
+        let rows = s.nrows() as u32;
+        for ((bin, frame), &v) in s.indexed_iter() {
+            let px = colormap((v - lo) / range);
+            let y_top = (rows - 1 - bin as u32) * scale + (h - rows * scale);
+            for dy in 0..scale {
+                for dx in 0..scale {
+                    img.put_pixel(x0 + frame as u32 * scale + dx, y_top + dy, px);
+                }
+            }
+        }
+        x0 += s.ncols() as u32 * scale + gutter;
+    }
+    Ok(img)
+}
+
+/// Draws curves (e.g. loss per epoch) on a shared y range with axes, one colour each.
+pub fn line_plot(series: &[&[f32]], width: u32, height: u32) -> Result<RgbImage> {
+    let n = series.iter().map(|s| s.len()).max().unwrap_or(0);
+    if n < 2 || width < 32 || height < 32 {
+        return Err(Error::InvalidParameter {
+            name: "series",
+            reason: "need a series of at least 2 points and a plot of at least 32x32".into(),
+        });
+    }
+    let finite = series
+        .iter()
+        .flat_map(|s| s.iter())
+        .filter(|v| v.is_finite());
+    let (lo, hi) = finite.fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+        (a.min(v), b.max(v))
+    });
+    let range = (hi - lo).max(f32::EPSILON);
+    let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
+    let m = 8u32;
+    let (pw, ph) = (width - 2 * m, height - 2 * m);
+    for x in m..width - m {
+        img.put_pixel(x, height - m, Rgb([0, 0, 0]));
+    }
+    for y in m..=height - m {
+        img.put_pixel(m, y, Rgb([0, 0, 0]));
+    }
+    const COLOURS: [[u8; 3]; 4] = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40]];
+    let to_px = |i: usize, v: f32| {
+        let x = m as f32 + pw as f32 * i as f32 / (n - 1) as f32;
+        let y = m as f32 + ph as f32 * (1.0 - (v - lo) / range);
+        (x, y)
+    };
+    for (si, s) in series.iter().enumerate() {
+        let col = Rgb(COLOURS[si % COLOURS.len()]);
+        for (i, w) in s.windows(2).enumerate() {
+            if !(w[0].is_finite() && w[1].is_finite()) {
+                continue;
+            }
+            let (a, b) = (to_px(i, w[0]), to_px(i + 1, w[1]));
+            let steps = ((b.0 - a.0).abs().max((b.1 - a.1).abs()).ceil() as usize).max(1);
+            for k in 0..=steps {
+                let t = k as f32 / steps as f32;
+                let (x, y) = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
+                for (dx, dy) in [(0i32, 0i32), (1, 0), (0, 1)] {
+                    let (px, py) = (x.round() as i32 + dx, y.round() as i32 + dy);
+                    if px >= 0 && py >= 0 && (px as u32) < width && (py as u32) < height {
+                        img.put_pixel(px as u32, py as u32, col);
+                    }
+                }
+            }
+        }
+    }
+    Ok(img)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    #[test]
+    fn spectrogram_strip_puts_high_values_bright_and_low_bins_at_the_bottom() {
+        let mut s = Array2::<f32>::zeros((3, 2));
+        s[[0, 0]] = 1.0; // lowest bin, first frame: brightest
+        let img = spectrogram_strip(&[s.view(), s.view()], 2).unwrap();
+        assert_eq!(img.dimensions(), (2 * 2 + 4 + 2 * 2, 6));
+        assert_eq!(*img.get_pixel(0, 5), colormap(1.0));
+        assert_eq!(*img.get_pixel(0, 0), colormap(0.0));
+        assert_eq!(*img.get_pixel(5, 0), Rgb([255, 255, 255]));
+        assert!(spectrogram_strip(&[], 1).is_err());
+    }
+
+    #[test]
+    fn line_plot_draws_a_falling_curve_and_saves() {
+        let v = [3.0f32, 2.0, 1.0];
+        let img = line_plot(&[&v], 64, 48).unwrap();
+        let blue = Rgb(COLOURS_FIRST);
+        // the first point is at the top left of the plot area, the last at the bottom right
+        assert_eq!(*img.get_pixel(8, 8), blue);
+        assert_eq!(*img.get_pixel(55, 39), blue);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.png");
+        save_png_atomic(&img, &p).unwrap();
+        assert_eq!(image::open(&p).unwrap().width(), 64);
+        assert!(!dir.path().join("x.png.tmp").exists());
+        assert!(line_plot(&[&[1.0]], 64, 48).is_err());
+    }
+
+    const COLOURS_FIRST: [u8; 3] = [31, 119, 180];
+}

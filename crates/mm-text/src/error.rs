@@ -1,0 +1,43 @@
+//! The error type of `mm-text`.
+
+/// Everything that can go wrong in `mm-text`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A configuration value is outside its valid range.
+    #[error("invalid parameter `{name}`: {reason}")]
+    InvalidParameter {
+        /// The parameter's name.
+        name: &'static str,
+        /// What it must satisfy.
+        reason: String,
+    },
+    /// A token id outside the vocabulary.
+    #[error("token id {id} is outside the vocabulary of {len} tokens")]
+    UnknownId {
+        /// The id.
+        id: usize,
+        /// The vocabulary size.
+        len: usize,
+    },
+    /// Reading or writing a file failed.
+    #[error("i/o on {path}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A saved vocabulary could not be parsed.
+    #[error("malformed vocabulary file {path}")]
+    Format {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// `Result` with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

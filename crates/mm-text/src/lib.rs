@@ -1,0 +1,29 @@
+//! # mm-text: text as data
+//!
+//! Unicode-aware word tokenization with byte offsets, and vocabularies with counts, special
+//! tokens (`<pad>`, `<unk>`, `<start>`, `<end>`), encoding, decoding and atomic save/load.
+//!
+//! ```
+//! use mm_text::{Tokenizer, Vocab, VocabConfig};
+//! let tok = Tokenizer::default();
+//! let captions = ["A red circle.", "A blue square left of a red circle."];
+//! let sentences: Vec<Vec<String>> = captions.iter().map(|c| tok.words(c)).collect();
+//! let vocab = Vocab::build(&sentences, &VocabConfig::default())?;
+//! assert_eq!(vocab.word(4)?, "a"); // most frequent word right after the 4 specials
+//! # Ok::<(), mm_text::Error>(())
+//! ```
+//!
+//! ## Conventions
+//! Special tokens take the first ids; ordinary words follow by decreasing count, ties
+//! alphabetical.
+//!
+//! ## Feature flags
+//! None yet; skip-gram word2vec and a `tch` trainer are planned.
+
+mod error;
+mod tokenize;
+mod vocab;
+
+pub use error::{Error, Result};
+pub use tokenize::{CharPolicy, Token, Tokenizer, TokenizerConfig};
+pub use vocab::{END, PAD, START, UNK, Vocab, VocabConfig};

@@ -1,0 +1,58 @@
+//! CUDA checks, compiled only with feature `cuda` (the GPU bundle) and run on a CUDA machine.
+#![cfg(feature = "cuda")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use mm_fusion::{MapNorm, audio_visual_attention};
+use mm_tasks::sound_tagging::{self, SoundTaggingConfig};
+use mm_vision::{SmallCnn, SmallCnnConfig};
+use tch::{Device, Kind, Tensor, nn};
+
+#[test]
+fn cuda_and_cudnn_are_available() {
+    assert!(tch::Cuda::is_available(), "CUDA not available");
+    assert!(tch::Cuda::device_count() >= 1);
+    assert!(tch::Cuda::cudnn_is_available(), "cuDNN not available");
+}
+
+#[test]
+fn small_cnn_gives_the_same_numbers_on_cpu_and_cuda() {
+    tch::manual_seed(0);
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let cnn = SmallCnn::new(&vs.root(), &SmallCnnConfig::default()).unwrap();
+    let x = Tensor::randn([4, 3, 64, 64], (Kind::Float, Device::Cpu));
+    let cpu = cnn.pooled(&x, false).unwrap();
+    vs.set_device(Device::Cuda(0));
+    let gpu = cnn
+        .pooled(&x.to(Device::Cuda(0)), false)
+        .unwrap()
+        .to(Device::Cpu);
+    let err = (&cpu - &gpu).abs().max().double_value(&[]);
+    let scale = cpu.abs().max().double_value(&[]);
+    assert!(err <= 1e-4 * scale.max(1.0), "max abs error {err}");
+}
+
+#[test]
+fn attention_gives_the_same_numbers_on_cpu_and_cuda() {
+    let audio = Tensor::randn([3, 16], (Kind::Float, Device::Cpu));
+    let visual = Tensor::randn([3, 16, 7, 7], (Kind::Float, Device::Cpu));
+    let cpu = audio_visual_attention(&audio, &visual, MapNorm::Softmax).unwrap();
+    let d = Device::Cuda(0);
+    let gpu = audio_visual_attention(&audio.to(d), &visual.to(d), MapNorm::Softmax).unwrap();
+    let err = (&cpu.weights - gpu.weights.to(Device::Cpu))
+        .abs()
+        .max()
+        .double_value(&[]);
+    assert!(err < 1e-5, "max abs error {err}");
+}
+
+#[test]
+fn sound_tagging_trains_on_cuda() {
+    let cfg = SoundTaggingConfig::quick();
+    let report = sound_tagging::train(&cfg, Device::Cuda(0), &mut |_| {}).unwrap();
+    assert!(
+        report.final_accuracy() >= 3.0 * report.chance,
+        "accuracy {} vs chance {}",
+        report.final_accuracy(),
+        report.chance
+    );
+}

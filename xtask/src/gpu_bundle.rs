@@ -1,0 +1,159 @@
+//! `cargo xtask gpu-bundle --out DIR`: everything the CUDA checks need, for a machine with a GPU
+//! and PyTorch 2.11 but no Rust toolchain.
+//!
+//! The bundle holds the release `mm` binary and the test executables of `mm-tests` built with
+//! its `cuda` feature, stripped, and `run.sh`, which points the loader at that machine's torch
+//! (`/opt/torch/.venv` by default, `TORCH_VENV` to override) and runs every check, exiting
+//! non-zero if any fails.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::util::{cargo, have, output, project_root, run as exec, step};
+
+/// The bundle must stay small enough to carry to the GPU machine.
+const MAX_BUNDLE_BYTES: u64 = 60 << 20;
+
+const RUN_SH: &str = r#"#!/usr/bin/env bash
+# CUDA checks for mm, built by `cargo xtask gpu-bundle`. Needs PyTorch 2.11 (CUDA build) in
+# $TORCH_VENV (default /opt/torch/.venv); no Rust toolchain. Exits non-zero if any check fails.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+venv=${TORCH_VENV:-/opt/torch/.venv}
+lib=$(ls -d "$venv"/lib/python3*/site-packages/torch/lib 2>/dev/null | head -n 1)
+if [ -z "$lib" ]; then echo "no torch/lib under $venv (set TORCH_VENV)"; exit 2; fi
+export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+out=${OUT:-$(mktemp -d)}
+failed=()
+check() { local name=$1; shift; echo "== $name: $*"; if "$@"; then echo "-- ok: $name"; else echo "-- FAILED: $name"; failed+=("$name"); fi; }
+check info "$here/mm" info
+check info-json-cuda bash -c "'$here/mm' info --json | tee '$out/info.json' | grep -q '\"cuda_available\": true'"
+check train-cuda "$here/mm" train sound-tagging --quick --device cuda --out "$out/sound-tagging-cuda"
+for t in "$here"/tests/*; do check "$(basename "$t")" "$t" --test-threads=1; done
+echo
+if [ ${#failed[@]} -eq 0 ]; then echo "all CUDA checks passed"; else echo "failed: ${failed[*]}"; exit 1; fi
+"#;
+
+pub fn run(args: &[String]) -> Result<()> {
+    let out = match args {
+        [flag, dir] if flag == "--out" => PathBuf::from(dir),
+        _ => bail!("usage: cargo xtask gpu-bundle --out DIR"),
+    };
+    let out = if out.is_absolute() {
+        out
+    } else {
+        project_root().join(out)
+    };
+    crate::setup::run()?;
+
+    step("build release binaries");
+    exec(
+        cargo().args(["build", "--release", "--locked", "-p", "mm-cli"]),
+        "release build",
+    )?;
+    step("build CUDA test executables");
+    let o = output(cargo().args([
+        "test",
+        "--release",
+        "--locked",
+        "-p",
+        "mm-tests",
+        "--features",
+        "cuda",
+        "--no-run",
+        "--message-format=json",
+    ]))?;
+    if !o.status.success() {
+        bail!(
+            "building the CUDA tests failed:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let tests = test_executables(&String::from_utf8_lossy(&o.stdout))?;
+
+    step(&format!("assemble {}", out.display()));
+    if out.exists() {
+        std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;
+    }
+    std::fs::create_dir_all(out.join("tests"))
+        .with_context(|| format!("creating {}", out.display()))?;
+    let target = project_root().join("target/release");
+    copy_stripped(&target.join("mm"), &out.join("mm"))?;
+    for (name, exe) in &tests {
+        copy_stripped(exe, &out.join("tests").join(name))?;
+    }
+    let run_sh = out.join("run.sh");
+    std::fs::write(&run_sh, RUN_SH).with_context(|| format!("writing {}", run_sh.display()))?;
+    set_executable(&run_sh)?;
+
+    let size = dir_size(&out)?;
+    println!(
+        "bundle: mm + {} test executable(s), {:.1} MiB -> {}",
+        tests.len(),
+        size as f64 / (1u64 << 20) as f64,
+        out.display()
+    );
+    if size > MAX_BUNDLE_BYTES {
+        bail!("the bundle is {size} bytes, over the 60 MiB limit");
+    }
+    println!("on the CUDA machine: bash {}/run.sh", out.display());
+    Ok(())
+}
+
+/// `(name, path)` of every test executable in cargo's JSON messages.
+fn test_executables(json_lines: &str) -> Result<Vec<(String, PathBuf)>> {
+    let mut found = Vec::new();
+    for line in json_lines.lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if msg["reason"] != "compiler-artifact" || msg["profile"]["test"] != true {
+            continue;
+        }
+        if let (Some(exe), Some(name)) =
+            (msg["executable"].as_str(), msg["target"]["name"].as_str())
+        {
+            found.push((name.to_owned(), PathBuf::from(exe)));
+        }
+    }
+    if found.is_empty() {
+        bail!("cargo reported no test executable for mm-tests");
+    }
+    Ok(found)
+}
+
+fn copy_stripped(from: &Path, to: &Path) -> Result<()> {
+    std::fs::copy(from, to)
+        .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    if have("strip") {
+        exec(Command::new("strip").arg("--strip-all").arg(to), "strip")?;
+    } else {
+        println!(
+            "warning: no `strip` on PATH; {} left unstripped",
+            to.display()
+        );
+    }
+    set_executable(to)
+}
+
+fn set_executable(p: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("chmod {}", p.display()))
+}
+
+fn dir_size(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            dir_size(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}

@@ -1,0 +1,50 @@
+//! `cargo xtask <task>`: the workspace's automation, in Rust so that it runs wherever cargo does.
+//!
+//! Tasks: `setup`, `test`, `demo`, `gpu-bundle --out DIR`. Run `cargo xtask help` for details.
+
+mod demo;
+mod gpu_bundle;
+mod setup;
+mod test;
+mod util;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+cargo xtask <task>
+
+tasks:
+  setup                 make this machine ready: PyTorch 2.11.0 in a reusable venv, the libtorch
+                        symlink that .cargo/config.toml points at, HDF5 development files
+  test                  setup, then fmt --check, clippy -D warnings, dependency guards, every test
+  demo [-- ARGS]        setup, then train the main pipeline on built-in data (ARGS go to
+                        `mm train sound-tagging`, e.g. `-- --quick` or `-- --device cuda`)
+  gpu-bundle --out DIR  release binaries and CUDA test executables, stripped, with run.sh for a
+                        CUDA machine that has PyTorch 2.11 at /opt/torch/.venv (no Rust needed)
+
+environment:
+  MM_TORCH_VENV   where the PyTorch venv lives (default /opt/venv-torch-2.11.0)
+  LIBTORCH        libtorch path (default from .cargo/config.toml: /opt/libtorch)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("setup") => setup::run(),
+        Some("test") => test::run(),
+        Some("demo") => demo::run(&args[1..]),
+        Some("gpu-bundle") => gpu_bundle::run(&args[1..]),
+        Some("help" | "-h" | "--help") | None => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some(other) => Err(anyhow::anyhow!("unknown task `{other}`\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nxtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

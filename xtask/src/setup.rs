@@ -1,0 +1,290 @@
+//! `cargo xtask setup`: PyTorch 2.11.0 in a reusable venv, the libtorch symlink, system packages.
+//!
+//! Idempotent: each step checks first and does nothing when already done, so a second run takes
+//! well under a second.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::util::{have, output, project_root, run as exec, step};
+
+/// The PyTorch release that tch 0.24 is built for.
+pub const TORCH_VERSION: &str = "2.11.0";
+/// Free space the PyTorch install needs (2.75 GB download, 4.7 GB installed), with margin.
+const TORCH_NEEDS_BYTES: u64 = 8 << 30;
+/// Debian packages the build needs.
+const APT_PACKAGES: &[&str] = &["libhdf5-dev", "pkg-config"];
+
+pub fn run() -> Result<()> {
+    let t0 = std::time::Instant::now();
+    step("setup: system packages");
+    apt_packages()?;
+    let libtorch = configured_libtorch()?;
+    if let Some(lib) = std::env::var_os("LIBTORCH").filter(|_| exported_libtorch()) {
+        step("setup: libtorch");
+        let lib = PathBuf::from(lib);
+        if !lib.join("lib/libtorch.so").is_file() {
+            bail!(
+                "LIBTORCH is exported as {} but it has no lib/libtorch.so; unset LIBTORCH to \
+                 let setup install PyTorch {TORCH_VERSION}, or point it at a libtorch {TORCH_VERSION}",
+                lib.display()
+            );
+        }
+        println!("ok: using the exported LIBTORCH={}", lib.display());
+        return Ok(());
+    }
+    step(&format!("setup: PyTorch {TORCH_VERSION} venv"));
+    let venv = venv_path();
+    let torch_dir = ensure_torch(&venv)?;
+    step("setup: libtorch symlink");
+    ensure_symlink(&libtorch, &torch_dir)?;
+    println!(
+        "\nsetup done in {:.1} s: LIBTORCH={} -> {}",
+        t0.elapsed().as_secs_f64(),
+        libtorch.display(),
+        torch_dir.display()
+    );
+    Ok(())
+}
+
+/// True when the user exported LIBTORCH (cargo's `[env]` does not override it).
+fn exported_libtorch() -> bool {
+    // Inside `cargo xtask`, cargo has already applied `[env]` from .cargo/config.toml, so the
+    // variable is always set; it was exported by the user only if it differs from the config.
+    match (std::env::var_os("LIBTORCH"), configured_libtorch()) {
+        (Some(v), Ok(cfg)) => v != cfg.as_os_str(),
+        _ => false,
+    }
+}
+
+/// The LIBTORCH value committed in `.cargo/config.toml`.
+fn configured_libtorch() -> Result<PathBuf> {
+    let path = project_root().join(".cargo/config.toml");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("LIBTORCH"))
+        .filter_map(|rest| rest.trim_start().strip_prefix('='))
+        .map(|v| PathBuf::from(v.trim().trim_matches('"')))
+        .next()
+        .with_context(|| format!("{} sets no LIBTORCH under [env]", path.display()))
+}
+
+fn venv_path() -> PathBuf {
+    std::env::var_os("MM_TORCH_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(format!("/opt/venv-torch-{TORCH_VERSION}")))
+}
+
+fn is_root() -> bool {
+    output(Command::new("id").arg("-u"))
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn missing_apt_packages(pkgs: &[&str]) -> Result<Vec<String>> {
+    let mut missing = Vec::new();
+    for p in pkgs {
+        let o = output(Command::new("dpkg-query").args(["-W", "-f=${Status}", p]))?;
+        if !String::from_utf8_lossy(&o.stdout).contains("install ok installed") {
+            missing.push((*p).to_owned());
+        }
+    }
+    Ok(missing)
+}
+
+fn apt_packages() -> Result<()> {
+    if !have("dpkg-query") {
+        println!(
+            "skip: not a Debian-like system; install the HDF5 development files (HDF5 1.10+) and \
+             pkg-config with your package manager"
+        );
+        return Ok(());
+    }
+    let missing = missing_apt_packages(APT_PACKAGES)?;
+    if missing.is_empty() {
+        println!("ok: {} already installed", APT_PACKAGES.join(", "));
+        return Ok(());
+    }
+    let sudo: &[&str] = if is_root() {
+        &[]
+    } else if have("sudo") {
+        &["sudo", "-n"]
+    } else {
+        bail!(
+            "missing Debian packages {}: not root and no sudo; run as root: apt-get install -y {}",
+            missing.join(" "),
+            missing.join(" ")
+        );
+    };
+    let apt = |args: &[&str]| -> Result<()> {
+        let mut full: Vec<&str> = sudo.to_vec();
+        full.push("apt-get");
+        full.extend_from_slice(args);
+        let mut cmd = Command::new(full[0]);
+        cmd.args(&full[1..])
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        println!("running: {}", full.join(" "));
+        let o = output(&mut cmd)?;
+        if !o.status.success() {
+            let err = String::from_utf8_lossy(&o.stderr);
+            let tail: Vec<&str> = err.lines().rev().take(8).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            bail!(
+                "`{}` failed ({}):\n{}\nfix the package manager (network, disk space, a held \
+                 dpkg lock), or install {} by hand, then re-run `cargo xtask setup`",
+                full.join(" "),
+                o.status,
+                tail.join("\n"),
+                missing.join(" ")
+            );
+        }
+        Ok(())
+    };
+    apt(&["update", "-qq"])?;
+    let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    install.extend(missing.iter().map(String::as_str));
+    apt(&install)?;
+    println!("done: installed {}", missing.join(", "));
+    Ok(())
+}
+
+/// The `torch` package directory of `venv` if it holds PyTorch [`TORCH_VERSION`].
+fn installed_torch(venv: &Path) -> Option<PathBuf> {
+    let lib = venv.join("lib");
+    for entry in std::fs::read_dir(&lib).ok()?.flatten() {
+        let torch = entry.path().join("site-packages/torch");
+        let Ok(text) = std::fs::read_to_string(torch.join("version.py")) else {
+            continue;
+        };
+        let version = text
+            .lines()
+            .find_map(|l| l.strip_prefix("__version__ = "))
+            .map(|v| v.trim().trim_matches('\'').trim_matches('"').to_owned())?;
+        let base = version.split('+').next().unwrap_or_default();
+        if base == TORCH_VERSION && torch.join("lib/libtorch.so").is_file() {
+            return Some(torch);
+        }
+    }
+    None
+}
+
+/// Free bytes on the file system holding `path` (or its nearest existing ancestor).
+fn free_bytes(path: &Path) -> Option<u64> {
+    let mut p = path;
+    while !p.exists() {
+        p = p.parent()?;
+    }
+    let o = output(Command::new("df").args(["-Pk"]).arg(p)).ok()?;
+    let text = String::from_utf8_lossy(&o.stdout);
+    let kb: u64 = text
+        .lines()
+        .nth(1)?
+        .split_whitespace()
+        .nth(3)?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+fn ensure_torch(venv: &Path) -> Result<PathBuf> {
+    if let Some(torch) = installed_torch(venv) {
+        println!("ok: PyTorch {TORCH_VERSION} already in {}", venv.display());
+        return Ok(torch);
+    }
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    if !have(&python) && !Path::new(&python).is_file() {
+        bail!(
+            "`{python}` not found: install Python 3.9+ with venv support \
+             (Debian: apt-get install -y python3 python3-venv), then re-run `cargo xtask setup`"
+        );
+    }
+    if let Some(free) = free_bytes(venv)
+        && free < TORCH_NEEDS_BYTES
+    {
+        bail!(
+            "only {:.1} GiB free where the venv goes ({}); PyTorch needs about 8 GiB: free \
+             space there, or set MM_TORCH_VENV to a directory on a larger disk",
+            free as f64 / (1u64 << 30) as f64,
+            venv.display()
+        );
+    }
+    let vpy = venv.join("bin/python");
+    if !vpy.is_file() {
+        println!("creating venv {}", venv.display());
+        let o = output(Command::new(&python).args(["-m", "venv"]).arg(venv))?;
+        if !o.status.success() {
+            bail!(
+                "`{python} -m venv {}` failed: {}\non Debian install venv support with \
+                 `apt-get install -y python3-venv`; if the directory is not writable, run as \
+                 root or set MM_TORCH_VENV to a writable path",
+                venv.display(),
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+        }
+    }
+    println!(
+        "installing torch=={TORCH_VERSION} from PyPI into {} (2.75 GB download, ~1-3 min)",
+        venv.display()
+    );
+    exec(
+        Command::new(&vpy).args([
+            "-m",
+            "pip",
+            "install",
+            "--no-input",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+            &format!("torch=={TORCH_VERSION}"),
+        ]),
+        "pip install torch",
+    )
+    .with_context(|| {
+        format!(
+            "PyTorch could not be installed: check that PyPI is reachable and that the disk has \
+             about 8 GiB free, then re-run `cargo xtask setup` (the venv {} is reused)",
+            venv.display()
+        )
+    })?;
+    installed_torch(venv).with_context(|| {
+        format!(
+            "pip finished but {} holds no torch {TORCH_VERSION} with lib/libtorch.so",
+            venv.display()
+        )
+    })
+}
+
+fn ensure_symlink(link: &Path, target: &Path) -> Result<()> {
+    match std::fs::read_link(link) {
+        Ok(current) if current == target => {
+            println!("ok: {} -> {}", link.display(), target.display());
+            return Ok(());
+        }
+        Ok(_) => {}
+        Err(_) if link.exists() => bail!(
+            "{} exists and is not a symlink; move it away (or export LIBTORCH to use it as \
+             libtorch), then re-run `cargo xtask setup`",
+            link.display()
+        ),
+        Err(_) => {}
+    }
+    if let Some(parent) = link.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let tmp = link.with_extension("tmp-link");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp).with_context(|| {
+        format!(
+            "creating symlink {} (run as root, or export LIBTORCH={})",
+            tmp.display(),
+            target.display()
+        )
+    })?;
+    std::fs::rename(&tmp, link).with_context(|| format!("replacing {}", link.display()))?;
+    println!("done: {} -> {}", link.display(), target.display());
+    Ok(())
+}
