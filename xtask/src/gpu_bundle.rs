@@ -109,7 +109,12 @@ fn test_executables(json_lines: &str) -> Result<Vec<(String, PathBuf)>> {
         let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
-        if msg["reason"] != "compiler-artifact" || msg["profile"]["test"] != true {
+        // integration-test targets only (the library's unit-test harness holds no CUDA check)
+        let is_test_target = msg["target"]["kind"]
+            .as_array()
+            .is_some_and(|k| k.iter().any(|k| k == "test"));
+        if msg["reason"] != "compiler-artifact" || msg["profile"]["test"] != true || !is_test_target
+        {
             continue;
         }
         if let (Some(exe), Some(name)) =
@@ -156,4 +161,24 @@ fn dir_size(dir: &Path) -> Result<u64> {
         };
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_integration_test_executables_only() {
+        let lines = [
+            r#"{"reason":"compiler-artifact","target":{"name":"cuda","kind":["test"]},"profile":{"test":true},"executable":"/t/cuda-1"}"#,
+            r#"{"reason":"compiler-artifact","target":{"name":"mm_tests","kind":["lib"]},"profile":{"test":true},"executable":"/t/mm_tests-2"}"#,
+            r#"{"reason":"compiler-artifact","target":{"name":"tch","kind":["lib"]},"profile":{"test":false},"executable":null}"#,
+            r#"{"reason":"build-finished","success":true}"#,
+            "not json",
+        ]
+        .join("\n");
+        let found = test_executables(&lines).unwrap();
+        assert_eq!(found, vec![("cuda".to_owned(), PathBuf::from("/t/cuda-1"))]);
+        assert!(test_executables("").is_err());
+    }
 }

@@ -36,8 +36,7 @@ pub fn run() -> Result<()> {
         return Ok(());
     }
     step(&format!("setup: PyTorch {TORCH_VERSION} venv"));
-    let venv = venv_path();
-    let torch_dir = ensure_torch(&venv)?;
+    let torch_dir = TorchInstall::from_env().ensure()?;
     step("setup: libtorch symlink");
     ensure_symlink(&libtorch, &torch_dir)?;
     println!(
@@ -72,10 +71,30 @@ fn configured_libtorch() -> Result<PathBuf> {
         .with_context(|| format!("{} sets no LIBTORCH under [env]", path.display()))
 }
 
-fn venv_path() -> PathBuf {
-    std::env::var_os("MM_TORCH_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(format!("/opt/venv-torch-{TORCH_VERSION}")))
+/// Where and how PyTorch is installed.
+#[derive(Debug, Clone)]
+struct TorchInstall {
+    /// The venv (`MM_TORCH_VENV`, default `/opt/venv-torch-2.11.0`).
+    venv: PathBuf,
+    /// The interpreter that creates it (`PYTHON`, default `python3`).
+    python: String,
+    /// Refuse to start with less free space than this.
+    min_free_bytes: u64,
+    /// A PyPI mirror (`MM_PIP_INDEX_URL`), passed to pip as `--index-url`.
+    index_url: Option<String>,
+}
+
+impl TorchInstall {
+    fn from_env() -> Self {
+        Self {
+            venv: std::env::var_os("MM_TORCH_VENV")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(format!("/opt/venv-torch-{TORCH_VERSION}"))),
+            python: std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned()),
+            min_free_bytes: TORCH_NEEDS_BYTES,
+            index_url: std::env::var("MM_PIP_INDEX_URL").ok(),
+        }
+    }
 }
 
 fn is_root() -> bool {
@@ -103,9 +122,17 @@ fn apt_packages() -> Result<()> {
         );
         return Ok(());
     }
-    let missing = missing_apt_packages(APT_PACKAGES)?;
+    let mut wanted = APT_PACKAGES.to_vec();
+    // Debian's python3 creates venvs only with python3-venv (it provides ensurepip).
+    let python = TorchInstall::from_env().python;
+    let has_ensurepip = output(Command::new(&python).args(["-c", "import ensurepip"]))
+        .is_ok_and(|o| o.status.success());
+    if !has_ensurepip && installed_torch(&TorchInstall::from_env().venv).is_none() {
+        wanted.push("python3-venv");
+    }
+    let missing = missing_apt_packages(&wanted)?;
     if missing.is_empty() {
-        println!("ok: {} already installed", APT_PACKAGES.join(", "));
+        println!("ok: {} already installed", wanted.join(", "));
         return Ok(());
     }
     let sudo: &[&str] = if is_root() {
@@ -189,48 +216,46 @@ fn free_bytes(path: &Path) -> Option<u64> {
     Some(kb * 1024)
 }
 
-fn ensure_torch(venv: &Path) -> Result<PathBuf> {
-    if let Some(torch) = installed_torch(venv) {
-        println!("ok: PyTorch {TORCH_VERSION} already in {}", venv.display());
-        return Ok(torch);
-    }
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    if !have(&python) && !Path::new(&python).is_file() {
-        bail!(
-            "`{python}` not found: install Python 3.9+ with venv support \
-             (Debian: apt-get install -y python3 python3-venv), then re-run `cargo xtask setup`"
-        );
-    }
-    if let Some(free) = free_bytes(venv)
-        && free < TORCH_NEEDS_BYTES
-    {
-        bail!(
-            "only {:.1} GiB free where the venv goes ({}); PyTorch needs about 8 GiB: free \
-             space there, or set MM_TORCH_VENV to a directory on a larger disk",
-            free as f64 / (1u64 << 30) as f64,
-            venv.display()
-        );
-    }
-    let vpy = venv.join("bin/python");
-    if !vpy.is_file() {
-        println!("creating venv {}", venv.display());
-        let o = output(Command::new(&python).args(["-m", "venv"]).arg(venv))?;
-        if !o.status.success() {
+impl TorchInstall {
+    /// The `torch` package directory, installing PyTorch first if the venv lacks it.
+    fn ensure(&self) -> Result<PathBuf> {
+        let (venv, python) = (self.venv.as_path(), self.python.as_str());
+        if let Some(torch) = installed_torch(venv) {
+            println!("ok: PyTorch {TORCH_VERSION} already in {}", venv.display());
+            return Ok(torch);
+        }
+        if !have(python) && !Path::new(python).is_file() {
             bail!(
-                "`{python} -m venv {}` failed: {}\non Debian install venv support with \
-                 `apt-get install -y python3-venv`; if the directory is not writable, run as \
-                 root or set MM_TORCH_VENV to a writable path",
-                venv.display(),
-                String::from_utf8_lossy(&o.stderr).trim()
+                "`{python}` not found: install Python 3.9+ with venv support \
+             (Debian: apt-get install -y python3 python3-venv), then re-run `cargo xtask setup`"
             );
         }
-    }
-    println!(
-        "installing torch=={TORCH_VERSION} from PyPI into {} (2.75 GB download, ~1-3 min)",
-        venv.display()
-    );
-    exec(
-        Command::new(&vpy).args([
+        if let Some(free) = free_bytes(venv)
+            && free < self.min_free_bytes
+        {
+            bail!(
+                "only {:.1} GiB free where the venv goes ({}); PyTorch needs about 8 GiB: free \
+             space there, or set MM_TORCH_VENV to a directory on a larger disk",
+                free as f64 / (1u64 << 30) as f64,
+                venv.display()
+            );
+        }
+        let vpy = venv.join("bin/python");
+        if !vpy.is_file() {
+            println!("creating venv {}", venv.display());
+            let o = output(Command::new(python).args(["-m", "venv"]).arg(venv))?;
+            if !o.status.success() {
+                bail!(
+                    "`{python} -m venv {}` failed: {}\non Debian install venv support with \
+                 `apt-get install -y python3-venv`; if the directory is not writable, run as \
+                 root or set MM_TORCH_VENV to a writable path",
+                    venv.display(),
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+            }
+        }
+        let mut pip = Command::new(&vpy);
+        pip.args([
             "-m",
             "pip",
             "install",
@@ -238,10 +263,16 @@ fn ensure_torch(venv: &Path) -> Result<PathBuf> {
             "--disable-pip-version-check",
             "--progress-bar",
             "off",
-            &format!("torch=={TORCH_VERSION}"),
-        ]),
-        "pip install torch",
-    )
+        ]);
+        if let Some(url) = &self.index_url {
+            pip.args(["--index-url", url]);
+        }
+        pip.arg(format!("torch=={TORCH_VERSION}"));
+        println!(
+            "installing torch=={TORCH_VERSION} from PyPI into {} (2.75 GB download, ~1-3 min)",
+            venv.display()
+        );
+        exec(&mut pip, "pip install torch")
     .with_context(|| {
         format!(
             "PyTorch could not be installed: check that PyPI is reachable and that the disk has \
@@ -249,12 +280,13 @@ fn ensure_torch(venv: &Path) -> Result<PathBuf> {
             venv.display()
         )
     })?;
-    installed_torch(venv).with_context(|| {
-        format!(
-            "pip finished but {} holds no torch {TORCH_VERSION} with lib/libtorch.so",
-            venv.display()
-        )
-    })
+        installed_torch(venv).with_context(|| {
+            format!(
+                "pip finished but {} holds no torch {TORCH_VERSION} with lib/libtorch.so",
+                venv.display()
+            )
+        })
+    }
 }
 
 fn ensure_symlink(link: &Path, target: &Path) -> Result<()> {
@@ -287,4 +319,130 @@ fn ensure_symlink(link: &Path, target: &Path) -> Result<()> {
     std::fs::rename(&tmp, link).with_context(|| format!("replacing {}", link.display()))?;
     println!("done: {} -> {}", link.display(), target.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn install(venv: &Path) -> TorchInstall {
+        TorchInstall {
+            venv: venv.to_owned(),
+            python: "python3".to_owned(),
+            min_free_bytes: 0,
+            index_url: None,
+        }
+    }
+
+    fn fake_torch(venv: &Path, version: &str) -> PathBuf {
+        let torch = venv.join("lib/python3.11/site-packages/torch");
+        std::fs::create_dir_all(torch.join("lib")).unwrap();
+        std::fs::write(
+            torch.join("version.py"),
+            format!("__version__ = '{version}'\n"),
+        )
+        .unwrap();
+        std::fs::write(torch.join("lib/libtorch.so"), b"").unwrap();
+        torch
+    }
+
+    fn tempdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("mm-xtask-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn an_installed_torch_of_the_right_version_is_reused() {
+        let d = tempdir("reuse");
+        let torch = fake_torch(&d.join("v"), "2.11.0+cu130");
+        assert_eq!(installed_torch(&d.join("v")), Some(torch.clone()));
+        // ensure() finds it without running python or pip
+        let t = TorchInstall {
+            python: "/nonexistent/python3".into(),
+            ..install(&d.join("v"))
+        };
+        assert_eq!(t.ensure().unwrap(), torch);
+        fake_torch(&d.join("w"), "2.10.0");
+        assert_eq!(installed_torch(&d.join("w")), None);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_missing_python_stops_with_what_to_install() {
+        let d = tempdir("nopython");
+        let t = TorchInstall {
+            python: "/nonexistent/python3".into(),
+            ..install(&d.join("v"))
+        };
+        let e = format!("{:#}", t.ensure().unwrap_err());
+        assert!(
+            e.contains("not found") && e.contains("apt-get install -y python3"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn too_little_disk_stops_before_downloading() {
+        let d = tempdir("disk");
+        let t = TorchInstall {
+            min_free_bytes: u64::MAX,
+            ..install(&d.join("v"))
+        };
+        let e = format!("{:#}", t.ensure().unwrap_err());
+        assert!(e.contains("GiB free") && e.contains("MM_TORCH_VENV"), "{e}");
+        assert!(!d.join("v").exists(), "nothing is created before the check");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_failing_pip_stops_with_a_clear_message() {
+        let d = tempdir("pip");
+        // a venv whose "python" is a script that fails like pip without network
+        let bin = d.join("v/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::write(
+            bin.join("python"),
+            "#!/bin/sh\necho 'ERROR: No matching distribution found for torch' >&2\nexit 1\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(bin.join("python"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        let e = format!("{:#}", install(&d.join("v")).ensure().unwrap_err());
+        assert!(
+            e.contains("PyTorch could not be installed") && e.contains("re-run"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn the_committed_config_names_the_libtorch_symlink() {
+        assert_eq!(
+            configured_libtorch().unwrap(),
+            PathBuf::from("/opt/libtorch")
+        );
+    }
+
+    #[test]
+    fn the_symlink_is_created_replaced_and_kept() {
+        let d = tempdir("link");
+        let (a, b) = (d.join("a"), d.join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        let link = d.join("libtorch");
+        ensure_symlink(&link, &a).unwrap();
+        assert_eq!(std::fs::read_link(&link).unwrap(), a);
+        ensure_symlink(&link, &b).unwrap();
+        assert_eq!(std::fs::read_link(&link).unwrap(), b);
+        ensure_symlink(&link, &b).unwrap();
+        let real = d.join("real");
+        std::fs::create_dir_all(&real).unwrap();
+        let e = format!("{:#}", ensure_symlink(&real, &a).unwrap_err());
+        assert!(e.contains("not a symlink"), "{e}");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 }

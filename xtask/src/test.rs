@@ -66,11 +66,7 @@ fn tree(args: &[&str]) -> Result<String> {
 fn single_versions() -> Result<()> {
     let text = tree(&["--workspace", "--all-features", "-e", "normal,build,dev"])?;
     for name in SINGLE_VERSION {
-        let versions: BTreeSet<&str> = text
-            .lines()
-            .filter_map(|l| l.strip_prefix(name)?.strip_prefix(" v"))
-            .map(|rest| rest.split_whitespace().next().unwrap_or_default())
-            .collect();
+        let versions = versions_of(name, &text);
         if versions.len() > 1 {
             bail!(
                 "{name} appears in several versions ({}): pin one in Cargo.lock, e.g. \
@@ -86,6 +82,14 @@ fn single_versions() -> Result<()> {
     Ok(())
 }
 
+/// The versions of crate `name` in `cargo tree --prefix none --format {p}` output.
+fn versions_of<'a>(name: &str, tree: &'a str) -> BTreeSet<&'a str> {
+    tree.lines()
+        .filter_map(|l| l.strip_prefix(name)?.strip_prefix(" v"))
+        .map(|rest| rest.split_whitespace().next().unwrap_or_default())
+        .collect()
+}
+
 fn no_libtorch_in_leaves() -> Result<()> {
     for krate in NO_LIBTORCH {
         let text = tree(&["-p", krate, "-e", "normal"])?;
@@ -98,4 +102,18 @@ fn no_libtorch_in_leaves() -> Result<()> {
         println!("ok: {krate} builds without libtorch");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_two_ndarrays_but_not_ndarray_npy() {
+        let tree = "ndarray v0.16.1\nndarray-npy v0.9.1\nhdf5-metno v0.15.1\nndarray v0.17.2\n\
+                    ndarray v0.16.1 (*)\n";
+        let v: Vec<&str> = versions_of("ndarray", tree).into_iter().collect();
+        assert_eq!(v, ["0.16.1", "0.17.2"]);
+        assert!(versions_of("tch", tree).is_empty());
+    }
 }
