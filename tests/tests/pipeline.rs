@@ -8,7 +8,7 @@ use mm_vision::{SmallCnn, SmallCnnConfig};
 use tch::{Device, Kind, Tensor, nn};
 
 #[test]
-fn the_loudest_mel_band_rises_with_the_class_pitch() {
+fn the_loudest_mel_band_rises_with_the_pitch_level() {
     let cfg = SoundClassesConfig {
         n_classes: 8,
         clips_per_class: 1,
@@ -41,7 +41,8 @@ fn the_loudest_mel_band_rises_with_the_class_pitch() {
                 .unwrap()
         })
         .collect();
-    assert!(peaks.windows(2).all(|w| w[0] < w[1]), "{peaks:?}");
+    // classes 2j and 2j+1 share pitch level j; each level's fundamental sits higher
+    assert!((0..6).all(|k| peaks[k] < peaks[k + 2]), "{peaks:?}");
 }
 
 #[test]

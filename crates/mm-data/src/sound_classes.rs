@@ -1,10 +1,11 @@
 //! A deterministic synthetic sound-event data set: each class has its own timbre.
 //!
-//! Class `k` has a fundamental frequency on a log scale between 180 Hz and 2.4 kHz, a harmonic
-//! recipe (all harmonics, odd only, or a single partial with inharmonic overtones), and an
-//! envelope (percussive decay, sustained, or tremolo). Instances vary in pitch (within ±4 %,
-//! less than the spacing between classes), loudness, onset and background noise, so that a
-//! classifier must learn timbre and pitch from the spectrogram rather than memorise waveforms.
+//! Classes come in pairs that share a pitch level: class `k` has its fundamental at level
+//! `k / 2`, on a log scale between 180 Hz and 2.4 kHz, and the two classes of a pair differ in
+//! harmonic recipe (all harmonics, odd only, or a bell-like partial set with inharmonic
+//! overtones) and envelope (percussive decay, sustained, or tremolo). So pitch alone separates
+//! at most half the classes; a classifier must also hear timbre. Instances vary in pitch
+//! (within ±4 %, less than the spacing between levels), loudness, onset and background noise.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -63,8 +64,9 @@ pub fn class_name(cfg: &SoundClassesConfig, k: usize) -> String {
 }
 
 fn class_params(n_classes: usize, k: usize) -> (f32, usize, usize) {
-    let frac = if n_classes > 1 {
-        k as f32 / (n_classes - 1) as f32
+    let levels = n_classes.div_ceil(2);
+    let frac = if levels > 1 {
+        (k / 2) as f32 / (levels - 1) as f32
     } else {
         0.0
     };
@@ -195,7 +197,8 @@ mod tests {
 
     #[test]
     fn class_pitch_shows_in_zero_crossings() {
-        // Without noise, the zero-crossing rate rises with the class index (pitch goes up).
+        // Without noise, the zero-crossing rate rises with the pitch level (class 3 is one level
+        // above class 0).
         let cfg = SoundClassesConfig {
             noise_std: 0.0,
             duration_s: 0.3,
