@@ -1,52 +1,127 @@
-//! Decibel scaling, as `librosa.power_to_db` computes it.
+//! Decibel scaling, as `librosa.power_to_db` and `librosa.amplitude_to_db` compute it.
 
 use ndarray::{ArrayBase, DataMut, Dimension};
 
 use crate::error::{Result, invalid};
 
-/// `power_to_db` parameters (librosa's defaults: `ref=1.0, amin=1e-10, top_db=80`).
+/// The value that maps to 0 dB.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DbRef {
+    /// A fixed value (librosa's `ref=1.0` by default); its absolute value is used.
+    Value(f32),
+    /// The array's maximum (librosa's `ref=np.max`).
+    Max,
+}
+
+/// dB conversion parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DbConfig {
-    /// The power that maps to 0 dB.
-    pub reference: f32,
-    /// Floor applied before the logarithm.
+    /// The value that maps to 0 dB.
+    pub reference: DbRef,
+    /// Floor applied before the logarithm (of power for `power_to_db`, of amplitude for
+    /// `amplitude_to_db`).
     pub amin: f32,
     /// If set, clamp to `max - top_db` (over the whole array).
     pub top_db: Option<f32>,
 }
 
 impl Default for DbConfig {
+    /// `power_to_db`'s defaults: `ref=1.0, amin=1e-10, top_db=80`.
     fn default() -> Self {
         Self {
-            reference: 1.0,
+            reference: DbRef::Value(1.0),
             amin: 1e-10,
             top_db: Some(80.0),
         }
     }
 }
 
+impl DbConfig {
+    /// `amplitude_to_db`'s defaults: `ref=1.0, amin=1e-5, top_db=80`.
+    pub fn amplitude() -> Self {
+        Self {
+            amin: 1e-5,
+            ..Self::default()
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.amin.is_nan() || self.amin <= 0.0 {
+            return Err(invalid("amin", "must be positive"));
+        }
+        if let Some(t) = self.top_db
+            && (t.is_nan() || t < 0.0)
+        {
+            return Err(invalid("top_db", "must be non-negative"));
+        }
+        if let DbRef::Value(r) = self.reference
+            && !r.is_finite()
+        {
+            return Err(invalid("reference", "must be finite"));
+        }
+        Ok(())
+    }
+}
+
+fn max_of<S, D>(a: &ArrayBase<S, D>) -> f32
+where
+    S: ndarray::Data<Elem = f32>,
+    D: Dimension,
+{
+    a.iter().cloned().fold(f32::NEG_INFINITY, f32::max)
+}
+
 /// Converts a power spectrogram to decibels in place: `10 log10(max(amin, S)) - 10
-/// log10(max(amin, ref))`, then clamps at `max - top_db`.
+/// log10(max(amin, |ref|))`, then clamps at `max - top_db`.
 pub fn power_to_db_inplace<S, D>(spec: &mut ArrayBase<S, D>, cfg: &DbConfig) -> Result<()>
 where
     S: DataMut<Elem = f32>,
     D: Dimension,
 {
-    if cfg.amin.is_nan() || cfg.amin <= 0.0 {
-        return Err(invalid("amin", "must be positive"));
-    }
-    if let Some(t) = cfg.top_db
-        && (t.is_nan() || t < 0.0)
-    {
-        return Err(invalid("top_db", "must be non-negative"));
-    }
-    let offset = 10.0 * cfg.reference.abs().max(cfg.amin).log10();
-    spec.mapv_inplace(|s| 10.0 * s.max(cfg.amin).log10() - offset);
-    if let Some(t) = cfg.top_db {
-        let max = spec.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-        spec.mapv_inplace(|v| v.max(max - t));
-    }
+    cfg.validate()?;
+    let reference = match cfg.reference {
+        DbRef::Value(r) => r.abs(),
+        DbRef::Max => max_of(spec),
+    };
+    let offset = 10.0 * f64::from(reference.max(cfg.amin)).log10();
+    spec.mapv_inplace(|s| (f64::from(10.0 * s.max(cfg.amin).log10()) - offset) as f32);
+    clamp_top(spec, cfg.top_db);
     Ok(())
+}
+
+/// Converts an amplitude (magnitude) spectrogram to decibels in place, as
+/// `power_to_db(S**2, ref=ref**2, amin=amin**2, top_db)` (librosa's definition); with
+/// [`DbRef::Max`] the reference is the largest amplitude.
+pub fn amplitude_to_db_inplace<S, D>(spec: &mut ArrayBase<S, D>, cfg: &DbConfig) -> Result<()>
+where
+    S: DataMut<Elem = f32>,
+    D: Dimension,
+{
+    cfg.validate()?;
+    let reference = match cfg.reference {
+        DbRef::Value(r) => r.abs(),
+        DbRef::Max => max_of(&spec.mapv(f32::abs)),
+    };
+    spec.mapv_inplace(|s| s * s);
+    power_to_db_inplace(
+        spec,
+        &DbConfig {
+            reference: DbRef::Value(reference * reference),
+            amin: cfg.amin * cfg.amin,
+            top_db: cfg.top_db,
+        },
+    )
+}
+
+fn clamp_top<S, D>(spec: &mut ArrayBase<S, D>, top_db: Option<f32>)
+where
+    S: DataMut<Elem = f32>,
+    D: Dimension,
+{
+    if let Some(t) = top_db {
+        let floor = max_of(spec) - t;
+        spec.mapv_inplace(|v| v.max(floor));
+    }
 }
 
 #[cfg(test)]
@@ -65,26 +140,56 @@ mod tests {
         assert!((s[[1, 0]] + 60.0).abs() < 1e-5);
         assert!((s[[1, 1]] + 60.0).abs() < 1e-5);
         assert!((s[[1, 2]] + 30.0).abs() < 1e-4);
-        let mut r = array![10.0f32];
-        power_to_db_inplace(
-            &mut r,
-            &DbConfig {
-                reference: 10.0,
-                top_db: None,
+        let mut r = array![10.0f32, 1.0];
+        let max_ref = DbConfig {
+            reference: DbRef::Max,
+            top_db: None,
+            ..Default::default()
+        };
+        power_to_db_inplace(&mut r, &max_ref).unwrap();
+        assert!(r[0].abs() < 1e-6 && (r[1] + 10.0).abs() < 1e-5);
+        for bad in [
+            DbConfig {
+                amin: 0.0,
                 ..Default::default()
+            },
+            DbConfig {
+                top_db: Some(-1.0),
+                ..Default::default()
+            },
+            DbConfig {
+                reference: DbRef::Value(f32::NAN),
+                ..Default::default()
+            },
+        ] {
+            assert!(power_to_db_inplace(&mut r, &bad).is_err());
+        }
+    }
+
+    #[test]
+    fn amplitude_db_is_twenty_log10() {
+        let mut a = array![1.0f32, 0.1, -0.01, 0.0];
+        amplitude_to_db_inplace(
+            &mut a,
+            &DbConfig {
+                top_db: None,
+                ..DbConfig::amplitude()
             },
         )
         .unwrap();
-        assert!(r[0].abs() < 1e-6);
-        assert!(
-            power_to_db_inplace(
-                &mut r,
-                &DbConfig {
-                    amin: 0.0,
-                    ..Default::default()
-                }
-            )
-            .is_err()
-        );
+        let want = [0.0, -20.0, -40.0, -100.0];
+        for (x, w) in a.iter().zip(want) {
+            assert!((x - w).abs() < 1e-4, "{a}");
+        }
+        let mut b = array![2.0f32, 1.0];
+        amplitude_to_db_inplace(
+            &mut b,
+            &DbConfig {
+                reference: DbRef::Max,
+                ..DbConfig::amplitude()
+            },
+        )
+        .unwrap();
+        assert!(b[0].abs() < 1e-6 && (b[1] + 6.0206).abs() < 1e-3);
     }
 }

@@ -19,6 +19,37 @@ pub enum Error {
         /// The number of samples given.
         got: usize,
     },
+    /// The signal has no samples.
+    #[error("the signal is empty")]
+    EmptySignal,
+    /// The signal holds a NaN or an infinity.
+    #[error("the signal holds a non-finite sample at index {index}")]
+    NonFinite {
+        /// Index of the first non-finite sample.
+        index: usize,
+    },
+    /// An array has the wrong shape.
+    #[error("array `{name}` has shape {got:?}, expected {expected:?}")]
+    Shape {
+        /// Which array.
+        name: &'static str,
+        /// The required shape.
+        expected: Vec<usize>,
+        /// The given shape.
+        got: Vec<usize>,
+    },
+    /// A mel filter covers no FFT bin: too many mels (or too narrow a band) for `n_fft`.
+    #[error(
+        "mel band {band} of {n_mels} covers no FFT bin of n_fft {n_fft}: use fewer mels, a larger n_fft or a wider fmin..fmax"
+    )]
+    EmptyMelFilter {
+        /// The first empty band.
+        band: usize,
+        /// Bands requested.
+        n_mels: usize,
+        /// FFT length.
+        n_fft: usize,
+    },
     /// A buffer has the wrong length.
     #[error("buffer `{name}` has length {got}, expected {expected}")]
     BufferLen {

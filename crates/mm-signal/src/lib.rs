@@ -28,13 +28,22 @@
 //! None yet; a `tch` feature for tensor batches is planned.
 
 mod db;
+mod delta;
 mod error;
+mod istft;
 mod mel;
+mod mfcc;
+mod pad;
 mod stft;
 mod window;
 
-pub use db::{DbConfig, power_to_db_inplace};
+pub use db::{DbConfig, DbRef, amplitude_to_db_inplace, power_to_db_inplace};
+pub use delta::delta;
 pub use error::{Error, Result};
-pub use mel::{MelConfig, MelNorm, MelScale, MelSpectrogram, mel_filterbank};
-pub use stft::{PadMode, Stft, StftConfig};
+pub use istft::{GriffinLimConfig, Istft, PhaseInit, griffin_lim};
+pub use mel::{
+    MelConfig, MelFilterbank, MelNorm, MelScale, MelScratch, MelSpectrogram, mel_filterbank,
+};
+pub use mfcc::{Mfcc, MfccConfig, dct2_ortho};
+pub use stft::{PadMode, Precision, SpectrumKind, Stft, StftConfig, StftScratch};
 pub use window::{Symmetry, WindowKind};

@@ -1,10 +1,10 @@
 //! Mel scales and mel filter banks, as `librosa.filters.mel` builds them.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, invalid};
-use crate::stft::{Stft, StftConfig};
+use crate::error::{Error, Result, invalid};
+use crate::stft::{SpectrumKind, Stft, StftConfig, StftScratch};
 
 /// Which hertz-to-mel formula to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -103,8 +103,95 @@ impl Default for MelConfig {
 }
 
 /// The `[n_mels, n_fft / 2 + 1]` filter bank, rounded to `f32` as librosa rounds it (triangles
-/// first, then normalisation).
+/// first, then normalisation). A filter that covers no FFT bin (too many mels for `n_fft`) is an
+/// error; librosa only warns ("Empty filters detected").
 pub fn mel_filterbank(cfg: &MelConfig) -> Result<Array2<f32>> {
+    Ok(MelFilterbank::new(cfg)?.dense)
+}
+
+/// A mel filter bank kept both dense (`[n_mels, bins]`, for callers) and sparse (each filter's
+/// non-zero run, for applying it in `O(bins)` per frame instead of `O(n_mels * bins)`).
+#[derive(Debug, Clone)]
+pub struct MelFilterbank {
+    dense: Array2<f32>,
+    /// `(first bin, weights)` of each filter's non-zero run.
+    runs: Vec<(usize, Vec<f32>)>,
+}
+
+impl MelFilterbank {
+    /// Builds and validates the bank.
+    pub fn new(cfg: &MelConfig) -> Result<Self> {
+        let dense = build_dense(cfg)?;
+        let mut runs = Vec::with_capacity(cfg.n_mels);
+        for (band, row) in dense.rows().into_iter().enumerate() {
+            let first = row.iter().position(|&w| w != 0.0);
+            let last = row.iter().rposition(|&w| w != 0.0);
+            match (first, last) {
+                (Some(a), Some(b)) => runs.push((a, row.slice(ndarray::s![a..=b]).to_vec())),
+                _ => {
+                    return Err(Error::EmptyMelFilter {
+                        band,
+                        n_mels: cfg.n_mels,
+                        n_fft: cfg.n_fft,
+                    });
+                }
+            }
+        }
+        Ok(Self { dense, runs })
+    }
+
+    /// The weights, `[n_mels, n_fft / 2 + 1]`.
+    pub fn weights(&self) -> ArrayView2<'_, f32> {
+        self.dense.view()
+    }
+
+    /// Number of mel bands.
+    pub fn n_mels(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Number of FFT bins the bank expects.
+    pub fn n_bins(&self) -> usize {
+        self.dense.ncols()
+    }
+
+    /// Applies the bank to one spectrum frame (`bins` values) into `out` (`n_mels` values).
+    #[inline]
+    pub fn apply_frame(&self, spectrum: &[f32], out: &mut [f32]) {
+        for ((start, w), o) in self.runs.iter().zip(out.iter_mut()) {
+            *o = w
+                .iter()
+                .zip(&spectrum[*start..*start + w.len()])
+                .map(|(a, b)| a * b)
+                .sum();
+        }
+    }
+
+    /// Applies the bank to a spectrogram `[bins, frames]`, giving `[n_mels, frames]`.
+    pub fn apply(&self, spec: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        if spec.nrows() != self.n_bins() {
+            return Err(Error::Shape {
+                name: "spectrogram",
+                expected: vec![self.n_bins(), spec.ncols()],
+                got: vec![spec.nrows(), spec.ncols()],
+            });
+        }
+        let mut out = Array2::zeros((self.n_mels(), spec.ncols()));
+        let mut col = vec![0.0f32; self.n_bins()];
+        let mut mel = vec![0.0f32; self.n_mels()];
+        for (t, frame) in spec.columns().into_iter().enumerate() {
+            for (c, v) in col.iter_mut().zip(frame) {
+                *c = *v;
+            }
+            self.apply_frame(&col, &mut mel);
+            out.column_mut(t)
+                .assign(&ndarray::ArrayView1::from(&mel[..]));
+        }
+        Ok(out)
+    }
+}
+
+fn build_dense(cfg: &MelConfig) -> Result<Array2<f32>> {
     if !(cfg.sample_rate_hz.is_finite() && cfg.sample_rate_hz > 0.0) {
         return Err(invalid("sample_rate_hz", "must be positive and finite"));
     }
@@ -120,12 +207,13 @@ pub fn mel_filterbank(cfg: &MelConfig) -> Result<Array2<f32>> {
         return Err(invalid(
             "fmin_hz/fmax_hz",
             format!(
-                "need 0 <= fmin < fmax <= {nyquist}, got {} and {fmax}",
+                "need 0 <= fmin < fmax <= {nyquist} (sample_rate / 2), got {} and {fmax}",
                 cfg.fmin_hz
             ),
         ));
     }
     let n_bins = cfg.n_fft / 2 + 1;
+    // librosa: fft_frequencies = linspace(0, sr / 2, 1 + n_fft // 2)
     let fft_freqs: Vec<f64> = (0..n_bins)
         .map(|k| {
             if n_bins == 1 {
@@ -160,16 +248,32 @@ pub fn mel_filterbank(cfg: &MelConfig) -> Result<Array2<f32>> {
     Ok(weights)
 }
 
-/// A mel spectrogram: power STFT followed by a mel filter bank, both precomputed.
+/// A mel spectrogram: STFT, `|X|^power` (power 1 or 2), then a mel filter bank, fused frame by
+/// frame (no `[bins, frames]` intermediate).
 #[derive(Debug, Clone)]
 pub struct MelSpectrogram {
     stft: Stft,
-    bank: Array2<f32>,
+    bank: MelFilterbank,
+    kind: SpectrumKind,
+}
+
+/// Reusable buffers for [`MelSpectrogram::process_into`].
+#[derive(Debug, Clone)]
+pub struct MelScratch {
+    stft: StftScratch,
+    spectrum: Vec<f32>,
+    mel: Vec<f32>,
 }
 
 impl MelSpectrogram {
-    /// Plans the STFT and builds the filter bank; `mel.n_fft` must equal `stft.n_fft`.
+    /// Plans the STFT and builds the filter bank for power spectra (librosa's `power=2.0`);
+    /// `mel.n_fft` must equal `stft.n_fft`.
     pub fn new(stft: &StftConfig, mel: &MelConfig) -> Result<Self> {
+        Self::with_kind(stft, mel, SpectrumKind::Power)
+    }
+
+    /// Like [`MelSpectrogram::new`], choosing magnitude (`power=1.0`) or power spectra.
+    pub fn with_kind(stft: &StftConfig, mel: &MelConfig, kind: SpectrumKind) -> Result<Self> {
         if stft.n_fft != mel.n_fft {
             return Err(invalid(
                 "n_fft",
@@ -178,13 +282,19 @@ impl MelSpectrogram {
         }
         Ok(Self {
             stft: Stft::new(stft)?,
-            bank: mel_filterbank(mel)?,
+            bank: MelFilterbank::new(mel)?,
+            kind,
         })
     }
 
     /// The filter bank, `[n_mels, n_fft / 2 + 1]`.
     pub fn filterbank(&self) -> ArrayView2<'_, f32> {
-        self.bank.view()
+        self.bank.weights()
+    }
+
+    /// The filter bank object.
+    pub fn bank(&self) -> &MelFilterbank {
+        &self.bank
     }
 
     /// The STFT in use.
@@ -192,10 +302,69 @@ impl MelSpectrogram {
         &self.stft
     }
 
-    /// Mel power spectrogram, layout `[n_mels, frames]`.
-    pub fn process(&self, signal: &[f32]) -> Result<Array2<f32>> {
-        let power = self.stft.power(signal)?;
-        Ok(self.bank.dot(&power))
+    /// Number of mel bands.
+    pub fn n_mels(&self) -> usize {
+        self.bank.n_mels()
+    }
+
+    /// Fresh buffers for [`MelSpectrogram::process_into`].
+    pub fn make_scratch(&self) -> MelScratch {
+        MelScratch {
+            stft: self.stft.make_scratch(),
+            spectrum: vec![0.0; self.stft.n_bins()],
+            mel: vec![0.0; self.bank.n_mels()],
+        }
+    }
+
+    /// Number of frames for a signal of `len` samples.
+    pub fn n_frames(&self, len: usize) -> Result<usize> {
+        self.stft.n_frames(len)
+    }
+
+    /// Mel spectrogram, layout `[n_mels, frames]`.
+    pub fn process(&self, y: &[f32]) -> Result<Array2<f32>> {
+        let mut out = Array2::zeros((self.n_mels(), self.n_frames(y.len())?));
+        self.process_into(y, out.view_mut(), &mut self.make_scratch())?;
+        Ok(out)
+    }
+
+    /// Mel spectrogram into `out` (`[n_mels, frames]`), without allocating.
+    pub fn process_into(
+        &self,
+        y: &[f32],
+        mut out: ArrayViewMut2<'_, f32>,
+        scratch: &mut MelScratch,
+    ) -> Result<()> {
+        let want = (self.n_mels(), self.n_frames(y.len())?);
+        if out.dim() != want {
+            return Err(Error::Shape {
+                name: "out",
+                expected: vec![want.0, want.1],
+                got: vec![out.nrows(), out.ncols()],
+            });
+        }
+        let MelScratch {
+            stft,
+            spectrum,
+            mel,
+        } = scratch;
+        if spectrum.len() != self.stft.n_bins() || mel.len() != self.n_mels() {
+            return Err(Error::BufferLen {
+                name: "scratch",
+                expected: self.stft.n_bins(),
+                got: spectrum.len(),
+            });
+        }
+        let kind = self.kind;
+        self.stft.for_each_frame(y, stft, |t, spec| {
+            for (s, c) in spectrum.iter_mut().zip(spec) {
+                *s = kind.apply(*c);
+            }
+            self.bank.apply_frame(spectrum, mel);
+            for (o, m) in out.column_mut(t).iter_mut().zip(mel.iter()) {
+                *o = *m;
+            }
+        })
     }
 }
 
