@@ -27,6 +27,7 @@
 //! ## Feature flags
 //! None yet; a `tch` feature for tensor batches is planned.
 
+mod batch;
 mod db;
 mod delta;
 mod error;
@@ -37,6 +38,9 @@ mod pad;
 mod stft;
 mod window;
 
+pub use batch::{
+    FrameFeature, LogMelSpectrogram, MfccScratch, Spectrogram, batch, batch_into, batch_ragged,
+};
 pub use db::{DbConfig, DbRef, amplitude_to_db_inplace, power_to_db_inplace};
 pub use delta::delta;
 pub use error::{Error, Result};

@@ -159,11 +159,7 @@ impl MelFilterbank {
     #[inline]
     pub fn apply_frame(&self, spectrum: &[f32], out: &mut [f32]) {
         for ((start, w), o) in self.runs.iter().zip(out.iter_mut()) {
-            *o = w
-                .iter()
-                .zip(&spectrum[*start..*start + w.len()])
-                .map(|(a, b)| a * b)
-                .sum();
+            *o = dot(w, &spectrum[*start..*start + w.len()]);
         }
     }
 
@@ -189,6 +185,26 @@ impl MelFilterbank {
         }
         Ok(out)
     }
+}
+
+/// Dot product with 8 independent accumulators, so that the compiler can vectorise it (a single
+/// running sum forces one addition after another).
+#[inline]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 fn build_dense(cfg: &MelConfig) -> Result<Array2<f32>> {
@@ -261,9 +277,13 @@ pub struct MelSpectrogram {
 #[derive(Debug, Clone)]
 pub struct MelScratch {
     stft: StftScratch,
-    spectrum: Vec<f32>,
-    mel: Vec<f32>,
+    /// Spectra of up to [`BLOCK`] frames, `[bins, BLOCK]` (frames contiguous per bin).
+    block: Vec<f32>,
 }
+
+/// Frames per block of the fused mel stage: the bank is applied to `BLOCK` frames at a time,
+/// as `out[band, t..t + BLOCK] += w * power[bin, ..]`, which vectorises along time.
+const BLOCK: usize = 32;
 
 impl MelSpectrogram {
     /// Plans the STFT and builds the filter bank for power spectra (librosa's `power=2.0`);
@@ -311,8 +331,7 @@ impl MelSpectrogram {
     pub fn make_scratch(&self) -> MelScratch {
         MelScratch {
             stft: self.stft.make_scratch(),
-            spectrum: vec![0.0; self.stft.n_bins()],
-            mel: vec![0.0; self.bank.n_mels()],
+            block: vec![0.0; self.stft.n_bins() * BLOCK],
         }
     }
 
@@ -343,28 +362,48 @@ impl MelSpectrogram {
                 got: vec![out.nrows(), out.ncols()],
             });
         }
-        let MelScratch {
-            stft,
-            spectrum,
-            mel,
-        } = scratch;
-        if spectrum.len() != self.stft.n_bins() || mel.len() != self.n_mels() {
+        let MelScratch { stft, block } = scratch;
+        if block.len() != self.stft.n_bins() * BLOCK {
             return Err(Error::BufferLen {
-                name: "scratch",
-                expected: self.stft.n_bins(),
-                got: spectrum.len(),
+                name: "scratch.block",
+                expected: self.stft.n_bins() * BLOCK,
+                got: block.len(),
             });
         }
         let kind = self.kind;
+        let mut t0 = 0;
         self.stft.for_each_frame(y, stft, |t, spec| {
-            for (s, c) in spectrum.iter_mut().zip(spec) {
-                *s = kind.apply(*c);
+            let j = t - t0;
+            for (k, c) in spec.iter().enumerate() {
+                block[k * BLOCK + j] = kind.apply(*c);
             }
-            self.bank.apply_frame(spectrum, mel);
-            for (o, m) in out.column_mut(t).iter_mut().zip(mel.iter()) {
-                *o = *m;
+            if j + 1 == BLOCK {
+                self.bank.apply_block(block, BLOCK, t0, &mut out);
+                t0 += BLOCK;
             }
-        })
+        })?;
+        let frames = out.ncols();
+        if t0 < frames {
+            self.bank.apply_block(block, frames - t0, t0, &mut out);
+        }
+        Ok(())
+    }
+}
+
+impl MelFilterbank {
+    /// `out[:, t0..t0 + n] = bank . block[:, ..n]`, where `block` is `[bins, BLOCK]`.
+    fn apply_block(&self, block: &[f32], n: usize, t0: usize, out: &mut ArrayViewMut2<'_, f32>) {
+        for (m, (start, w)) in self.runs.iter().enumerate() {
+            let mut row = out.slice_mut(ndarray::s![m, t0..t0 + n]);
+            row.fill(0.0);
+            for (i, &wk) in w.iter().enumerate() {
+                let p = &block[(start + i) * BLOCK..(start + i) * BLOCK + n];
+                match row.as_slice_mut() {
+                    Some(r) => r.iter_mut().zip(p).for_each(|(o, v)| *o += wk * v),
+                    None => row.iter_mut().zip(p).for_each(|(o, v)| *o += wk * v),
+                }
+            }
+        }
     }
 }
 

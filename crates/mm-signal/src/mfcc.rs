@@ -90,6 +90,16 @@ impl Mfcc {
         &self.mel
     }
 
+    /// Number of coefficients.
+    pub fn n_mfcc(&self) -> usize {
+        self.cfg.n_mfcc
+    }
+
+    /// The dB conversion applied to the mel spectrogram.
+    pub fn db(&self) -> DbConfig {
+        self.cfg.db
+    }
+
     /// MFCCs, layout `[n_mfcc, frames]`.
     pub fn process(&self, y: &[f32]) -> Result<Array2<f32>> {
         let mut s = self.mel.process(y)?;
