@@ -1,7 +1,7 @@
 //! The error type of `mm-signal`.
 
 /// Everything that can go wrong in `mm-signal`, all detected before any work starts.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A configuration value is outside its valid range.
     #[error("invalid parameter `{name}`: {reason}")]
@@ -49,6 +49,29 @@ pub enum Error {
         n_mels: usize,
         /// FFT length.
         n_fft: usize,
+    },
+    /// A file could not be opened, read or written.
+    #[error("i/o on {path}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An audio file is truncated or corrupt.
+    #[error("cannot decode {path}: {reason}")]
+    Decode {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An audio encoding this crate does not read.
+    #[error("unsupported audio format: {what}")]
+    UnsupportedFormat {
+        /// The format.
+        what: String,
     },
     /// A buffer has the wrong length.
     #[error("buffer `{name}` has length {got}, expected {expected}")]

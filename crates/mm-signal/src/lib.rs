@@ -27,6 +27,7 @@
 //! ## Feature flags
 //! None yet; a `tch` feature for tensor batches is planned.
 
+mod audio;
 mod batch;
 mod db;
 mod delta;
@@ -38,6 +39,7 @@ mod pad;
 mod stft;
 mod window;
 
+pub use audio::{Audio, WavEncoding, read_wav, read_wav_from, resample, write_wav};
 pub use batch::{
     FrameFeature, LogMelSpectrogram, MfccScratch, Spectrogram, batch, batch_into, batch_ragged,
 };

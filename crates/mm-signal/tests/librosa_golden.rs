@@ -325,14 +325,22 @@ fn inputs_shorter_than_n_fft_work_when_centred_and_fail_typed_otherwise() {
         center: false,
         ..Default::default()
     };
-    assert_eq!(
-        Stft::new(&cfg)
-            .unwrap()
-            .process(y.as_slice().unwrap())
-            .unwrap_err(),
+    let err = Stft::new(&cfg)
+        .unwrap()
+        .process(y.as_slice().unwrap())
+        .unwrap_err();
+    assert!(matches!(
+        err,
         mm_signal::Error::SignalTooShort {
             needed: 512,
             got: 300
         }
-    );
+    ));
+    let centred = Stft::new(&StftConfig {
+        center: true,
+        ..cfg
+    })
+    .unwrap();
+    let spec = centred.process(y.as_slice().unwrap()).unwrap();
+    assert_eq!(spec.dim(), (257, 1 + 300 / 128));
 }

@@ -1,0 +1,340 @@
+//! Reading and writing audio: WAV through `hound` (8/16/24/32-bit integer and 32-bit float, any
+//! channel count), channel mixdown, and resampling through `rubato`.
+
+use std::io::{Read, Seek};
+use std::path::Path;
+
+use audioadapter_buffers::direct::SequentialSlice;
+use ndarray::{Array2, Axis};
+use rubato::{Fft, FixedSync, Resampler};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, invalid};
+
+/// Decoded audio: `samples` is `[channels, frames]`, scaled to `[-1, 1)` as soundfile (and so
+/// librosa) scales integers (`x / 2^(bits - 1)`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Audio {
+    /// `[channels, frames]`.
+    pub samples: Array2<f32>,
+    /// Frames per second.
+    pub sample_rate: u32,
+}
+
+impl Audio {
+    /// Number of channels.
+    pub fn channels(&self) -> usize {
+        self.samples.nrows()
+    }
+
+    /// Number of frames (samples per channel).
+    pub fn frames(&self) -> usize {
+        self.samples.ncols()
+    }
+
+    /// Duration in seconds.
+    pub fn duration_s(&self) -> f64 {
+        self.frames() as f64 / f64::from(self.sample_rate)
+    }
+
+    /// The mean of the channels (librosa's `to_mono`).
+    pub fn to_mono(&self) -> Vec<f32> {
+        match self.samples.mean_axis(Axis(0)) {
+            Some(m) => m.to_vec(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Resamples every channel to `rate` (no-op when equal).
+    pub fn resampled(&self, rate: u32) -> Result<Audio> {
+        if rate == self.sample_rate {
+            return Ok(self.clone());
+        }
+        let mut rows = Vec::with_capacity(self.channels());
+        for ch in self.samples.rows() {
+            rows.push(resample(&ch.to_vec(), self.sample_rate, rate)?);
+        }
+        let frames = rows.first().map_or(0, Vec::len);
+        let flat: Vec<f32> = rows.into_iter().flatten().collect();
+        Ok(Audio {
+            samples: Array2::from_shape_vec((self.channels(), frames), flat)
+                .map_err(|e| invalid("samples", e.to_string()))?,
+            sample_rate: rate,
+        })
+    }
+}
+
+/// The sample encoding of a WAV file to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum WavEncoding {
+    /// 16-bit integer PCM.
+    #[default]
+    Pcm16,
+    /// 24-bit integer PCM.
+    Pcm24,
+    /// 32-bit float.
+    Float32,
+}
+
+/// Reads a WAV file.
+pub fn read_wav(path: &Path) -> Result<Audio> {
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    read_wav_from(std::io::BufReader::new(file)).map_err(|e| match e {
+        Error::Decode { reason, .. } => Error::Decode {
+            path: path.to_owned(),
+            reason,
+        },
+        other => other,
+    })
+}
+
+/// Reads WAV data from any reader (errors name the path `<reader>`).
+pub fn read_wav_from<R: Read + Seek>(reader: R) -> Result<Audio> {
+    let decode = |reason: String| Error::Decode {
+        path: "<reader>".into(),
+        reason,
+    };
+    let mut r = hound::WavReader::new(reader).map_err(|e| decode(e.to_string()))?;
+    let spec = r.spec();
+    if spec.channels == 0 || spec.sample_rate == 0 {
+        return Err(decode(format!(
+            "{} channels at {} Hz",
+            spec.channels, spec.sample_rate
+        )));
+    }
+    let channels = usize::from(spec.channels);
+    let interleaved: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
+        (hound::SampleFormat::Float, 32) => r
+            .samples::<f32>()
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| decode(e.to_string()))?,
+        (hound::SampleFormat::Int, bits @ (8 | 16 | 24 | 32)) => {
+            let scale = 1.0 / (1u64 << (bits - 1)) as f64;
+            r.samples::<i32>()
+                .map(|s| s.map(|v| (f64::from(v) * scale) as f32))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| decode(e.to_string()))?
+        }
+        (fmt, bits) => {
+            return Err(Error::UnsupportedFormat {
+                what: format!("{bits}-bit {fmt:?} WAV"),
+            });
+        }
+    };
+    if interleaved.len() % channels != 0 {
+        return Err(decode(format!(
+            "{} samples do not divide into {channels} channels",
+            interleaved.len()
+        )));
+    }
+    let frames = interleaved.len() / channels;
+    let samples = Array2::from_shape_fn((channels, frames), |(c, f)| interleaved[f * channels + c]);
+    Ok(Audio {
+        samples,
+        sample_rate: spec.sample_rate,
+    })
+}
+
+/// Writes `audio` as a WAV file, atomically (temporary file, then rename). Integer encodings
+/// clip to `[-1, 1]`.
+pub fn write_wav(path: &Path, audio: &Audio, encoding: WavEncoding) -> Result<()> {
+    let channels = u16::try_from(audio.channels())
+        .ok()
+        .filter(|&c| c > 0)
+        .ok_or_else(|| {
+            invalid(
+                "channels",
+                format!("{} is not in 1..=65535", audio.channels()),
+            )
+        })?;
+    if audio.sample_rate == 0 {
+        return Err(invalid("sample_rate", "must be positive"));
+    }
+    let (bits, format) = match encoding {
+        WavEncoding::Pcm16 => (16, hound::SampleFormat::Int),
+        WavEncoding::Pcm24 => (24, hound::SampleFormat::Int),
+        WavEncoding::Float32 => (32, hound::SampleFormat::Float),
+    };
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: audio.sample_rate,
+        bits_per_sample: bits,
+        sample_format: format,
+    };
+    let tmp = path.with_extension("wav.tmp");
+    let io = |source: std::io::Error, p: &Path| Error::Io {
+        path: p.to_owned(),
+        source,
+    };
+    let hound_err = |e: hound::Error| match e {
+        hound::Error::IoError(source) => io(source, &tmp),
+        other => invalid("audio", other.to_string()),
+    };
+    let mut w = hound::WavWriter::create(&tmp, spec).map_err(hound_err)?;
+    let full = f64::from(1u32 << (bits - 1));
+    for f in 0..audio.frames() {
+        for c in 0..audio.channels() {
+            let x = audio.samples[[c, f]];
+            match encoding {
+                WavEncoding::Float32 => w.write_sample(x).map_err(hound_err)?,
+                _ => {
+                    let v = (f64::from(x).clamp(-1.0, 1.0) * full)
+                        .round()
+                        .min(full - 1.0);
+                    w.write_sample(v as i32).map_err(hound_err)?
+                }
+            }
+        }
+    }
+    w.finalize().map_err(hound_err)?;
+    std::fs::rename(&tmp, path).map_err(|e| io(e, path))
+}
+
+/// Resamples a mono signal from `from` Hz to `to` Hz with rubato's FFT resampler (synchronous,
+/// band-limited; delay compensated, output length `ceil(len * to / from)`).
+pub fn resample(y: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
+    if from == 0 || to == 0 {
+        return Err(invalid("sample_rate", "rates must be positive"));
+    }
+    if from == to || y.is_empty() {
+        return Ok(y.to_vec());
+    }
+    let mut r = Fft::<f32>::new(from as usize, to as usize, 1024, 1, FixedSync::Input)
+        .map_err(|e| invalid("sample_rate", e.to_string()))?;
+    let input = SequentialSlice::new(y, 1, y.len()).map_err(|e| invalid("y", e.to_string()))?;
+    let out = r
+        .process_all(&input, y.len(), None)
+        .map_err(|e| invalid("y", e.to_string()))?;
+    Ok(out.take_data())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(freq: f32, rate: u32, secs: f32) -> Vec<f32> {
+        (0..(rate as f32 * secs) as usize)
+            .map(|i| 0.5 * (std::f32::consts::TAU * freq * i as f32 / rate as f32).sin())
+            .collect()
+    }
+
+    #[test]
+    fn wav_round_trips_in_every_encoding_and_channel_count() {
+        let dir = std::env::temp_dir().join(format!("mm-signal-wav-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for channels in [1usize, 2, 5] {
+            let frames = 1000;
+            let samples = Array2::from_shape_fn((channels, frames), |(c, f)| {
+                ((f as f32 * 0.01 * (c + 1) as f32).sin() * 0.9).clamp(-1.0, 1.0)
+            });
+            let audio = Audio {
+                samples,
+                sample_rate: 22050,
+            };
+            for (enc, tol) in [
+                (WavEncoding::Pcm16, 1.0 / 32768.0),
+                (WavEncoding::Pcm24, 1.0 / 8_388_608.0),
+                (WavEncoding::Float32, 0.0),
+            ] {
+                let p = dir.join(format!("{channels}-{enc:?}.wav"));
+                write_wav(&p, &audio, enc).unwrap();
+                let back = read_wav(&p).unwrap();
+                assert_eq!(back.sample_rate, 22050);
+                assert_eq!(back.samples.dim(), (channels, frames));
+                let err = (&back.samples - &audio.samples)
+                    .mapv(f32::abs)
+                    .fold(0f32, |a, &b| a.max(b));
+                assert!(err <= tol, "{enc:?} {channels}ch err {err}");
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn eight_bit_and_integer_scaling_follow_soundfile() {
+        // hand-made 8-bit WAV: unsigned samples 0, 128, 255 -> -1, 0, 127/128
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 8000,
+            bits_per_sample: 8,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut buf = std::io::Cursor::new(Vec::new());
+        {
+            let mut w = hound::WavWriter::new(&mut buf, spec).unwrap();
+            for v in [-128i8, 0, 127] {
+                w.write_sample(v).unwrap();
+            }
+            w.finalize().unwrap();
+        }
+        buf.set_position(0);
+        let a = read_wav_from(buf).unwrap();
+        assert_eq!(a.samples.row(0).to_vec(), vec![-1.0, 0.0, 127.0 / 128.0]);
+    }
+
+    #[test]
+    fn truncated_corrupt_and_unsupported_files_are_typed_errors() {
+        let audio = Audio {
+            samples: Array2::from_elem((1, 100), 0.25),
+            sample_rate: 16000,
+        };
+        let dir = std::env::temp_dir().join(format!("mm-signal-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("ok.wav");
+        write_wav(&p, &audio, WavEncoding::Pcm16).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        for cut in [0usize, 4, 12, 30, 43] {
+            let e = read_wav_from(std::io::Cursor::new(bytes[..cut].to_vec())).unwrap_err();
+            assert!(matches!(e, Error::Decode { .. }), "cut {cut}: {e:?}");
+        }
+        let mut garbage = bytes.clone();
+        garbage[0..4].copy_from_slice(b"RIFX");
+        assert!(matches!(
+            read_wav_from(std::io::Cursor::new(garbage)),
+            Err(Error::Decode { .. })
+        ));
+        let mut fmt = bytes.clone();
+        fmt[34] = 12; // bits per sample 12: hound rejects, or we do
+        assert!(read_wav_from(std::io::Cursor::new(fmt)).is_err());
+        let missing = read_wav(&dir.join("missing.wav")).unwrap_err();
+        assert!(matches!(missing, Error::Io { .. }) && missing.to_string().contains("missing.wav"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn resampling_keeps_a_tone_and_its_length() {
+        let y = tone(440.0, 44100, 1.0);
+        let z = resample(&y, 44100, 16000).unwrap();
+        assert!((z.len() as i64 - 16000).abs() <= 1, "{}", z.len());
+        // the tone's frequency survives: compare with a 440 Hz tone at 16 kHz by correlation
+        let r = tone(440.0, 16000, 1.0);
+        let (mut best, n) = (0f32, 8000);
+        for lag in 0..40 {
+            let c: f32 = (1000..1000 + n).map(|i| z[i] * r[i + lag]).sum::<f32>() / n as f32;
+            best = best.max(c);
+        }
+        assert!(best > 0.12, "correlation {best}");
+        // energy is kept (0.125 for a 0.5-amplitude sine)
+        let e: f32 = z[1000..15000].iter().map(|v| v * v).sum::<f32>() / 14000.0;
+        assert!((e - 0.125).abs() < 0.005, "energy {e}");
+        // a tone above the new Nyquist is removed
+        let hi = resample(&tone(10_000.0, 44100, 0.5), 44100, 16000).unwrap();
+        let e_hi: f32 = hi[500..7000].iter().map(|v| v * v).sum::<f32>() / 6500.0;
+        assert!(e_hi < 1e-4, "aliased energy {e_hi}");
+        assert!(resample(&y, 0, 16000).is_err());
+    }
+
+    #[test]
+    fn mono_is_the_channel_mean() {
+        let a = Audio {
+            samples: ndarray::array![[1.0f32, 0.0], [0.0, -1.0]],
+            sample_rate: 8000,
+        };
+        assert_eq!(a.to_mono(), vec![0.5, -0.5]);
+        assert_eq!(a.duration_s(), 2.0 / 8000.0);
+    }
+}
