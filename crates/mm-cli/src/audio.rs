@@ -12,10 +12,14 @@ pub enum AudioCommand {
         /// The WAV file.
         input: PathBuf,
     },
+    /// Compute a feature of a WAV file with librosa's semantics and write it as `.npy`
+    /// (float32, `[bins, frames]`; `[channels, bins, frames]` with `--mono false`).
+    Features(Box<crate::features::FeaturesArgs>),
 }
 
 pub fn run(cmd: AudioCommand) -> Result<()> {
     match cmd {
+        AudioCommand::Features(args) => crate::features::run(*args),
         AudioCommand::Info { input } => {
             let mut r = hound::WavReader::open(&input)
                 .with_context(|| format!("reading {} as WAV", input.display()))?;

@@ -2,6 +2,7 @@
 
 mod audio;
 mod data;
+mod features;
 mod info;
 mod text;
 mod train;

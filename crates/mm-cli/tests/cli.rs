@@ -173,3 +173,140 @@ fn quick_training_writes_the_run_directory() {
             .ends_with(".tmp"))
     );
 }
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../mm-signal/tests/fixtures/librosa")
+        .join(name)
+}
+
+#[test]
+fn audio_features_match_librosa_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let y: ndarray::Array1<f32> = ndarray_npy::read_npy(fixture("x_music.npy")).unwrap();
+    let wav = dir.path().join("music.wav");
+    let n = y.len();
+    mm_signal::write_wav(
+        &wav,
+        &mm_signal::Audio {
+            samples: y.into_shape_with_order((1, n)).unwrap(),
+            sample_rate: 22050,
+        },
+        mm_signal::WavEncoding::Float32,
+    )
+    .unwrap();
+    for (feature, reference, tol) in [
+        ("log-mel", "p2db_music_ref1_amin1e-10_top80.npy", 1e-3),
+        ("mfcc", "mfcc_music_default.npy", 1e-3),
+    ] {
+        let out = dir.path().join(format!("{feature}.npy"));
+        let png = dir.path().join(format!("{feature}.png"));
+        let o = mm(&[
+            "audio",
+            "features",
+            "--input",
+            wav.to_str().unwrap(),
+            "--feature",
+            feature,
+            "--out",
+            out.to_str().unwrap(),
+            "--png",
+            png.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let got: ndarray::Array2<f32> = ndarray_npy::read_npy(&out).unwrap();
+        let want: ndarray::Array2<f32> = ndarray_npy::read_npy(fixture(reference)).unwrap();
+        assert_eq!(got.dim(), want.dim(), "{feature}");
+        let err = (&got - &want).mapv(f32::abs).fold(0f32, |a, &b| a.max(b));
+        assert!(f64::from(err) <= tol, "{feature}: max error {err}");
+        assert!(image::open(&png).is_ok(), "{feature} png");
+    }
+}
+
+#[test]
+fn audio_features_resample_keep_channels_and_reject_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("stereo.wav");
+    let frames = 44100;
+    let samples = ndarray::Array2::from_shape_fn((2, frames), |(c, i)| {
+        0.3 * ((i as f32) * 0.05 * (c + 1) as f32).sin()
+    });
+    mm_signal::write_wav(
+        &wav,
+        &mm_signal::Audio {
+            samples,
+            sample_rate: 44100,
+        },
+        mm_signal::WavEncoding::Pcm16,
+    )
+    .unwrap();
+    let out = dir.path().join("mel.npy");
+    let o = mm(&[
+        "audio",
+        "features",
+        "--input",
+        wav.to_str().unwrap(),
+        "--feature",
+        "mel",
+        "--sample-rate",
+        "16000",
+        "--n-fft",
+        "512",
+        "--n-mels",
+        "40",
+        "--mono",
+        "false",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got: ndarray::Array3<f32> = ndarray_npy::read_npy(&out).unwrap();
+    // 1 s at 16 kHz, hop 128: 1 + 16000 / 128 frames
+    assert_eq!(got.dim(), (2, 40, 1 + 16000 / 128));
+    for (args, needle) in [
+        (
+            vec!["--n-mels", "300", "--n-fft", "256"],
+            "covers no FFT bin",
+        ),
+        (vec!["--hop-length", "0"], "hop_length"),
+        (vec!["--win-length", "4096"], "win_length"),
+        (vec!["--fmax", "30000"], "fmax"),
+        (vec!["--sample-rate", "abc"], "--sample-rate"),
+    ] {
+        let mut full = vec![
+            "audio",
+            "features",
+            "--input",
+            wav.to_str().unwrap(),
+            "--feature",
+            "mfcc",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        full.extend(args.iter().copied());
+        let o = mm(&full);
+        assert!(!o.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(needle) && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+    let bad = dir.path().join("bad.wav");
+    std::fs::write(&bad, b"RIFF\x10\x00\x00\x00WAVEfmt ").unwrap();
+    let o = mm(&[
+        "audio",
+        "features",
+        "--input",
+        bad.to_str().unwrap(),
+        "--feature",
+        "mel",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("bad.wav") && !err.contains("panicked"),
+        "{err}"
+    );
+}

@@ -1,0 +1,304 @@
+//! `mm audio features`: librosa-compatible features of a WAV file, as `.npy`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use mm_signal::{
+    DbConfig, DbRef, FrameFeature, LogMelSpectrogram, MelConfig, MelNorm, MelScale, MelSpectrogram,
+    Mfcc, MfccConfig, PadMode, Precision, Spectrogram, SpectrumKind, Stft, StftConfig, WindowKind,
+};
+use ndarray::{Array2, Array3, Axis};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Feature {
+    /// |STFT|, `[1 + n_fft/2, frames]`.
+    StftMag,
+    /// |STFT|^2.
+    Power,
+    /// Mel power spectrogram, `[n_mels, frames]`.
+    Mel,
+    /// Mel power in dB (`power_to_db`, ref 1, amin 1e-10, `--top-db`).
+    LogMel,
+    /// MFCC, `[n_mfcc, frames]`.
+    Mfcc,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum WindowArg {
+    Hann,
+    Hamming,
+    Blackman,
+    /// Rectangular (librosa's "boxcar").
+    #[value(alias = "boxcar")]
+    Rectangular,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PadArg {
+    Constant,
+    Edge,
+    LinearRamp,
+    Reflect,
+    Symmetric,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MelNormArg {
+    Slaney,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PrecisionArg {
+    F32,
+    F64,
+}
+
+/// Defaults are librosa's (`librosa.load` resamples to 22050 Hz unless told otherwise).
+#[derive(Debug, Args)]
+pub struct FeaturesArgs {
+    /// The input WAV file.
+    #[arg(long)]
+    input: PathBuf,
+    /// Which feature.
+    #[arg(long, value_enum)]
+    feature: Feature,
+    /// Output `.npy` (float32).
+    #[arg(long)]
+    out: PathBuf,
+    /// Analysis rate: the file is resampled to it when different; `native` keeps the file's.
+    #[arg(long, default_value = "22050")]
+    sample_rate: String,
+    /// Mix channels down to mono (librosa's `mono=True`).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    mono: bool,
+    /// FFT length.
+    #[arg(long, default_value_t = 2048)]
+    n_fft: usize,
+    /// Hop length (default `win_length / 4`).
+    #[arg(long)]
+    hop_length: Option<usize>,
+    /// Window length (default `n_fft`).
+    #[arg(long)]
+    win_length: Option<usize>,
+    /// Window.
+    #[arg(long, value_enum, default_value = "hann")]
+    window: WindowArg,
+    /// Centre frames on `t * hop_length`.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    center: bool,
+    /// Padding when centring.
+    #[arg(long, value_enum, default_value = "constant")]
+    pad_mode: PadArg,
+    /// Mel bands.
+    #[arg(long, default_value_t = 128)]
+    n_mels: usize,
+    /// Lowest mel frequency (Hz).
+    #[arg(long, default_value_t = 0.0)]
+    fmin: f64,
+    /// Highest mel frequency (Hz, default sample_rate / 2).
+    #[arg(long)]
+    fmax: Option<f64>,
+    /// HTK mel scale instead of Slaney's.
+    #[arg(long)]
+    htk: bool,
+    /// Mel filter normalisation.
+    #[arg(long, value_enum, default_value = "slaney")]
+    mel_norm: MelNormArg,
+    /// MFCC coefficients.
+    #[arg(long, default_value_t = 20)]
+    n_mfcc: usize,
+    /// MFCC liftering (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    lifter: f32,
+    /// dB floor below the maximum for log-mel and MFCC; negative disables it.
+    #[arg(long, default_value_t = 80.0, allow_negative_numbers = true)]
+    top_db: f32,
+    /// FFT arithmetic (f64 reproduces librosa's rounding; f32 is faster).
+    #[arg(long, value_enum, default_value = "f32")]
+    precision: PrecisionArg,
+    /// Also write a picture of the feature (dB for spectra) as PNG.
+    #[arg(long)]
+    png: Option<PathBuf>,
+}
+
+fn stft_config(a: &FeaturesArgs) -> StftConfig {
+    StftConfig {
+        n_fft: a.n_fft,
+        hop_length: a.hop_length,
+        win_length: a.win_length,
+        window: match a.window {
+            WindowArg::Hann => WindowKind::Hann,
+            WindowArg::Hamming => WindowKind::Hamming,
+            WindowArg::Blackman => WindowKind::Blackman,
+            WindowArg::Rectangular => WindowKind::Rectangular,
+        },
+        center: a.center,
+        pad_mode: match a.pad_mode {
+            PadArg::Constant => PadMode::Constant,
+            PadArg::Edge => PadMode::Edge,
+            PadArg::LinearRamp => PadMode::LinearRamp,
+            PadArg::Reflect => PadMode::Reflect,
+            PadArg::Symmetric => PadMode::Symmetric,
+        },
+        precision: match a.precision {
+            PrecisionArg::F32 => Precision::F32,
+            PrecisionArg::F64 => Precision::F64,
+        },
+    }
+}
+
+fn mel_config(a: &FeaturesArgs, sr: u32) -> MelConfig {
+    MelConfig {
+        sample_rate_hz: f64::from(sr),
+        n_fft: a.n_fft,
+        n_mels: a.n_mels,
+        fmin_hz: a.fmin,
+        fmax_hz: a.fmax,
+        scale: if a.htk {
+            MelScale::Htk
+        } else {
+            MelScale::Slaney
+        },
+        norm: match a.mel_norm {
+            MelNormArg::Slaney => MelNorm::Slaney,
+            MelNormArg::None => MelNorm::None,
+        },
+    }
+}
+
+fn db_config(a: &FeaturesArgs) -> DbConfig {
+    DbConfig {
+        reference: DbRef::Value(1.0),
+        amin: 1e-10,
+        top_db: (a.top_db >= 0.0).then_some(a.top_db),
+    }
+}
+
+/// The feature of each channel, `[channels, rows, frames]`.
+fn compute<F: FrameFeature>(f: &F, channels: &[Vec<f32>]) -> Result<Array3<f32>> {
+    let views: Vec<&[f32]> = channels.iter().map(Vec::as_slice).collect();
+    let per: Vec<Array2<f32>> = mm_signal::batch_ragged(f, &views)?;
+    let views: Vec<_> = per.iter().map(|a| a.view()).collect();
+    Ok(ndarray::stack(Axis(0), &views)?)
+}
+
+pub fn run(a: FeaturesArgs) -> Result<()> {
+    let audio =
+        mm_signal::read_wav(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
+    let sr = match a.sample_rate.as_str() {
+        "native" => audio.sample_rate,
+        s => s
+            .parse::<u32>()
+            .ok()
+            .filter(|&r| r > 0)
+            .with_context(|| format!("--sample-rate `{s}`: a positive integer or `native`"))?,
+    };
+    let audio = audio
+        .resampled(sr)
+        .with_context(|| format!("resampling {} Hz -> {sr} Hz", audio.sample_rate))?;
+    let channels: Vec<Vec<f32>> = if a.mono {
+        vec![audio.to_mono()]
+    } else {
+        audio
+            .samples
+            .rows()
+            .into_iter()
+            .map(|r| r.to_vec())
+            .collect()
+    };
+    if channels.iter().all(Vec::is_empty) {
+        bail!("{} holds no samples", a.input.display());
+    }
+    let stft = stft_config(&a);
+    let out = match a.feature {
+        Feature::StftMag | Feature::Power => compute(
+            &Spectrogram {
+                stft: Stft::new(&stft)?,
+                kind: if matches!(a.feature, Feature::Power) {
+                    SpectrumKind::Power
+                } else {
+                    SpectrumKind::Magnitude
+                },
+            },
+            &channels,
+        )?,
+        Feature::Mel => compute(&MelSpectrogram::new(&stft, &mel_config(&a, sr))?, &channels)?,
+        Feature::LogMel => compute(
+            &LogMelSpectrogram {
+                mel: MelSpectrogram::new(&stft, &mel_config(&a, sr))?,
+                db: db_config(&a),
+            },
+            &channels,
+        )?,
+        Feature::Mfcc => compute(
+            &Mfcc::new(
+                &stft,
+                &mel_config(&a, sr),
+                &MfccConfig {
+                    n_mfcc: a.n_mfcc,
+                    lifter: a.lifter,
+                    db: db_config(&a),
+                },
+            )?,
+            &channels,
+        )?,
+    };
+    if let Some(png) = &a.png {
+        write_png(&out, a.feature, png)?;
+    }
+    let dims = out.shape().to_vec();
+    if a.mono {
+        write_npy_atomic(&a.out, &out.index_axis(Axis(0), 0).to_owned())?;
+    } else {
+        write_npy_atomic(&a.out, &out)?;
+    }
+    println!(
+        "{:?} of {} ({} Hz{}): {:?} -> {}",
+        a.feature,
+        a.input.display(),
+        sr,
+        if sr != audio.sample_rate {
+            ", resampled"
+        } else {
+            ""
+        },
+        if a.mono { &dims[1..] } else { &dims[..] },
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn write_npy_atomic<A: ndarray_npy::WritableElement, D: ndarray::Dimension>(
+    path: &Path,
+    arr: &ndarray::Array<A, D>,
+) -> Result<()> {
+    let tmp = path.with_extension("npy.tmp");
+    ndarray_npy::write_npy(&tmp, arr).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+}
+
+fn write_png(out: &Array3<f32>, feature: Feature, path: &Path) -> Result<()> {
+    let pictures: Vec<Array2<f32>> = out
+        .axis_iter(Axis(0))
+        .map(|ch| {
+            let mut a = ch.to_owned();
+            match feature {
+                Feature::Power | Feature::Mel => {
+                    mm_signal::power_to_db_inplace(&mut a, &DbConfig::default())?
+                }
+                Feature::StftMag => {
+                    mm_signal::amplitude_to_db_inplace(&mut a, &DbConfig::amplitude())?
+                }
+                Feature::LogMel | Feature::Mfcc => {}
+            }
+            Ok(a)
+        })
+        .collect::<Result<_>>()?;
+    let views: Vec<_> = pictures.iter().map(|p| p.view()).collect();
+    let scale = if out.shape()[1] < 64 { 4 } else { 1 };
+    let img = mm_tasks::plot::spectrogram_strip(&views, scale)?;
+    mm_tasks::plot::save_png_atomic(&img, path)?;
+    Ok(())
+}
