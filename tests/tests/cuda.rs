@@ -46,6 +46,51 @@ fn attention_gives_the_same_numbers_on_cpu_and_cuda() {
 }
 
 #[test]
+fn signal_features_on_cuda_match_the_cpu_path() {
+    use mm_signal::tensor::TensorFeatures;
+    use mm_signal::{DbConfig, LogMelSpectrogram, MelConfig, MelSpectrogram, StftConfig};
+    let (clips, len) = (8usize, 16_000usize);
+    let x = ndarray::Array2::from_shape_fn((clips, len), |(c, i)| {
+        (i as f32 * 0.013 * (c + 1) as f32).sin() * 0.5 + 0.01 * ((i * 31 + c) % 7) as f32
+    });
+    let stft = StftConfig {
+        n_fft: 512,
+        win_length: Some(400),
+        hop_length: Some(160),
+        ..Default::default()
+    };
+    let mel = MelConfig {
+        sample_rate_hz: 16000.0,
+        n_fft: 512,
+        n_mels: 80,
+        fmax_hz: Some(8000.0),
+        ..Default::default()
+    };
+    let cpu = mm_signal::batch(
+        &LogMelSpectrogram {
+            mel: MelSpectrogram::new(&stft, &mel).unwrap(),
+            db: DbConfig::default(),
+        },
+        x.view(),
+    )
+    .unwrap();
+    let flat: Vec<f32> = x.iter().copied().collect();
+    let xt = Tensor::from_slice(&flat).view([clips as i64, len as i64]);
+    let tf = TensorFeatures::new(&stft, Device::Cuda(0))
+        .unwrap()
+        .with_mel(&mel)
+        .unwrap();
+    let gpu = tf.log_mel(&xt, &DbConfig::default()).unwrap();
+    assert_eq!(gpu.device(), Device::Cuda(0));
+    let gpu: Vec<f32> = Vec::try_from(gpu.to(Device::Cpu).flatten(0, -1)).unwrap();
+    let err = gpu
+        .iter()
+        .zip(cpu.iter())
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(err < 1e-3, "max log-mel difference {err} dB");
+}
+
+#[test]
 fn sound_tagging_trains_on_cuda() {
     let cfg = SoundTaggingConfig::quick();
     let report = sound_tagging::train(&cfg, Device::Cuda(0), &mut |_| {}).unwrap();

@@ -40,6 +40,13 @@ pub fn run() -> Result<()> {
     step("dependency guards");
     single_versions()?;
     no_libtorch_in_leaves()?;
+    // the leaves must also compile on their own, with their default features (no tch)
+    exec(
+        cargo()
+            .args(["check", "--locked", "--all-targets"])
+            .args(NO_LIBTORCH.iter().flat_map(|k| ["-p", k])),
+        "building the libtorch-free crates alone",
+    )?;
 
     step("cargo test --workspace");
     exec(cargo().args(["test", "--workspace", "--locked"]), "tests")?;

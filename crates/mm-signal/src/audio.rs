@@ -125,7 +125,7 @@ pub fn read_wav_from<R: Read + Seek>(reader: R) -> Result<Audio> {
             });
         }
     };
-    if interleaved.len() % channels != 0 {
+    if !interleaved.len().is_multiple_of(channels) {
         return Err(decode(format!(
             "{} samples do not divide into {channels} channels",
             interleaved.len()

@@ -73,6 +73,9 @@ pub enum Error {
         /// The format.
         what: String,
     },
+    /// libtorch reported an error (feature `tch`).
+    #[error("libtorch: {0}")]
+    Torch(String),
     /// A buffer has the wrong length.
     #[error("buffer `{name}` has length {got}, expected {expected}")]
     BufferLen {

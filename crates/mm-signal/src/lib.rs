@@ -37,6 +37,8 @@ mod mel;
 mod mfcc;
 mod pad;
 mod stft;
+#[cfg(feature = "tch")]
+pub mod tensor;
 mod window;
 
 pub use audio::{Audio, WavEncoding, read_wav, read_wav_from, resample, write_wav};
