@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes a tiny seed corpus for the wav_reader fuzz target into corpus/wav_reader/.
 
-Four small valid WAV files: 16-bit mono, 24-bit stereo, 8-bit mono (via the `wave` module) and
-32-bit float stereo (WAVE_FORMAT_IEEE_FLOAT, built by hand; `wave` only writes PCM).
+Five small valid WAV files: 16-bit mono, 24-bit stereo, 8-bit mono (via the `wave` module),
+32-bit float stereo (WAVE_FORMAT_IEEE_FLOAT) and 24-bit-in-32 stereo WAVE_FORMAT_EXTENSIBLE (both
+built by hand; `wave` only writes plain PCM).
 """
 import math
 import os
@@ -46,8 +47,27 @@ def float32(name, channels):
         f.write(b"RIFF" + struct.pack("<I", len(body)) + body)
 
 
+def extensible24in32(name, channels):
+    # WAVE_FORMAT_EXTENSIBLE, 32-bit containers, 24 valid bits (hound reads the low 3 bytes)
+    data = b"".join(
+        (int(round(tone(i, c) * ((1 << 23) - 1))) & 0xFFFFFF).to_bytes(4, "little")
+        for i in range(N)
+        for c in range(channels)
+    )
+    rate, bits = 8000, 32
+    block = channels * bits // 8
+    pcm_guid = bytes.fromhex("0100000000001000800000aa00389b71")  # KSDATAFORMAT_SUBTYPE_PCM
+    fmt = struct.pack("<HHIIHHHHI", 0xFFFE, channels, rate, rate * block, block, bits, 22, 24, 3)
+    fmt += pcm_guid
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    body += b"data" + struct.pack("<I", len(data)) + data
+    with open(os.path.join(OUT, name), "wb") as f:
+        f.write(b"RIFF" + struct.pack("<I", len(body)) + body)
+
+
 pcm("pcm16_mono.wav", 2, 1)
 pcm("pcm24_stereo.wav", 3, 2)
 pcm("pcm8_mono.wav", 1, 1)
 float32("float32_stereo.wav", 2)
-print("wrote", sorted(os.listdir(OUT)))
+extensible24in32("extensible_24in32_stereo.wav", 2)
+print("wrote seeds to", OUT)

@@ -12,7 +12,7 @@ pub enum AudioCommand {
         /// The WAV file.
         input: PathBuf,
     },
-    /// Compute a feature of a WAV file with librosa's semantics and write it as `.npy`
+    /// Compute a feature of an audio file with librosa's semantics and write it as `.npy`
     /// (float32, `[bins, frames]`; `[channels, bins, frames]` with `--mono false`).
     Features(Box<crate::features::FeaturesArgs>),
 }

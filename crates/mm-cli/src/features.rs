@@ -58,7 +58,7 @@ pub enum PrecisionArg {
 /// Defaults are librosa's (`librosa.load` resamples to 22050 Hz unless told otherwise).
 #[derive(Debug, Args)]
 pub struct FeaturesArgs {
-    /// The input WAV file.
+    /// The input audio file (WAV; FLAC, Ogg Vorbis or MP3 through symphonia).
     #[arg(long)]
     input: PathBuf,
     /// Which feature.

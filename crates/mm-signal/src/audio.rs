@@ -77,6 +77,111 @@ pub enum WavEncoding {
     Float32,
 }
 
+/// Reads an audio file: WAV with hound; FLAC, Ogg Vorbis and MP3 with symphonia (feature
+/// `formats`, on by default). The format is taken from the contents, the extension is a hint.
+pub fn read_audio(path: &Path) -> Result<Audio> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("wav" | "wave") => read_wav(path),
+        #[cfg(feature = "formats")]
+        _ => read_symphonia(path, ext.as_deref()),
+        #[cfg(not(feature = "formats"))]
+        _ => Err(Error::UnsupportedFormat {
+            what: format!("{} (only WAV without feature `formats`)", path.display()),
+        }),
+    }
+}
+
+#[cfg(feature = "formats")]
+fn read_symphonia(path: &Path, ext: Option<&str>) -> Result<Audio> {
+    use symphonia::core::audio::SampleBuffer;
+    use symphonia::core::codecs::{CODEC_TYPE_NULL, DecoderOptions};
+    use symphonia::core::errors::Error as SymError;
+    use symphonia::core::formats::FormatOptions;
+    use symphonia::core::io::MediaSourceStream;
+    use symphonia::core::meta::MetadataOptions;
+    use symphonia::core::probe::Hint;
+
+    let decode = |reason: String| Error::Decode {
+        path: path.to_owned(),
+        reason,
+    };
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(e) = ext {
+        hint.with_extension(e);
+    }
+    let probed = symphonia::default::get_probe()
+        .format(
+            &hint,
+            mss,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
+        .map_err(|e| match e {
+            SymError::Unsupported(what) => Error::UnsupportedFormat {
+                what: format!("{}: {what}", path.display()),
+            },
+            other => decode(other.to_string()),
+        })?;
+    let mut format = probed.format;
+    let track = format
+        .tracks()
+        .iter()
+        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+        .ok_or_else(|| decode("no audio track".into()))?;
+    let track_id = track.id;
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&track.codec_params, &DecoderOptions::default())
+        .map_err(|e| Error::UnsupportedFormat {
+            what: format!("{}: {e}", path.display()),
+        })?;
+    let mut rate = track.codec_params.sample_rate;
+    let mut channels: Vec<Vec<f32>> = Vec::new();
+    loop {
+        let packet = match format.next_packet() {
+            Ok(p) => p,
+            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(decode(e.to_string())),
+        };
+        if packet.track_id() != track_id {
+            continue;
+        }
+        let buf = decoder.decode(&packet).map_err(|e| decode(e.to_string()))?;
+        let spec = *buf.spec();
+        rate = Some(spec.rate);
+        let n_ch = spec.channels.count();
+        if channels.is_empty() {
+            channels = vec![Vec::new(); n_ch];
+        } else if channels.len() != n_ch {
+            return Err(decode("the channel count changes mid-stream".into()));
+        }
+        let frames = buf.frames();
+        let mut sb = SampleBuffer::<f32>::new(buf.capacity() as u64, spec);
+        sb.copy_planar_ref(buf);
+        for (c, ch) in channels.iter_mut().enumerate() {
+            ch.extend_from_slice(&sb.samples()[c * frames..(c + 1) * frames]);
+        }
+    }
+    let sample_rate = rate
+        .filter(|&r| r > 0)
+        .ok_or_else(|| decode("no sample rate".into()))?;
+    let frames = channels.first().map_or(0, Vec::len);
+    let n_ch = channels.len().max(1);
+    let flat: Vec<f32> = channels.into_iter().flatten().collect();
+    Ok(Audio {
+        samples: Array2::from_shape_vec((n_ch, frames), flat).map_err(|e| decode(e.to_string()))?,
+        sample_rate,
+    })
+}
+
 /// Reads a WAV file.
 pub fn read_wav(path: &Path) -> Result<Audio> {
     let file = std::fs::File::open(path).map_err(|source| Error::Io {

@@ -71,6 +71,7 @@
 //! - Integer WAV samples scale to `[-1, 1)` by `1 / 2^(bits - 1)` (soundfile's convention).
 //!
 //! ## Feature flags
+//! - `formats` (default): FLAC, Ogg Vorbis and MP3 input through symphonia ([`read_audio`]).
 //! - `tch`: [`tensor::TensorFeatures`], the transforms on `tch::Tensor` batches
 //!   `[batch, samples]` on CPU or CUDA, matching the CPU path (f32 tolerance).
 
@@ -88,7 +89,7 @@ mod stft;
 pub mod tensor;
 mod window;
 
-pub use audio::{Audio, WavEncoding, read_wav, read_wav_from, resample, write_wav};
+pub use audio::{Audio, WavEncoding, read_audio, read_wav, read_wav_from, resample, write_wav};
 pub use batch::{
     FrameFeature, LogMelSpectrogram, MfccScratch, Spectrogram, batch, batch_into, batch_ragged,
 };
