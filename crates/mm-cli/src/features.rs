@@ -185,8 +185,8 @@ fn compute<F: FrameFeature>(f: &F, channels: &[Vec<f32>]) -> Result<Array3<f32>>
 }
 
 pub fn run(a: FeaturesArgs) -> Result<()> {
-    let audio =
-        mm_signal::read_wav(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
+    let audio = mm_signal::read_audio(&a.input)
+        .with_context(|| format!("reading {}", a.input.display()))?;
     let sr = match a.sample_rate.as_str() {
         "native" => audio.sample_rate,
         s => s
