@@ -67,5 +67,43 @@ fn stft(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, stft);
+/// The W1 stages (30 s at 22050 Hz; see `mm_benches::w1`), each on the previous stage's output.
+fn w1_stages(c: &mut Criterion) {
+    use mm_benches::{test_signal, w1};
+    use mm_signal::{DbConfig, MelFilterbank, Mfcc, power_to_db_inplace};
+    let y = test_signal(w1::SECONDS * w1::SAMPLE_RATE as usize, w1::SAMPLE_RATE, 0);
+    let stft = Stft::new(&w1::stft()).unwrap();
+    let bank = MelFilterbank::new(&w1::mel()).unwrap();
+    let mel = MelSpectrogram::new(&w1::stft(), &w1::mel()).unwrap();
+    let mfcc = Mfcc::new(&w1::stft(), &w1::mel(), &w1::mfcc()).unwrap();
+    let spec = stft.process(&y).unwrap();
+    let power = spec.mapv(|c| c.norm_sqr());
+    let melspec = bank.apply(power.view()).unwrap();
+    let mut db = melspec.clone();
+    power_to_db_inplace(&mut db, &DbConfig::default()).unwrap();
+    let mut g = c.benchmark_group("w1");
+    g.sample_size(20);
+    g.bench_function("stft", |b| b.iter(|| stft.process(black_box(&y)).unwrap()));
+    g.bench_function("power", |b| b.iter(|| spec.mapv(|c| c.norm_sqr())));
+    g.bench_function("mel_from_power", |b| {
+        b.iter(|| bank.apply(power.view()).unwrap())
+    });
+    g.bench_function("fused_stft_power_mel", |b| {
+        b.iter(|| mel.process(black_box(&y)).unwrap())
+    });
+    g.bench_function("power_to_db", |b| {
+        b.iter_batched(
+            || melspec.clone(),
+            |mut m| power_to_db_inplace(&mut m, &DbConfig::default()).unwrap(),
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("mfcc_from_db", |b| {
+        b.iter(|| mfcc.from_db_mel(db.view()).unwrap())
+    });
+    g.bench_function("chain", |b| b.iter(|| mfcc.process(black_box(&y)).unwrap()));
+    g.finish();
+}
+
+criterion_group!(benches, stft, w1_stages);
 criterion_main!(benches);

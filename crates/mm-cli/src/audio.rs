@@ -7,9 +7,9 @@ use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
 pub enum AudioCommand {
-    /// Format, channels, sample rate, duration and peak level of a WAV file.
+    /// Format, channels, sample rate, duration and peak level of an audio file.
     Info {
-        /// The WAV file.
+        /// The audio file (WAV, FLAC, Ogg Vorbis, MP3).
         input: PathBuf,
     },
     /// Compute a feature of an audio file with librosa's semantics and write it as `.npy`
@@ -21,29 +21,25 @@ pub fn run(cmd: AudioCommand) -> Result<()> {
     match cmd {
         AudioCommand::Features(args) => crate::features::run(*args),
         AudioCommand::Info { input } => {
-            let mut r = hound::WavReader::open(&input)
-                .with_context(|| format!("reading {} as WAV", input.display()))?;
-            let spec = r.spec();
-            let frames = r.duration();
-            let peak = match spec.sample_format {
-                hound::SampleFormat::Float => r
-                    .samples::<f32>()
-                    .try_fold(0f32, |m, s| s.map(|s| m.max(s.abs())))?,
-                hound::SampleFormat::Int => {
-                    let full = (1i64 << (spec.bits_per_sample - 1)) as f32;
-                    r.samples::<i32>().try_fold(0f32, |m, s| {
-                        s.map(|s| m.max(s.unsigned_abs() as f32 / full))
-                    })?
-                }
-            };
+            // the encoding line comes from the WAV header when there is one
+            let encoding = hound::WavReader::open(&input).ok().map(|r| {
+                let spec = r.spec();
+                format!("{:?} {}-bit WAV", spec.sample_format, spec.bits_per_sample)
+            });
+            let audio = mm_signal::read_audio(&input)
+                .with_context(|| format!("reading {}", input.display()))?;
+            let peak = audio.samples.iter().fold(0f32, |m, s| m.max(s.abs()));
             println!("file: {}", input.display());
             println!(
-                "format: {:?} {}-bit, {} channel(s), {} Hz",
-                spec.sample_format, spec.bits_per_sample, spec.channels, spec.sample_rate
+                "format: {}, {} channel(s), {} Hz",
+                encoding.unwrap_or_else(|| "decoded by symphonia".into()),
+                audio.channels(),
+                audio.sample_rate
             );
             println!(
-                "duration: {:.3} s ({frames} frames)",
-                f64::from(frames) / f64::from(spec.sample_rate)
+                "duration: {:.3} s ({} frames)",
+                audio.duration_s(),
+                audio.frames()
             );
             println!(
                 "peak: {:.4} ({:.1} dBFS)",

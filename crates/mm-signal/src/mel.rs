@@ -4,7 +4,8 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, invalid};
-use crate::stft::{SpectrumKind, Stft, StftConfig, StftScratch};
+use crate::stft::{SpectrumKind, Stft, StftConfig, StftScratch, check_finite};
+use rayon::prelude::*;
 
 /// Which hertz-to-mel formula to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -351,7 +352,7 @@ impl MelSpectrogram {
     pub fn process_into(
         &self,
         y: &[f32],
-        mut out: ArrayViewMut2<'_, f32>,
+        out: ArrayViewMut2<'_, f32>,
         scratch: &mut MelScratch,
     ) -> Result<()> {
         let want = (self.n_mels(), self.n_frames(y.len())?);
@@ -362,6 +363,51 @@ impl MelSpectrogram {
                 got: vec![out.nrows(), out.ncols()],
             });
         }
+        check_finite(y)?;
+        self.frames_into(y, 0, out, scratch)
+    }
+
+    /// Like [`MelSpectrogram::process`], splitting the frames of one long signal across the
+    /// current rayon pool (each worker with its own scratch). For many clips, prefer
+    /// [`crate::batch`], which parallelises over clips.
+    pub fn process_par(&self, y: &[f32]) -> Result<Array2<f32>> {
+        let mut out = Array2::zeros((self.n_mels(), self.n_frames(y.len())?));
+        self.process_par_into(y, out.view_mut())?;
+        Ok(out)
+    }
+
+    /// Like [`MelSpectrogram::process_par`], into `out` (`[n_mels, frames]`).
+    pub fn process_par_into(&self, y: &[f32], mut out: ArrayViewMut2<'_, f32>) -> Result<()> {
+        let frames = self.n_frames(y.len())?;
+        if out.dim() != (self.n_mels(), frames) {
+            return Err(Error::Shape {
+                name: "out",
+                expected: vec![self.n_mels(), frames],
+                got: vec![out.nrows(), out.ncols()],
+            });
+        }
+        check_finite(y)?;
+        let workers = rayon::current_num_threads().max(1);
+        let chunk = frames.div_ceil(workers).div_ceil(BLOCK).max(4) * BLOCK;
+        let chunks: Vec<(usize, ArrayViewMut2<'_, f32>)> = out
+            .axis_chunks_iter_mut(ndarray::Axis(1), chunk)
+            .enumerate()
+            .map(|(i, c)| (i * chunk, c))
+            .collect();
+        chunks.into_par_iter().try_for_each_init(
+            || self.make_scratch(),
+            |scratch, (t_start, c)| self.frames_into(y, t_start, c, scratch),
+        )
+    }
+
+    /// Frames `t_start..t_start + out.ncols()` of `y` into `out` (no finiteness scan).
+    fn frames_into(
+        &self,
+        y: &[f32],
+        t_start: usize,
+        mut out: ArrayViewMut2<'_, f32>,
+        scratch: &mut MelScratch,
+    ) -> Result<()> {
         let MelScratch { stft, block } = scratch;
         if block.len() != self.stft.n_bins() * BLOCK {
             return Err(Error::BufferLen {
@@ -371,18 +417,19 @@ impl MelSpectrogram {
             });
         }
         let kind = self.kind;
-        let mut t0 = 0;
-        self.stft.for_each_frame(y, stft, |t, spec| {
-            let j = t - t0;
-            for (k, c) in spec.iter().enumerate() {
-                block[k * BLOCK + j] = kind.apply(*c);
-            }
-            if j + 1 == BLOCK {
-                self.bank.apply_block(block, BLOCK, t0, &mut out);
-                t0 += BLOCK;
-            }
-        })?;
         let frames = out.ncols();
+        let mut t0 = 0;
+        self.stft
+            .frames_unchecked(y, t_start..t_start + frames, stft, |t, spec| {
+                let j = t - t_start - t0;
+                for (k, c) in spec.iter().enumerate() {
+                    block[k * BLOCK + j] = kind.apply(*c);
+                }
+                if j + 1 == BLOCK {
+                    self.bank.apply_block(block, BLOCK, t0, &mut out);
+                    t0 += BLOCK;
+                }
+            })?;
         if t0 < frames {
             self.bank.apply_block(block, frames - t0, t0, &mut out);
         }
@@ -448,6 +495,39 @@ mod tests {
             let peak = row.iter().cloned().fold(0.0f32, f32::max);
             assert!(peak > 0.9 && peak <= 1.0);
         }
+    }
+
+    #[test]
+    fn parallel_equals_sequential() {
+        let y: Vec<f32> = (0..50_000)
+            .map(|i| (i as f32 * 0.013).sin() + (i % 7) as f32 * 0.01)
+            .collect();
+        let m = MelSpectrogram::new(
+            &StftConfig {
+                n_fft: 512,
+                hop_length: Some(100),
+                ..Default::default()
+            },
+            &MelConfig {
+                n_fft: 512,
+                n_mels: 40,
+                sample_rate_hz: 16000.0,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let par = pool.install(|| m.process_par(&y)).unwrap();
+        assert_eq!(par, m.process(&y).unwrap());
+        let mut bad = y.clone();
+        bad[49_999] = f32::NAN;
+        assert!(matches!(
+            m.process_par(&bad),
+            Err(Error::NonFinite { index: 49_999 })
+        ));
     }
 
     #[test]

@@ -107,6 +107,14 @@ impl Mfcc {
         self.from_db_mel(s.view())
     }
 
+    /// Like [`Mfcc::process`], with the STFT and mel stage split across the rayon pool (see
+    /// [`MelSpectrogram::process_par`]).
+    pub fn process_par(&self, y: &[f32]) -> Result<Array2<f32>> {
+        let mut s = self.mel.process_par(y)?;
+        power_to_db_inplace(&mut s, &self.cfg.db)?;
+        self.from_db_mel(s.view())
+    }
+
     /// MFCCs of a dB mel spectrogram `[n_mels, frames]` (librosa's `mfcc(S=...)`).
     pub fn from_db_mel(&self, s: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
         let mut out = Array2::zeros((self.cfg.n_mfcc, s.ncols()));

@@ -328,17 +328,34 @@ impl Stft {
 
     /// Calls `f(t, spectrum)` for every frame `t` of `y`, in order, with the frame's
     /// `n_fft / 2 + 1` complex bins. Allocation-free; `y` must be finite.
-    pub fn for_each_frame<F>(&self, y: &[f32], scratch: &mut StftScratch, mut f: F) -> Result<()>
+    pub fn for_each_frame<F>(&self, y: &[f32], scratch: &mut StftScratch, f: F) -> Result<()>
     where
         F: FnMut(usize, &[Complex32]),
     {
         check_finite(y)?;
+        let n = self.n_frames(y.len())?;
+        self.frames_unchecked(y, 0..n, scratch, f)
+    }
+
+    /// Like [`Stft::for_each_frame`] for the frames in `frames` only, without the finiteness
+    /// scan (the caller did it once for the whole signal).
+    pub(crate) fn frames_unchecked<F>(
+        &self,
+        y: &[f32],
+        frames: std::ops::Range<usize>,
+        scratch: &mut StftScratch,
+        mut f: F,
+    ) -> Result<()>
+    where
+        F: FnMut(usize, &[Complex32]),
+    {
         let g = self.geometry(y.len())?;
         self.check_scratch(scratch)?;
+        let frames = frames.start..frames.end.min(g.n_frames);
         let fft_err = |e: realfft::FftError| invalid("scratch", e.to_string());
         match &self.fft {
             Engine::F32(fft) => {
-                for t in 0..g.n_frames {
+                for t in frames {
                     self.fill_frame(y, &g, t, &self.window, &mut scratch.frame);
                     fft.process_with_scratch(
                         &mut scratch.frame,
@@ -350,7 +367,7 @@ impl Stft {
                 }
             }
             Engine::F64(fft, window) => {
-                for t in 0..g.n_frames {
+                for t in frames {
                     self.fill_frame(y, &g, t, window, &mut scratch.frame64);
                     fft.process_with_scratch(
                         &mut scratch.frame64,
@@ -369,18 +386,18 @@ impl Stft {
     }
 
     fn check_scratch(&self, s: &StftScratch) -> Result<()> {
-        let want = self.make_scratch();
+        let bins = self.n_bins();
+        let (f32_lens, f64_lens) = match &self.fft {
+            Engine::F32(fft) => ([self.n_fft, bins, fft.get_scratch_len()], [0, 0, 0]),
+            Engine::F64(fft, _) => ([0, bins, 0], [self.n_fft, bins, fft.get_scratch_len()]),
+        };
         for (name, got, expected) in [
-            ("scratch.frame", s.frame.len(), want.frame.len()),
-            ("scratch.spectrum", s.spectrum.len(), want.spectrum.len()),
-            ("scratch.fft", s.fft.len(), want.fft.len()),
-            ("scratch.frame64", s.frame64.len(), want.frame64.len()),
-            (
-                "scratch.spectrum64",
-                s.spectrum64.len(),
-                want.spectrum64.len(),
-            ),
-            ("scratch.fft64", s.fft64.len(), want.fft64.len()),
+            ("scratch.frame", s.frame.len(), f32_lens[0]),
+            ("scratch.spectrum", s.spectrum.len(), f32_lens[1]),
+            ("scratch.fft", s.fft.len(), f32_lens[2]),
+            ("scratch.frame64", s.frame64.len(), f64_lens[0]),
+            ("scratch.spectrum64", s.spectrum64.len(), f64_lens[1]),
+            ("scratch.fft64", s.fft64.len(), f64_lens[2]),
         ] {
             if got != expected {
                 return Err(Error::BufferLen {
