@@ -1,8 +1,9 @@
 //! `cargo xtask gpu-bundle --out DIR`: everything the CUDA checks need, for a machine with a GPU
 //! and PyTorch 2.11 but no Rust toolchain.
 //!
-//! The bundle holds the release `mm` binary and the test executables of `mm-tests` built with
-//! its `cuda` feature, stripped, and `run.sh`, which points the loader at that machine's torch
+//! The bundle holds the release `mm` binary, the `signal-workloads` tool with
+//! `scripts/gpu_w2_torch.py` (mm's tensor path against PyTorch on the same card), and the test
+//! executables of `mm-tests` built with its `cuda` feature, stripped, and `run.sh`, which points the loader at that machine's torch
 //! (`/opt/torch/.venv` by default, `TORCH_VENV` to override) and runs every check, exiting
 //! non-zero if any fails.
 
@@ -32,6 +33,8 @@ check info "$here/mm" info
 check info-json-cuda bash -c "'$here/mm' info --json | tee '$out/info.json' | grep -q '\"cuda_available\": true'"
 check train-cuda "$here/mm" train sound-tagging --quick --device cuda --out "$out/sound-tagging-cuda"
 for t in "$here"/tests/*; do check "$(basename "$t")" "$t" --test-threads=1; done
+# measurement, not a pass/fail check: mm's tensor path vs PyTorch on this card (W2)
+check w2-gpu-vs-torch "$venv/bin/python" "$here/gpu_w2_torch.py" --mm "$here/signal-workloads"
 echo
 if [ ${#failed[@]} -eq 0 ]; then echo "all CUDA checks passed"; else echo "failed: ${failed[*]}"; exit 1; fi
 "#;
@@ -50,7 +53,19 @@ pub fn run(args: &[String]) -> Result<()> {
 
     step("build release binaries");
     exec(
-        cargo().args(["build", "--release", "--locked", "-p", "mm-cli"]),
+        cargo().args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "mm-cli",
+            "-p",
+            "mm-benches",
+            "--bin",
+            "mm",
+            "--bin",
+            "signal-workloads",
+        ]),
         "release build",
     )?;
     step("build CUDA test executables");
@@ -81,6 +96,13 @@ pub fn run(args: &[String]) -> Result<()> {
         .with_context(|| format!("creating {}", out.display()))?;
     let target = project_root().join("target/release");
     copy_stripped(&target.join("mm"), &out.join("mm"))?;
+    copy_stripped(
+        &target.join("signal-workloads"),
+        &out.join("signal-workloads"),
+    )?;
+    let script = project_root().join("scripts/gpu_w2_torch.py");
+    std::fs::copy(&script, out.join("gpu_w2_torch.py"))
+        .with_context(|| format!("copying {}", script.display()))?;
     for (name, exe) in &tests {
         copy_stripped(exe, &out.join("tests").join(name))?;
     }

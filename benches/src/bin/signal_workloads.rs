@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! signal-workloads --workload w1|w2 --input FILE.npy [--threads N] [--repeat R]
+//! signal-workloads --workload w2 --device cuda|cpu [--repeat R]   # the tensor path (tch)
 //! ```
 //!
 //! Without `--input`, a deterministic signal of the workload's size is generated. Every time is
@@ -27,6 +28,7 @@ use serde_json::json;
 
 struct Args {
     workload: String,
+    device: Option<String>,
     input: Option<PathBuf>,
     threads: usize,
     repeat: usize,
@@ -35,6 +37,7 @@ struct Args {
 fn parse() -> Result<Args> {
     let mut a = Args {
         workload: String::new(),
+        device: None,
         input: None,
         threads: 1,
         repeat: 5,
@@ -44,6 +47,7 @@ fn parse() -> Result<Args> {
         let mut val = || it.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--workload" => a.workload = val()?,
+            "--device" => a.device = Some(val()?),
             "--input" => a.input = Some(PathBuf::from(val()?)),
             "--threads" => a.threads = val()?.parse()?,
             "--repeat" => a.repeat = val()?.parse()?,
@@ -188,6 +192,46 @@ fn run_w2(clips: ArrayView2<'_, f32>, repeat: usize) -> Result<serde_json::Value
     }))
 }
 
+/// W2 on the tensor path: the batch already on `device`, log-mel per clip, timed with the
+/// device synchronised.
+fn run_w2_tensor(
+    clips: ArrayView2<'_, f32>,
+    device: tch::Device,
+    repeat: usize,
+) -> Result<serde_json::Value> {
+    use mm_signal::tensor::TensorFeatures;
+    let tf = TensorFeatures::new(&w2::stft(), device)?.with_mel(&w2::mel())?;
+    let flat: Vec<f32> = clips.iter().copied().collect();
+    let x = tch::Tensor::from_slice(&flat)
+        .view([clips.nrows() as i64, clips.ncols() as i64])
+        .to(device);
+    let sync = || {
+        if let tch::Device::Cuda(i) = device {
+            tch::Cuda::synchronize(i as i64);
+        }
+    };
+    let mut err = None;
+    let t_total = best_ms(repeat, || {
+        let r = tf.log_mel(&x, &DbConfig::default());
+        sync();
+        if let Err(e) = r {
+            err = Some(e);
+        }
+    });
+    if let Some(e) = err {
+        return Err(e.into());
+    }
+    Ok(json!({
+        "workload": "w2",
+        "device": format!("{device:?}"),
+        "repeat": repeat,
+        "clips": clips.nrows(),
+        "samples_per_clip": clips.ncols(),
+        "total_ms": t_total,
+        "clips_per_s": clips.nrows() as f64 / (t_total / 1e3),
+    }))
+}
+
 fn main() -> Result<()> {
     let a = parse()?;
     rayon::ThreadPoolBuilder::new()
@@ -220,7 +264,17 @@ fn main() -> Result<()> {
                     c
                 }
             };
-            run_w2(clips.view(), a.repeat)?
+            match a.device.as_deref() {
+                None => run_w2(clips.view(), a.repeat)?,
+                Some("cpu") => run_w2_tensor(clips.view(), tch::Device::Cpu, a.repeat)?,
+                Some("cuda") => {
+                    if !tch::Cuda::is_available() {
+                        bail!("--device cuda: CUDA is not available");
+                    }
+                    run_w2_tensor(clips.view(), tch::Device::Cuda(0), a.repeat)?
+                }
+                Some(d) => bail!("unknown device `{d}` (cpu or cuda)"),
+            }
         }
         w => bail!("unknown workload `{w}` (w1 or w2)"),
     };
