@@ -132,7 +132,7 @@ where
     cfg.validate()?;
     let reference = match cfg.reference {
         DbRef::Value(r) => r.abs(),
-        DbRef::Max => max_of(&spec.mapv(f32::abs)),
+        DbRef::Max => spec.iter().fold(f32::NEG_INFINITY, |m, v| m.max(v.abs())),
     };
     spec.mapv_inplace(|s| s * s);
     power_to_db_inplace(
