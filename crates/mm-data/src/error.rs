@@ -1,7 +1,7 @@
 //! The error type of `mm-data`.
 
 /// Everything that can go wrong in `mm-data`.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A configuration value is outside its valid range.
     #[error("invalid parameter `{name}`: {reason}")]
@@ -10,6 +10,53 @@ pub enum Error {
         name: &'static str,
         /// What it must satisfy.
         reason: String,
+    },
+    /// The HDF5 library reported an error.
+    #[error("hdf5 ({context}): {reason}")]
+    Hdf5 {
+        /// What was being done.
+        context: String,
+        /// The library's message.
+        reason: String,
+    },
+    /// A file could not be opened, read, written or renamed.
+    #[error("i/o on {path}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is HDF5 but not an mm data set (no `mm_format` attribute).
+    #[error("{path} is not an mm data set (no `mm_format = \"mm-dataset\"` attribute)")]
+    NotADataset {
+        /// The file.
+        path: std::path::PathBuf,
+    },
+    /// A sample does not match the schema.
+    #[error("sample {index}: {reason}")]
+    SampleMismatch {
+        /// The sample's index.
+        index: usize,
+        /// What differs.
+        reason: String,
+    },
+    /// A split that the file does not have.
+    #[error("{path} has no split `{name}`")]
+    NoSuchSplit {
+        /// The split.
+        name: String,
+        /// The file.
+        path: std::path::PathBuf,
+    },
+    /// An index past the end.
+    #[error("index {index} is out of range for {len} samples")]
+    OutOfRange {
+        /// The index.
+        index: usize,
+        /// The number of samples.
+        len: usize,
     },
 }
 

@@ -17,6 +17,10 @@
 
 mod error;
 pub mod sound_classes;
+pub mod store;
 
 pub use error::{Error, Result};
 pub use sound_classes::{Clip, SoundClassesConfig};
+pub use store::{
+    Batch, BatchConfig, BatchIter, Dtype, FieldSpec, Meta, Reader, Sample, Schema, Value, Writer,
+};

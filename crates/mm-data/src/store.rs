@@ -1,0 +1,1185 @@
+//! Multi-modal samples in HDF5 files (layout: `docs/datasets.md`), readable by h5py with no
+//! extra code.
+//!
+//! A [`Schema`] declares per-sample *fixed* fields (an array of one shape and type per sample:
+//! an image, a clip of audio, a feature matrix, a label) and *ragged* fields (any number of
+//! `i32` sequences per sample: token ids of several captions, question ids). [`Writer`] streams
+//! samples into a temporary file and renames it on [`Writer::finish`], so a crash never leaves
+//! a half-written data set under the final name. [`Reader`] gives random access to samples and
+//! batches; [`BatchIter`] shuffles deterministically from a seed and prefetches on threads.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use hdf5::types::VarLenUnicode;
+use hdf5::{Extent, Hyperslab, Selection, SimpleExtents, SliceOrIndex};
+use hdf5_metno as hdf5;
+use ndarray::{ArrayD, IxDyn};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The format tag stored in the root attribute `mm_format`.
+pub const FORMAT: &str = "mm-dataset";
+/// The layout version stored in `mm_format_version`.
+pub const FORMAT_VERSION: u32 = 1;
+/// Samples buffered in memory before they are written.
+const FLUSH_EVERY: usize = 256;
+
+/// Element type of a fixed field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dtype {
+    /// `uint8` (images, masks).
+    U8,
+    /// `int32`.
+    I32,
+    /// `int64` (labels, ids).
+    I64,
+    /// `float32` (audio, features, boxes).
+    F32,
+}
+
+/// One fixed field: every sample has an array of `shape` of `dtype`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldSpec {
+    /// Dataset name under `/samples`.
+    pub name: String,
+    /// Element type.
+    pub dtype: Dtype,
+    /// Per-sample shape (the stored dataset is `[N, shape...]`).
+    pub shape: Vec<usize>,
+    /// Store with deflate (level 1); pays for images and masks, not for float audio.
+    pub compress: bool,
+}
+
+/// The fields of a data set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schema {
+    /// Fixed-shape fields.
+    pub fixed: Vec<FieldSpec>,
+    /// Ragged `i32` sequence fields (several sequences per sample).
+    pub ragged: Vec<String>,
+}
+
+/// A per-sample array.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `uint8` data.
+    U8(ArrayD<u8>),
+    /// `int32` data.
+    I32(ArrayD<i32>),
+    /// `int64` data.
+    I64(ArrayD<i64>),
+    /// `float32` data.
+    F32(ArrayD<f32>),
+}
+
+impl Value {
+    fn dtype(&self) -> Dtype {
+        match self {
+            Value::U8(_) => Dtype::U8,
+            Value::I32(_) => Dtype::I32,
+            Value::I64(_) => Dtype::I64,
+            Value::F32(_) => Dtype::F32,
+        }
+    }
+
+    fn shape(&self) -> &[usize] {
+        match self {
+            Value::U8(a) => a.shape(),
+            Value::I32(a) => a.shape(),
+            Value::I64(a) => a.shape(),
+            Value::F32(a) => a.shape(),
+        }
+    }
+}
+
+/// One sample: a value per fixed field and a list of sequences per ragged field.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sample {
+    /// Fixed fields by name.
+    pub fixed: BTreeMap<String, Value>,
+    /// Ragged fields by name.
+    pub ragged: BTreeMap<String, Vec<Vec<i32>>>,
+}
+
+/// Where a data set came from: stored as JSON in the `/meta` group's attributes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    /// The generator or source ("synthav", "flickr8k", ...).
+    pub source: String,
+    /// Its version.
+    pub version: String,
+    /// Its parameters (seed, sizes, ...).
+    pub params: serde_json::Value,
+}
+
+fn h5(context: &str) -> impl Fn(hdf5::Error) -> Error + '_ {
+    move |e| Error::Hdf5 {
+        context: context.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+fn rows(start: usize, end: usize, rest: &[usize]) -> Selection {
+    let mut s = vec![SliceOrIndex::SliceTo {
+        start,
+        step: 1,
+        end,
+        block: 1,
+    }];
+    s.extend(rest.iter().map(|&d| SliceOrIndex::SliceTo {
+        start: 0,
+        step: 1,
+        end: d,
+        block: 1,
+    }));
+    Selection::from(Hyperslab::from(s))
+}
+
+fn write_str_attr(loc: &hdf5::Location, name: &str, value: &str) -> Result<()> {
+    let v = VarLenUnicode::from_str(value).map_err(|e| Error::Hdf5 {
+        context: format!("attribute {name}"),
+        reason: e.to_string(),
+    })?;
+    loc.new_attr::<VarLenUnicode>()
+        .shape(())
+        .create(name)
+        .and_then(|a| a.write_scalar(&v))
+        .map_err(h5(name))
+}
+
+fn read_str_attr(loc: &hdf5::Location, name: &str) -> Result<String> {
+    let v: VarLenUnicode = loc
+        .attr(name)
+        .and_then(|a| a.read_scalar())
+        .map_err(h5(name))?;
+    Ok(v.as_str().to_owned())
+}
+
+/// Buffered columns of one fixed field.
+#[derive(Debug)]
+enum Column {
+    U8(Vec<u8>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    F32(Vec<f32>),
+}
+
+/// Streams samples into an HDF5 file; see the module docs.
+#[derive(Debug)]
+pub struct Writer {
+    file: Option<hdf5::File>,
+    tmp: PathBuf,
+    path: PathBuf,
+    schema: Schema,
+    columns: Vec<Column>,
+    /// Per ragged field: buffered values, per-item lengths, per-sample item counts.
+    ragged: Vec<(Vec<i32>, Vec<i64>, Vec<i64>)>,
+    /// Per ragged field: totals written so far (values, items).
+    ragged_written: Vec<(usize, usize)>,
+    buffered: usize,
+    written: usize,
+}
+
+impl Writer {
+    /// Creates `path` (through `path` + `.tmp` until [`Writer::finish`]).
+    pub fn create(path: &Path, schema: &Schema, meta: &Meta) -> Result<Self> {
+        let mut names = std::collections::BTreeSet::new();
+        for n in schema.fixed.iter().map(|f| &f.name).chain(&schema.ragged) {
+            if n.is_empty() || n.contains('/') || !names.insert(n) {
+                return Err(Error::InvalidParameter {
+                    name: "schema",
+                    reason: format!("field names must be unique, non-empty, without '/': `{n}`"),
+                });
+            }
+        }
+        let tmp = path.with_extension("h5.tmp");
+        let file = hdf5::File::create(&tmp).map_err(h5("creating the file"))?;
+        write_str_attr(&file, "mm_format", FORMAT)?;
+        file.new_attr::<u32>()
+            .shape(())
+            .create("mm_format_version")
+            .and_then(|a| a.write_scalar(&FORMAT_VERSION))
+            .map_err(h5("mm_format_version"))?;
+        let schema_json = serde_json::to_string(schema).map_err(|e| Error::InvalidParameter {
+            name: "schema",
+            reason: e.to_string(),
+        })?;
+        write_str_attr(&file, "schema", &schema_json)?;
+        let meta_group = file.create_group("meta").map_err(h5("meta"))?;
+        write_str_attr(&meta_group, "source", &meta.source)?;
+        write_str_attr(&meta_group, "version", &meta.version)?;
+        write_str_attr(&meta_group, "params", &meta.params.to_string())?;
+        let samples = file.create_group("samples").map_err(h5("samples"))?;
+        for f in &schema.fixed {
+            let mut ext = vec![Extent::resizable(0)];
+            ext.extend(f.shape.iter().map(|&d| Extent::from(d)));
+            let mut chunk = vec![1usize];
+            chunk.extend(&f.shape);
+            let extents = SimpleExtents::from_vec(ext);
+            let builder = match f.dtype {
+                Dtype::U8 => samples.new_dataset::<u8>(),
+                Dtype::I32 => samples.new_dataset::<i32>(),
+                Dtype::I64 => samples.new_dataset::<i64>(),
+                Dtype::F32 => samples.new_dataset::<f32>(),
+            };
+            let builder = builder.chunk(chunk);
+            let builder = if f.compress {
+                builder.deflate(1)
+            } else {
+                builder
+            };
+            builder
+                .shape(extents)
+                .create(f.name.as_str())
+                .map_err(h5(&f.name))?;
+        }
+        for name in &schema.ragged {
+            let g = samples.create_group(name).map_err(h5(name))?;
+            g.new_dataset::<i32>()
+                .chunk(4096)
+                .shape(SimpleExtents::from_vec(vec![Extent::resizable(0)]))
+                .create("values")
+                .map_err(h5(name))?;
+            for (ds, init) in [("offsets", 1usize), ("first", 1)] {
+                let d = g
+                    .new_dataset::<i64>()
+                    .chunk(4096)
+                    .shape(SimpleExtents::from_vec(vec![Extent::resizable(init)]))
+                    .create(ds)
+                    .map_err(h5(name))?;
+                d.write_slice(&[0i64], rows(0, 1, &[])).map_err(h5(name))?;
+            }
+        }
+        Ok(Self {
+            file: Some(file),
+            tmp,
+            path: path.to_owned(),
+            columns: schema
+                .fixed
+                .iter()
+                .map(|f| match f.dtype {
+                    Dtype::U8 => Column::U8(Vec::new()),
+                    Dtype::I32 => Column::I32(Vec::new()),
+                    Dtype::I64 => Column::I64(Vec::new()),
+                    Dtype::F32 => Column::F32(Vec::new()),
+                })
+                .collect(),
+            ragged: vec![(Vec::new(), Vec::new(), Vec::new()); schema.ragged.len()],
+            ragged_written: vec![(0, 0); schema.ragged.len()],
+            schema: schema.clone(),
+            buffered: 0,
+            written: 0,
+        })
+    }
+
+    /// Samples pushed so far.
+    pub fn len(&self) -> usize {
+        self.written + self.buffered
+    }
+
+    /// True before the first sample.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends a sample; every field of the schema must be present with its shape and type.
+    pub fn push(&mut self, s: &Sample) -> Result<()> {
+        if s.fixed.len() != self.schema.fixed.len() || s.ragged.len() != self.schema.ragged.len() {
+            return Err(Error::SampleMismatch {
+                index: self.len(),
+                reason: format!(
+                    "has fields {:?} / {:?}, the schema {:?}",
+                    s.fixed.keys().collect::<Vec<_>>(),
+                    s.ragged.keys().collect::<Vec<_>>(),
+                    self.schema
+                ),
+            });
+        }
+        for f in &self.schema.fixed {
+            let v = s.fixed.get(&f.name).ok_or_else(|| Error::SampleMismatch {
+                index: self.len(),
+                reason: format!("no field `{}`", f.name),
+            })?;
+            if v.dtype() != f.dtype || v.shape() != f.shape.as_slice() {
+                return Err(Error::SampleMismatch {
+                    index: self.len(),
+                    reason: format!(
+                        "field `{}` is {:?} {:?}, the schema says {:?} {:?}",
+                        f.name,
+                        v.dtype(),
+                        v.shape(),
+                        f.dtype,
+                        f.shape
+                    ),
+                });
+            }
+        }
+        for name in &self.schema.ragged {
+            if !s.ragged.contains_key(name) {
+                return Err(Error::SampleMismatch {
+                    index: self.len(),
+                    reason: format!("no ragged field `{name}`"),
+                });
+            }
+        }
+        for (f, col) in self.schema.fixed.iter().zip(&mut self.columns) {
+            match (&s.fixed[&f.name], col) {
+                (Value::U8(a), Column::U8(c)) => c.extend(a.iter()),
+                (Value::I32(a), Column::I32(c)) => c.extend(a.iter()),
+                (Value::I64(a), Column::I64(c)) => c.extend(a.iter()),
+                (Value::F32(a), Column::F32(c)) => c.extend(a.iter()),
+                _ => unreachable!("dtype checked above"),
+            }
+        }
+        for (name, (values, lens, counts)) in self.schema.ragged.iter().zip(&mut self.ragged) {
+            let items = &s.ragged[name];
+            counts.push(items.len() as i64);
+            for it in items {
+                values.extend(it);
+                lens.push(it.len() as i64);
+            }
+        }
+        self.buffered += 1;
+        if self.buffered >= FLUSH_EVERY {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        if self.buffered == 0 {
+            return Ok(());
+        }
+        let (start, end) = (self.written, self.written + self.buffered);
+        for (f, col) in self.schema.fixed.iter().zip(&mut self.columns) {
+            let ds = file
+                .dataset(&format!("samples/{}", f.name))
+                .map_err(h5(&f.name))?;
+            let mut shape = vec![end];
+            shape.extend(&f.shape);
+            ds.resize(shape).map_err(h5(&f.name))?;
+            let mut bshape = vec![end - start];
+            bshape.extend(&f.shape);
+            let sel = rows(start, end, &f.shape);
+            let res = match col {
+                Column::U8(c) => ArrayD::from_shape_vec(IxDyn(&bshape), std::mem::take(c))
+                    .map(|a| ds.write_slice(&a, sel)),
+                Column::I32(c) => ArrayD::from_shape_vec(IxDyn(&bshape), std::mem::take(c))
+                    .map(|a| ds.write_slice(&a, sel)),
+                Column::I64(c) => ArrayD::from_shape_vec(IxDyn(&bshape), std::mem::take(c))
+                    .map(|a| ds.write_slice(&a, sel)),
+                Column::F32(c) => ArrayD::from_shape_vec(IxDyn(&bshape), std::mem::take(c))
+                    .map(|a| ds.write_slice(&a, sel)),
+            };
+            res.map_err(|e| Error::InvalidParameter {
+                name: "sample",
+                reason: e.to_string(),
+            })?
+            .map_err(h5(&f.name))?;
+        }
+        for ((name, (values, lens, counts)), (vw, iw)) in self
+            .schema
+            .ragged
+            .iter()
+            .zip(&mut self.ragged)
+            .zip(&mut self.ragged_written)
+        {
+            let g = file.group(&format!("samples/{name}")).map_err(h5(name))?;
+            let vals = g.dataset("values").map_err(h5(name))?;
+            vals.resize(*vw + values.len()).map_err(h5(name))?;
+            vals.write_slice(values.as_slice(), rows(*vw, *vw + values.len(), &[]))
+                .map_err(h5(name))?;
+            // offsets: cumulative value counts, one per item (after the leading 0)
+            let mut acc = *vw as i64;
+            let offs: Vec<i64> = lens
+                .iter()
+                .map(|l| {
+                    acc += l;
+                    acc
+                })
+                .collect();
+            let od = g.dataset("offsets").map_err(h5(name))?;
+            od.resize(1 + *iw + offs.len()).map_err(h5(name))?;
+            od.write_slice(offs.as_slice(), rows(1 + *iw, 1 + *iw + offs.len(), &[]))
+                .map_err(h5(name))?;
+            // first: cumulative item counts, one per sample (after the leading 0)
+            let mut items = *iw as i64;
+            let firsts: Vec<i64> = counts
+                .iter()
+                .map(|c| {
+                    items += c;
+                    items
+                })
+                .collect();
+            let fd = g.dataset("first").map_err(h5(name))?;
+            fd.resize(1 + end).map_err(h5(name))?;
+            fd.write_slice(firsts.as_slice(), rows(1 + start, 1 + end, &[]))
+                .map_err(h5(name))?;
+            *vw += values.len();
+            *iw += lens.len();
+            values.clear();
+            lens.clear();
+            counts.clear();
+        }
+        self.written = end;
+        self.buffered = 0;
+        Ok(())
+    }
+
+    /// Writes the remaining samples and the named splits (index lists), closes the file and
+    /// renames it to its final name. Split indices must be valid and unique within a split.
+    pub fn finish(mut self, splits: &BTreeMap<String, Vec<u64>>) -> Result<PathBuf> {
+        self.flush()?;
+        let n = self.written as u64;
+        {
+            let Some(file) = &self.file else {
+                return Err(Error::InvalidParameter {
+                    name: "writer",
+                    reason: "already finished".into(),
+                });
+            };
+            file.new_attr::<u64>()
+                .shape(())
+                .create("n_samples")
+                .and_then(|a| a.write_scalar(&n))
+                .map_err(h5("n_samples"))?;
+            let g = file.create_group("splits").map_err(h5("splits"))?;
+            for (name, idx) in splits {
+                let mut seen = std::collections::HashSet::new();
+                if let Some(bad) = idx.iter().find(|&&i| i >= n || !seen.insert(i)) {
+                    return Err(Error::InvalidParameter {
+                        name: "splits",
+                        reason: format!("split `{name}` has index {bad}: out of range or repeated"),
+                    });
+                }
+                g.new_dataset_builder()
+                    .with_data(idx.as_slice())
+                    .create(name.as_str())
+                    .map_err(h5(name))?;
+            }
+        }
+        if let Some(file) = self.file.take() {
+            file.close().map_err(h5("closing the file"))?;
+        }
+        std::fs::rename(&self.tmp, &self.path).map_err(|source| Error::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(self.path.clone())
+    }
+}
+
+impl Drop for Writer {
+    /// An unfinished writer removes its temporary file: no half-written data set remains.
+    fn drop(&mut self) {
+        if let Some(file) = self.file.take() {
+            drop(file);
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Random access to a data set written by [`Writer`].
+#[derive(Debug)]
+pub struct Reader {
+    file: hdf5::File,
+    path: PathBuf,
+    schema: Schema,
+    meta: Meta,
+    n: usize,
+    /// Per ragged field: `first` (items per sample, cumulative) and `offsets` (values per
+    /// item, cumulative), loaded at open.
+    index: BTreeMap<String, (Vec<i64>, Vec<i64>)>,
+}
+
+impl Reader {
+    /// Opens and checks a data set.
+    pub fn open(path: &Path) -> Result<Self> {
+        if !path.is_file() {
+            return Err(Error::Io {
+                path: path.to_owned(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            });
+        }
+        let ctx = path.display().to_string();
+        let file = hdf5::File::open(path).map_err(h5(&ctx))?;
+        let format = read_str_attr(&file, "mm_format").map_err(|_| Error::NotADataset {
+            path: path.to_owned(),
+        })?;
+        if format != FORMAT {
+            return Err(Error::NotADataset {
+                path: path.to_owned(),
+            });
+        }
+        let schema: Schema =
+            serde_json::from_str(&read_str_attr(&file, "schema")?).map_err(|e| Error::Hdf5 {
+                context: format!("{ctx}: schema"),
+                reason: e.to_string(),
+            })?;
+        let meta_g = file.group("meta").map_err(h5(&ctx))?;
+        let meta = Meta {
+            source: read_str_attr(&meta_g, "source")?,
+            version: read_str_attr(&meta_g, "version")?,
+            params: serde_json::from_str(&read_str_attr(&meta_g, "params")?).unwrap_or_default(),
+        };
+        let n: u64 = file
+            .attr("n_samples")
+            .and_then(|a| a.read_scalar())
+            .map_err(h5(&ctx))?;
+        let mut index = BTreeMap::new();
+        for name in &schema.ragged {
+            let g = file.group(&format!("samples/{name}")).map_err(h5(name))?;
+            let first = g
+                .dataset("first")
+                .and_then(|d| d.read_raw())
+                .map_err(h5(name))?;
+            let offsets = g
+                .dataset("offsets")
+                .and_then(|d| d.read_raw())
+                .map_err(h5(name))?;
+            index.insert(name.clone(), (first, offsets));
+        }
+        Ok(Self {
+            file,
+            path: path.to_owned(),
+            schema,
+            meta,
+            n: n as usize,
+            index,
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// True when the data set has no sample.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The fields.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Where the data came from.
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// The split names.
+    pub fn split_names(&self) -> Result<Vec<String>> {
+        let g = self.file.group("splits").map_err(h5("splits"))?;
+        g.member_names().map_err(h5("splits"))
+    }
+
+    /// The sample indices of split `name`.
+    pub fn split(&self, name: &str) -> Result<Vec<u64>> {
+        self.file
+            .dataset(&format!("splits/{name}"))
+            .and_then(|d| d.read_raw())
+            .map_err(|_| Error::NoSuchSplit {
+                name: name.to_owned(),
+                path: self.path.clone(),
+            })
+    }
+
+    /// Sample `i`.
+    pub fn get(&self, i: usize) -> Result<Sample> {
+        let b = self.read_range(i, i + 1)?;
+        Ok(b.sample(0))
+    }
+
+    /// Samples `start..end` as a batch (one read per field: fastest for contiguous runs).
+    pub fn read_range(&self, start: usize, end: usize) -> Result<Batch> {
+        if start >= end || end > self.n {
+            return Err(Error::OutOfRange {
+                index: end.saturating_sub(1),
+                len: self.n,
+            });
+        }
+        let mut fixed = BTreeMap::new();
+        for f in &self.schema.fixed {
+            let ds = self
+                .file
+                .dataset(&format!("samples/{}", f.name))
+                .map_err(h5(&f.name))?;
+            let sel = rows(start, end, &f.shape);
+            let v = match f.dtype {
+                Dtype::U8 => ds.read_slice::<u8, _, IxDyn>(sel).map(Value::U8),
+                Dtype::I32 => ds.read_slice::<i32, _, IxDyn>(sel).map(Value::I32),
+                Dtype::I64 => ds.read_slice::<i64, _, IxDyn>(sel).map(Value::I64),
+                Dtype::F32 => ds.read_slice::<f32, _, IxDyn>(sel).map(Value::F32),
+            }
+            .map_err(h5(&f.name))?;
+            fixed.insert(f.name.clone(), v);
+        }
+        let mut ragged = BTreeMap::new();
+        for name in &self.schema.ragged {
+            let (first, offsets) = &self.index[name];
+            let (i0, i1) = (first[start] as usize, first[end] as usize);
+            let (v0, v1) = (offsets[i0] as usize, offsets[i1] as usize);
+            let values: Vec<i32> = if v1 > v0 {
+                self.file
+                    .dataset(&format!("samples/{name}/values"))
+                    .and_then(|d| d.read_slice_1d::<i32, _>(v0..v1))
+                    .map_err(h5(name))?
+                    .to_vec()
+            } else {
+                Vec::new()
+            };
+            let per_sample: Vec<Vec<Vec<i32>>> = (start..end)
+                .map(|s| {
+                    (first[s] as usize..first[s + 1] as usize)
+                        .map(|it| {
+                            values[offsets[it] as usize - v0..offsets[it + 1] as usize - v0]
+                                .to_vec()
+                        })
+                        .collect()
+                })
+                .collect();
+            ragged.insert(name.clone(), per_sample);
+        }
+        Ok(Batch {
+            len: end - start,
+            fixed,
+            ragged,
+        })
+    }
+
+    /// The samples at `indices` (any order, repeats allowed), as one batch in that order.
+    /// Runs of consecutive indices are read with one call per field.
+    pub fn read_batch(&self, indices: &[usize]) -> Result<Batch> {
+        let mut parts = Vec::new();
+        let mut i = 0;
+        while i < indices.len() {
+            let mut j = i + 1;
+            while j < indices.len() && indices[j] == indices[j - 1] + 1 {
+                j += 1;
+            }
+            parts.push(self.read_range(indices[i], indices[j - 1] + 1)?);
+            i = j;
+        }
+        Batch::concat(parts)
+    }
+}
+
+/// Several samples with each fixed field stacked on a leading batch axis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// Number of samples.
+    pub len: usize,
+    /// Fixed fields, `[batch, shape...]`.
+    pub fixed: BTreeMap<String, Value>,
+    /// Ragged fields: per sample, its sequences.
+    pub ragged: BTreeMap<String, Vec<Vec<Vec<i32>>>>,
+}
+
+impl Batch {
+    /// Sample `k` of the batch.
+    pub fn sample(&self, k: usize) -> Sample {
+        let take = |v: &Value| match v {
+            Value::U8(a) => Value::U8(a.index_axis(ndarray::Axis(0), k).to_owned()),
+            Value::I32(a) => Value::I32(a.index_axis(ndarray::Axis(0), k).to_owned()),
+            Value::I64(a) => Value::I64(a.index_axis(ndarray::Axis(0), k).to_owned()),
+            Value::F32(a) => Value::F32(a.index_axis(ndarray::Axis(0), k).to_owned()),
+        };
+        Sample {
+            fixed: self
+                .fixed
+                .iter()
+                .map(|(n, v)| (n.clone(), take(v)))
+                .collect(),
+            ragged: self
+                .ragged
+                .iter()
+                .map(|(n, v)| (n.clone(), v[k].clone()))
+                .collect(),
+        }
+    }
+
+    fn concat(parts: Vec<Batch>) -> Result<Batch> {
+        let mut it = parts.into_iter();
+        let Some(mut acc) = it.next() else {
+            return Err(Error::InvalidParameter {
+                name: "indices",
+                reason: "empty batch".into(),
+            });
+        };
+        for b in it {
+            acc.len += b.len;
+            for (name, v) in b.fixed {
+                let joined = match (acc.fixed.remove(&name), v) {
+                    (Some(Value::U8(a)), Value::U8(b)) => cat(a, b).map(Value::U8),
+                    (Some(Value::I32(a)), Value::I32(b)) => cat(a, b).map(Value::I32),
+                    (Some(Value::I64(a)), Value::I64(b)) => cat(a, b).map(Value::I64),
+                    (Some(Value::F32(a)), Value::F32(b)) => cat(a, b).map(Value::F32),
+                    _ => Err(Error::InvalidParameter {
+                        name: "batch",
+                        reason: format!("field `{name}` differs between parts"),
+                    }),
+                }?;
+                acc.fixed.insert(name, joined);
+            }
+            for (name, v) in b.ragged {
+                acc.ragged.entry(name).or_default().extend(v);
+            }
+        }
+        Ok(acc)
+    }
+}
+
+fn cat<T: Clone>(a: ArrayD<T>, b: ArrayD<T>) -> Result<ArrayD<T>> {
+    ndarray::concatenate(ndarray::Axis(0), &[a.view(), b.view()]).map_err(|e| {
+        Error::InvalidParameter {
+            name: "batch",
+            reason: e.to_string(),
+        }
+    })
+}
+
+/// How [`BatchIter`] walks a split.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchConfig {
+    /// Samples per batch.
+    pub batch_size: usize,
+    /// Shuffle the order each epoch (from `seed` and the epoch number).
+    pub shuffle: bool,
+    /// The shuffle seed.
+    pub seed: u64,
+    /// Drop a last batch smaller than `batch_size`.
+    pub drop_last: bool,
+    /// Reader threads.
+    pub threads: usize,
+    /// Batches read ahead.
+    pub prefetch: usize,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 32,
+            shuffle: true,
+            seed: 0,
+            drop_last: false,
+            threads: 2,
+            prefetch: 4,
+        }
+    }
+}
+
+/// The order of `indices` for `epoch`: shuffled deterministically from `seed` and `epoch`
+/// (the same on every machine and for any thread count), or unchanged.
+pub fn epoch_order(indices: &[u64], shuffle: bool, seed: u64, epoch: u64) -> Vec<usize> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let mut order: Vec<usize> = indices.iter().map(|&i| i as usize).collect();
+    if shuffle {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+            seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        order.shuffle(&mut rng);
+    }
+    order
+}
+
+type Job = (usize, Result<Batch>);
+
+/// Batches of a split, in a deterministic (optionally shuffled) order, read ahead on threads;
+/// each thread opens its own [`Reader`].
+#[derive(Debug)]
+pub struct BatchIter {
+    rx: Option<std::sync::mpsc::Receiver<Job>>,
+    pending: BTreeMap<usize, Result<Batch>>,
+    next: usize,
+    total: usize,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl BatchIter {
+    /// Starts reading `indices` of the data set at `path` for `epoch`.
+    pub fn new(path: &Path, indices: &[u64], cfg: &BatchConfig, epoch: u64) -> Result<Self> {
+        if cfg.batch_size == 0 || cfg.threads == 0 || cfg.prefetch == 0 {
+            return Err(Error::InvalidParameter {
+                name: "batch_size/threads/prefetch",
+                reason: "must be positive".into(),
+            });
+        }
+        let probe = Reader::open(path)?;
+        if let Some(&bad) = indices.iter().find(|&&i| i as usize >= probe.len()) {
+            return Err(Error::OutOfRange {
+                index: bad as usize,
+                len: probe.len(),
+            });
+        }
+        drop(probe);
+        let order = epoch_order(indices, cfg.shuffle, cfg.seed, epoch);
+        let mut batches: Vec<Vec<usize>> = order
+            .chunks(cfg.batch_size)
+            .map(<[usize]>::to_vec)
+            .collect();
+        if cfg.drop_last && batches.last().is_some_and(|b| b.len() < cfg.batch_size) {
+            batches.pop();
+        }
+        let total = batches.len();
+        let batches = std::sync::Arc::new(batches);
+        let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(cfg.prefetch);
+        let mut workers = Vec::new();
+        for _ in 0..cfg.threads.min(total.max(1)) {
+            let (tx, batches, counter, stop) =
+                (tx.clone(), batches.clone(), counter.clone(), stop.clone());
+            let path = path.to_owned();
+            workers.push(std::thread::spawn(move || {
+                let reader = Reader::open(&path);
+                loop {
+                    let k = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if k >= batches.len() || stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        return;
+                    }
+                    let res = match &reader {
+                        Ok(r) => r.read_batch(&batches[k]),
+                        Err(e) => Err(Error::Hdf5 {
+                            context: path.display().to_string(),
+                            reason: e.to_string(),
+                        }),
+                    };
+                    if tx.send((k, res)).is_err() {
+                        return;
+                    }
+                }
+            }));
+        }
+        Ok(Self {
+            rx: Some(rx),
+            pending: BTreeMap::new(),
+            next: 0,
+            total,
+            stop,
+            workers,
+        })
+    }
+
+    /// Number of batches this epoch.
+    pub fn n_batches(&self) -> usize {
+        self.total
+    }
+}
+
+impl Iterator for BatchIter {
+    type Item = Result<Batch>;
+
+    fn next(&mut self) -> Option<Result<Batch>> {
+        if self.next >= self.total {
+            return None;
+        }
+        while !self.pending.contains_key(&self.next) {
+            match self.rx.as_ref()?.recv() {
+                Ok((k, b)) => {
+                    self.pending.insert(k, b);
+                }
+                Err(_) => {
+                    return Some(Err(Error::InvalidParameter {
+                        name: "reader threads",
+                        reason: "stopped before the epoch ended".into(),
+                    }));
+                }
+            }
+        }
+        let b = self.pending.remove(&self.next);
+        self.next += 1;
+        b
+    }
+}
+
+impl Drop for BatchIter {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.rx.take();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array, Array1};
+
+    fn schema() -> Schema {
+        Schema {
+            fixed: vec![
+                FieldSpec {
+                    name: "image".into(),
+                    dtype: Dtype::U8,
+                    shape: vec![8, 8, 3],
+                    compress: true,
+                },
+                FieldSpec {
+                    name: "audio".into(),
+                    dtype: Dtype::F32,
+                    shape: vec![100],
+                    compress: false,
+                },
+                FieldSpec {
+                    name: "label".into(),
+                    dtype: Dtype::I64,
+                    shape: vec![],
+                    compress: false,
+                },
+            ],
+            ragged: vec!["captions".into()],
+        }
+    }
+
+    fn sample(i: usize) -> Sample {
+        let mut s = Sample::default();
+        s.fixed.insert(
+            "image".into(),
+            Value::U8(Array::from_shape_fn(IxDyn(&[8, 8, 3]), |d| {
+                ((i * 7 + d[0] * 3 + d[1] + d[2]) % 251) as u8
+            })),
+        );
+        s.fixed.insert(
+            "audio".into(),
+            Value::F32(
+                Array1::from_shape_fn(100, |t| (i as f32 * 0.1 + t as f32).sin()).into_dyn(),
+            ),
+        );
+        s.fixed.insert(
+            "label".into(),
+            Value::I64(ndarray::arr0((i % 5) as i64).into_dyn()),
+        );
+        // 0..=3 captions of varying length, some empty
+        let caps = (0..i % 4)
+            .map(|c| {
+                (0..((i + c) % 6) as i32)
+                    .map(|t| t + c as i32 * 10)
+                    .collect()
+            })
+            .collect();
+        s.ragged.insert("captions".into(), caps);
+        s
+    }
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("mm-data-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d.join("set.h5")
+    }
+
+    fn write(path: &Path, n: usize) -> PathBuf {
+        let meta = Meta {
+            source: "test".into(),
+            version: "1".into(),
+            params: serde_json::json!({"n": n}),
+        };
+        let mut w = Writer::create(path, &schema(), &meta).unwrap();
+        for i in 0..n {
+            w.push(&sample(i)).unwrap();
+        }
+        let mut splits = BTreeMap::new();
+        splits.insert(
+            "train".to_owned(),
+            (0..n as u64).filter(|i| i % 5 != 0).collect(),
+        );
+        splits.insert(
+            "test".to_owned(),
+            (0..n as u64).filter(|i| i % 5 == 0).collect(),
+        );
+        w.finish(&splits).unwrap()
+    }
+
+    #[test]
+    fn round_trip_across_flushes_with_random_access() {
+        let p = tmp("rt");
+        let n = 600; // more than two flushes
+        write(&p, n);
+        assert!(!p.with_extension("h5.tmp").exists());
+        let r = Reader::open(&p).unwrap();
+        assert_eq!(r.len(), n);
+        assert_eq!(r.schema(), &schema());
+        assert_eq!(r.meta().params["n"], 600);
+        for i in [0, 1, 255, 256, 257, 511, 599] {
+            assert_eq!(r.get(i).unwrap(), sample(i), "sample {i}");
+        }
+        let idx = [599, 3, 4, 5, 100, 3];
+        let b = r.read_batch(&idx).unwrap();
+        assert_eq!(b.len, 6);
+        for (k, &i) in idx.iter().enumerate() {
+            assert_eq!(b.sample(k), sample(i));
+        }
+        if let Value::U8(img) = &b.fixed["image"] {
+            assert_eq!(img.shape(), &[6, 8, 8, 3]);
+        } else {
+            panic!("image is u8");
+        }
+        let mut names = r.split_names().unwrap();
+        names.sort();
+        assert_eq!(names, ["test", "train"]);
+        assert_eq!(r.split("test").unwrap().len(), 120);
+        assert!(matches!(r.split("val"), Err(Error::NoSuchSplit { .. })));
+        assert!(matches!(r.get(600), Err(Error::OutOfRange { .. })));
+        std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn an_unfinished_or_failed_write_leaves_nothing_behind() {
+        let p = tmp("atomic");
+        {
+            let mut w = Writer::create(&p, &schema(), &Meta::default()).unwrap();
+            w.push(&sample(0)).unwrap();
+            assert!(p.with_extension("h5.tmp").exists());
+            // dropped without finish
+        }
+        assert!(!p.exists() && !p.with_extension("h5.tmp").exists());
+        let mut w = Writer::create(&p, &schema(), &Meta::default()).unwrap();
+        w.push(&sample(0)).unwrap();
+        let mut bad = BTreeMap::new();
+        bad.insert("train".to_owned(), vec![0u64, 7]);
+        assert!(matches!(
+            w.finish(&bad),
+            Err(Error::InvalidParameter { .. })
+        ));
+        assert!(!p.exists() && !p.with_extension("h5.tmp").exists());
+        std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn bad_samples_schemas_and_files_are_typed_errors() {
+        let p = tmp("bad");
+        let mut w = Writer::create(&p, &schema(), &Meta::default()).unwrap();
+        let mut s = sample(1);
+        s.fixed
+            .insert("image".into(), Value::U8(ArrayD::zeros(IxDyn(&[8, 8]))));
+        assert!(matches!(
+            w.push(&s),
+            Err(Error::SampleMismatch { index: 0, .. })
+        ));
+        let mut s = sample(1);
+        s.fixed
+            .insert("audio".into(), Value::I32(ArrayD::zeros(IxDyn(&[100]))));
+        assert!(matches!(w.push(&s), Err(Error::SampleMismatch { .. })));
+        let mut s = sample(1);
+        s.ragged.clear();
+        assert!(matches!(w.push(&s), Err(Error::SampleMismatch { .. })));
+        assert!(w.is_empty());
+        drop(w);
+        let dup = Schema {
+            fixed: schema().fixed,
+            ragged: vec!["image".into()],
+        };
+        assert!(matches!(
+            Writer::create(&p, &dup, &Meta::default()),
+            Err(Error::InvalidParameter { .. })
+        ));
+        assert!(matches!(
+            Reader::open(&p.with_extension("missing")),
+            Err(Error::Io { .. })
+        ));
+        // an HDF5 file that is not ours
+        let other = p.with_extension("other.h5");
+        hdf5::File::create(&other).unwrap();
+        assert!(matches!(
+            Reader::open(&other),
+            Err(Error::NotADataset { .. })
+        ));
+        std::fs::write(&other, b"not hdf5 at all").unwrap();
+        assert!(Reader::open(&other).is_err());
+        std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
+    }
+
+    fn labels(path: &Path, idx: &[u64], cfg: &BatchConfig, epoch: u64) -> Vec<Vec<i64>> {
+        BatchIter::new(path, idx, cfg, epoch)
+            .unwrap()
+            .map(|b| match b.unwrap().fixed.remove("label") {
+                Some(Value::I64(a)) => a.iter().copied().collect(),
+                _ => panic!("labels"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batches_are_deterministic_permutations_whatever_the_thread_count() {
+        let p = tmp("iter");
+        write(&p, 300);
+        let r = Reader::open(&p).unwrap();
+        let train = r.split("train").unwrap();
+        let cfg = BatchConfig {
+            batch_size: 16,
+            seed: 7,
+            threads: 1,
+            ..Default::default()
+        };
+        let one = labels(&p, &train, &cfg, 0);
+        let three = labels(
+            &p,
+            &train,
+            &BatchConfig {
+                threads: 3,
+                prefetch: 2,
+                ..cfg.clone()
+            },
+            0,
+        );
+        assert_eq!(one, three);
+        assert_eq!(one.len(), train.len().div_ceil(16));
+        // the epoch's order is the documented permutation of the split
+        let order = epoch_order(&train, true, 7, 0);
+        let want: Vec<i64> = order.iter().map(|&i| (i % 5) as i64).collect();
+        assert_eq!(one.concat(), want);
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted,
+            train.iter().map(|&i| i as usize).collect::<Vec<_>>()
+        );
+        assert_ne!(epoch_order(&train, true, 7, 1), order);
+        let dropped = labels(
+            &p,
+            &train,
+            &BatchConfig {
+                drop_last: true,
+                ..cfg.clone()
+            },
+            0,
+        );
+        assert!(dropped.iter().all(|b| b.len() == 16));
+        let plain = labels(
+            &p,
+            &train,
+            &BatchConfig {
+                shuffle: false,
+                ..cfg.clone()
+            },
+            0,
+        );
+        assert_eq!(
+            plain.concat(),
+            train.iter().map(|&i| (i % 5) as i64).collect::<Vec<_>>()
+        );
+        assert!(BatchIter::new(&p, &[300], &cfg, 0).is_err());
+        // dropping an iterator early stops its threads
+        let mut it = BatchIter::new(&p, &train, &cfg, 0).unwrap();
+        assert!(it.next().is_some());
+        drop(it);
+        std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
+    }
+}
