@@ -4,6 +4,7 @@
 
 mod demo;
 mod gpu_bundle;
+mod prepare;
 mod setup;
 mod test;
 mod util;
@@ -19,6 +20,8 @@ tasks:
   test                  setup, then fmt --check, clippy -D warnings, dependency guards, every test
   demo [-- ARGS]        setup, then train the main pipeline on built-in data (ARGS go to
                         `mm train sound-tagging`, e.g. `-- --quick` or `-- --device cuda`)
+  prepare synthav [--out data/synthav.h5] [--scenes N] [--seed S]
+                        generate the SynthAV audio-visual-text data set (HDF5)
   gpu-bundle --out DIR  release binaries and CUDA test executables, stripped, with run.sh for a
                         CUDA machine that has PyTorch 2.11 at /opt/torch/.venv (no Rust needed)
 
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
         Some("test") => test::run(),
         Some("demo") => demo::run(&args[1..]),
         Some("gpu-bundle") => gpu_bundle::run(&args[1..]),
+        Some("prepare") => prepare::run(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
             print!("{HELP}");
             Ok(())

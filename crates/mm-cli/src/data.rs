@@ -8,6 +8,35 @@ use mm_data::{SoundClassesConfig, sound_classes};
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
+    /// Generate the SynthAV audio-visual-text data set into an HDF5 file.
+    Synthav {
+        /// Output file.
+        #[arg(long, default_value = "data/synthav.h5")]
+        out: PathBuf,
+        /// Number of scenes.
+        #[arg(long, default_value_t = 1000)]
+        scenes: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Summarise an mm HDF5 data set: source, fields, splits.
+    Info {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Write one sample's image (PNG), audio (WAV), spectrogram (PNG) and text for a person to
+    /// look at and listen to.
+    Show {
+        /// The file.
+        file: PathBuf,
+        /// Sample index.
+        #[arg(long, default_value_t = 0)]
+        index: usize,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write the synthetic sound-event classes as 16-bit WAV files (CLASS_INSTANCE.wav).
     Sounds {
         /// Output directory (created if missing).
@@ -27,6 +56,9 @@ pub enum DataCommand {
 
 pub fn run(cmd: DataCommand) -> Result<()> {
     match cmd {
+        DataCommand::Synthav { out, scenes, seed } => synthav(&out, scenes, seed),
+        DataCommand::Info { file } => info(&file),
+        DataCommand::Show { file, index, out } => show(&file, index, &out),
         DataCommand::Sounds {
             out,
             classes,
@@ -66,4 +98,185 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn synthav(out: &std::path::Path, scenes: usize, seed: u64) -> Result<()> {
+    use mm_data::synthav::{self, SynthAvConfig};
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let cfg = SynthAvConfig {
+        scenes,
+        seed,
+        ..Default::default()
+    };
+    let bar = indicatif::ProgressBar::new(scenes as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} SynthAV [{bar:30}] {pos}/{len} scenes ({per_sec}, eta {eta})",
+        )?
+        .progress_chars("=> "),
+    );
+    let t = std::time::Instant::now();
+    let n = synthav::write(out, &cfg, &mut |done, _| bar.set_position(done as u64))
+        .with_context(|| format!("writing {}", out.display()))?;
+    bar.finish_and_clear();
+    let mb = std::fs::metadata(out)
+        .map(|m| m.len() as f64 / 1e6)
+        .unwrap_or(0.0);
+    println!(
+        "{n} scenes -> {} ({mb:.0} MB) in {:.1} s",
+        out.display(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn info(file: &std::path::Path) -> Result<()> {
+    let r = mm_data::Reader::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let m = r.meta();
+    println!("file: {}", file.display());
+    println!("source: {} {} ({} samples)", m.source, m.version, r.len());
+    println!("fields:");
+    for f in &r.schema().fixed {
+        println!(
+            "  {:<16} {:?} {:?}{}",
+            f.name,
+            f.dtype,
+            f.shape,
+            if f.compress { " (deflate)" } else { "" }
+        );
+    }
+    for name in &r.schema().ragged {
+        println!("  {name:<16} ragged int32 sequences");
+    }
+    println!("splits:");
+    for s in r.split_names()? {
+        println!("  {s:<8} {}", r.split(&s)?.len());
+    }
+    if let Some(cfg) = m.params.get("config") {
+        println!("parameters: {cfg}");
+    }
+    Ok(())
+}
+
+fn show(file: &std::path::Path, index: usize, out: &std::path::Path) -> Result<()> {
+    use mm_data::Value;
+    let r = mm_data::Reader::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let s = r.get(index)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut written = Vec::new();
+    if let Some(Value::U8(img)) = s.fixed.get("image")
+        && let &[h, w, 3] = img.shape()
+    {
+        let raw: Vec<u8> = img.iter().copied().collect();
+        let im = image::RgbImage::from_raw(w as u32, h as u32, raw).context("image buffer size")?;
+        // 4x larger so that a person can see it
+        let big = image::imageops::resize(
+            &im,
+            4 * w as u32,
+            4 * h as u32,
+            image::imageops::FilterType::Nearest,
+        );
+        let p = out.join(format!("{index}_image.png"));
+        mm_tasks::plot::save_png_atomic(&big, &p)?;
+        written.push(p);
+    }
+    let rate = r.meta().params["config"]["sample_rate"]
+        .as_u64()
+        .unwrap_or(16_000) as u32;
+    if let Some(Value::F32(a)) = s.fixed.get("audio") {
+        let y: Vec<f32> = a.iter().copied().collect();
+        let n = y.len();
+        let p = out.join(format!("{index}_audio.wav"));
+        mm_signal::write_wav(
+            &p,
+            &mm_signal::Audio {
+                samples: ndarray::Array2::from_shape_vec((1, n), y.clone())?,
+                sample_rate: rate,
+            },
+            mm_signal::WavEncoding::Pcm16,
+        )?;
+        written.push(p);
+        let mel = mm_signal::MelSpectrogram::new(
+            &mm_signal::StftConfig {
+                n_fft: 512,
+                hop_length: Some(128),
+                ..Default::default()
+            },
+            &mm_signal::MelConfig {
+                sample_rate_hz: f64::from(rate),
+                n_fft: 512,
+                n_mels: 64,
+                ..Default::default()
+            },
+        )?;
+        let mut m = mel.process(&y)?;
+        mm_signal::power_to_db_inplace(&mut m, &mm_signal::DbConfig::default())?;
+        let p = out.join(format!("{index}_spectrogram.png"));
+        mm_tasks::plot::save_png_atomic(&mm_tasks::plot::spectrogram_strip(&[m.view()], 3)?, &p)?;
+        written.push(p);
+    }
+    let vocab: Vec<String> = r.meta().params["vocabulary"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|w| w.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let decode = |ids: &[i32]| -> String {
+        ids.iter()
+            .map(|&i| {
+                vocab
+                    .get(i as usize)
+                    .cloned()
+                    .unwrap_or_else(|| i.to_string())
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // fields named in the metadata (e.g. question_types) decode with their own names
+    let names_of = |field: &str| -> Option<Vec<String>> {
+        r.meta().params[field].as_array().map(|a| {
+            a.iter()
+                .filter_map(|w| w.as_str().map(str::to_owned))
+                .collect()
+        })
+    };
+    let mut text = String::new();
+    for (name, items) in &s.ragged {
+        let own = names_of(name);
+        for it in items {
+            let line = match &own {
+                Some(names) => it
+                    .iter()
+                    .map(|&i| {
+                        names
+                            .get(i as usize)
+                            .cloned()
+                            .unwrap_or_else(|| i.to_string())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                None => decode(it),
+            };
+            text.push_str(&format!("{name}: {line}\n"));
+        }
+    }
+    for (name, v) in &s.fixed {
+        if let Value::I64(a) = v {
+            text.push_str(&format!("{name}: {a}\n"));
+        }
+    }
+    let p = out.join(format!("{index}_text.txt"));
+    let tmp = p.with_extension("txt.tmp");
+    std::fs::write(&tmp, &text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &p)?;
+    written.push(p);
+    print!("{text}");
+    for p in written {
+        println!("wrote {}", p.display());
+    }
+    Ok(())
 }

@@ -310,3 +310,49 @@ fn audio_features_resample_keep_channels_and_reject_bad_input() {
         "{err}"
     );
 }
+
+#[test]
+fn synthav_generate_info_and_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let h5 = dir.path().join("synthav.h5");
+    let o = mm(&[
+        "data",
+        "synthav",
+        "--out",
+        h5.to_str().unwrap(),
+        "--scenes",
+        "50",
+        "--seed",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!dir.path().join("synthav.h5.tmp").exists());
+    let o = mm(&["data", "info", h5.to_str().unwrap()]);
+    let s = stdout(&o);
+    assert!(
+        s.contains("synthav") && s.contains("50 samples") && s.contains("train    40"),
+        "{s}"
+    );
+    let show = dir.path().join("show");
+    let o = mm(&[
+        "data",
+        "show",
+        h5.to_str().unwrap(),
+        "--index",
+        "4",
+        "--out",
+        show.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = stdout(&o);
+    assert!(
+        s.contains("captions: ") && s.contains("question_types: "),
+        "{s}"
+    );
+    assert_eq!(image::open(show.join("4_image.png")).unwrap().width(), 256);
+    let wav = mm_signal::read_wav(&show.join("4_audio.wav")).unwrap();
+    assert_eq!((wav.sample_rate, wav.frames()), (16000, 16000));
+    assert!(image::open(show.join("4_spectrogram.png")).is_ok());
+    let o = mm(&["data", "info", dir.path().join("nope.h5").to_str().unwrap()]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("nope.h5"));
+}

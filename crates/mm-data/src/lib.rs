@@ -18,6 +18,7 @@
 mod error;
 pub mod sound_classes;
 pub mod store;
+pub mod synthav;
 
 pub use error::{Error, Result};
 pub use sound_classes::{Clip, SoundClassesConfig};

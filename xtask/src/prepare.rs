@@ -1,0 +1,33 @@
+//! `cargo xtask prepare <dataset> [ARGS]`: builds a data set into HDF5 with the `mm` binary.
+
+use anyhow::{Result, bail};
+
+use crate::util::{cargo, run as exec, step};
+
+pub fn run(args: &[String]) -> Result<()> {
+    let Some((name, rest)) = args.split_first() else {
+        bail!("usage: cargo xtask prepare synthav [--out data/synthav.h5] [--scenes N] [--seed S]");
+    };
+    match name.as_str() {
+        "synthav" => {
+            crate::setup::run()?;
+            step("mm data synthav");
+            exec(
+                cargo()
+                    .args([
+                        "run",
+                        "--release",
+                        "--locked",
+                        "--quiet",
+                        "-p",
+                        "mm-cli",
+                        "--",
+                    ])
+                    .args(["data", "synthav"])
+                    .args(rest),
+                "generating SynthAV",
+            )
+        }
+        other => bail!("unknown data set `{other}` (known: synthav)"),
+    }
+}
