@@ -1,19 +1,21 @@
 //! # mm-data: data sets
 //!
-//! Deterministic synthetic data generators that every pipeline can train on without a
-//! download. HDF5 storage, loaders and the SynthAV audio-visual-text world are planned.
+//! Multi-modal samples in HDF5 files ([`store`]: an atomic streaming [`Writer`], a random-access
+//! [`Reader`], deterministic shuffled prefetching [`BatchIter`]; layout in `docs/datasets.md`),
+//! the SynthAV audio-visual-text world ([`synthav`]), and small synthetic generators
+//! ([`sound_classes`]). Every pipeline can train on them without a download.
 //!
 //! ```
-//! use mm_data::{sound_classes, SoundClassesConfig};
-//! let cfg = SoundClassesConfig { n_classes: 3, clips_per_class: 2, ..Default::default() };
-//! let clips = sound_classes::generate(&cfg)?;
-//! assert_eq!(clips.len(), 6);
-//! assert_eq!(clips[5].label, 2);
+//! use mm_data::synthav::{self, SynthAvConfig};
+//! let cfg = SynthAvConfig { scenes: 4, duration_s: 0.25, ..Default::default() };
+//! let scene = synthav::generate_scene(&cfg, 0)?;
+//! assert_eq!(scene.image.dim(), (64, 64, 3));
+//! assert!(scene.scene.objects.iter().any(|o| o.sounding));
 //! # Ok::<(), mm_data::Error>(())
 //! ```
 //!
 //! ## Feature flags
-//! None.
+//! - `tch`: `Value::to_tensor` and `Batch::tensor`, fixed fields as tensors on a device.
 
 mod error;
 pub mod sound_classes;

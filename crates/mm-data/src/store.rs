@@ -1183,3 +1183,71 @@ mod tests {
         std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
     }
 }
+
+#[cfg(feature = "tch")]
+mod tensors {
+    use super::{Batch, Error, Result, Value};
+
+    impl Value {
+        /// The array as a tensor of the same shape and element type, on `device`.
+        pub fn to_tensor(&self, device: tch::Device) -> Result<tch::Tensor> {
+            fn conv<T: tch::kind::Element + Copy>(a: &ndarray::ArrayD<T>) -> tch::Tensor {
+                let shape: Vec<i64> = a.shape().iter().map(|&d| d as i64).collect();
+                let flat: Vec<T> = a.iter().copied().collect();
+                tch::Tensor::from_slice(&flat).reshape(&shape)
+            }
+            let t = match self {
+                Value::U8(a) => conv(a),
+                Value::I32(a) => conv(a),
+                Value::I64(a) => conv(a),
+                Value::F32(a) => conv(a),
+            };
+            t.f_to_device(device).map_err(|e| Error::Hdf5 {
+                context: "moving a tensor to its device".into(),
+                reason: e.to_string(),
+            })
+        }
+    }
+
+    impl Batch {
+        /// Fixed field `name` as a `[batch, shape...]` tensor on `device`.
+        pub fn tensor(&self, name: &str, device: tch::Device) -> Result<tch::Tensor> {
+            self.fixed
+                .get(name)
+                .ok_or_else(|| Error::InvalidParameter {
+                    name: "field",
+                    reason: format!("the batch has no fixed field `{name}`"),
+                })?
+                .to_tensor(device)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::*;
+
+        #[test]
+        fn batches_become_tensors_of_the_same_shape_and_values() {
+            let a = ndarray::Array::from_shape_fn(ndarray::IxDyn(&[2, 3, 4]), |d| {
+                (d[0] * 12 + d[1] * 4 + d[2]) as f32
+            });
+            let b = Batch {
+                len: 2,
+                fixed: [("x".to_owned(), Value::F32(a.clone()))]
+                    .into_iter()
+                    .collect(),
+                ragged: BTreeMap::new(),
+            };
+            let t = b.tensor("x", tch::Device::Cpu).unwrap();
+            assert_eq!(t.size(), vec![2, 3, 4]);
+            assert_eq!(t.kind(), tch::Kind::Float);
+            assert_eq!(t.double_value(&[1, 2, 3]), 23.0);
+            let u = Value::U8(ndarray::ArrayD::from_elem(ndarray::IxDyn(&[5]), 7u8));
+            assert_eq!(
+                u.to_tensor(tch::Device::Cpu).unwrap().kind(),
+                tch::Kind::Uint8
+            );
+            assert!(b.tensor("y", tch::Device::Cpu).is_err());
+        }
+    }
+}
