@@ -6,7 +6,10 @@ use crate::util::{cargo, run as exec, step};
 
 pub fn run(args: &[String]) -> Result<()> {
     let Some((name, rest)) = args.split_first() else {
-        bail!("usage: cargo xtask prepare synthav [--out data/synthav.h5] [--scenes N] [--seed S]");
+        bail!(
+            "usage: cargo xtask prepare synthav [--out data/synthav.h5] [--scenes N] [--seed S]\n       \
+             cargo xtask prepare esc50 --raw DIR [--out data/esc50.h5] [--skip-bad]"
+        );
     };
     match name.as_str() {
         "synthav" => {
@@ -28,6 +31,25 @@ pub fn run(args: &[String]) -> Result<()> {
                 "generating SynthAV",
             )
         }
-        other => bail!("unknown data set `{other}` (known: synthav)"),
+        "esc50" => {
+            crate::setup::run()?;
+            step("mm data convert esc50");
+            exec(
+                cargo()
+                    .args([
+                        "run",
+                        "--release",
+                        "--locked",
+                        "--quiet",
+                        "-p",
+                        "mm-cli",
+                        "--",
+                    ])
+                    .args(["data", "convert", "esc50"])
+                    .args(rest),
+                "converting ESC-50",
+            )
+        }
+        other => bail!("unknown data set `{other}` (known: synthav, esc50)"),
     }
 }

@@ -20,6 +20,9 @@ pub enum DataCommand {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Convert a downloaded data set into an mm HDF5 file.
+    #[command(subcommand)]
+    Convert(ConvertCommand),
     /// Summarise an mm HDF5 data set: source, fields, splits.
     Info {
         /// The file.
@@ -54,8 +57,62 @@ pub enum DataCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ConvertCommand {
+    /// ESC-50: `meta/esc50.csv` and `audio/*.wav` under `--raw`.
+    Esc50 {
+        /// The unpacked ESC-50 directory.
+        #[arg(long)]
+        raw: PathBuf,
+        /// Output file.
+        #[arg(long, default_value = "data/esc50.h5")]
+        out: PathBuf,
+        /// Output sample rate.
+        #[arg(long, default_value_t = 16_000)]
+        sample_rate: u32,
+        /// Clip length in seconds (padded or cut).
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f32,
+        /// Skip and report bad entries instead of stopping.
+        #[arg(long)]
+        skip_bad: bool,
+    },
+}
+
 pub fn run(cmd: DataCommand) -> Result<()> {
     match cmd {
+        DataCommand::Convert(ConvertCommand::Esc50 {
+            raw,
+            out,
+            sample_rate,
+            seconds,
+            skip_bad,
+        }) => {
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let bar = indicatif::ProgressBar::new(0);
+            let cfg = mm_data::convert::esc50::Esc50Config {
+                sample_rate,
+                seconds,
+                skip_bad,
+            };
+            let rep = mm_data::convert::esc50::convert(&raw, &out, &cfg, &mut |done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })
+            .with_context(|| format!("converting ESC-50 from {}", raw.display()))?;
+            bar.finish_and_clear();
+            println!("{} clips -> {}", rep.written, rep.out.display());
+            if !rep.skipped.is_empty() {
+                println!("skipped {} bad entries:", rep.skipped.len());
+                for (p, why) in &rep.skipped {
+                    println!("  {}: {why}", p.display());
+                }
+            }
+            Ok(())
+        }
         DataCommand::Synthav { out, scenes, seed } => synthav(&out, scenes, seed),
         DataCommand::Info { file } => info(&file),
         DataCommand::Show { file, index, out } => show(&file, index, &out),

@@ -50,6 +50,14 @@ pub enum Error {
         /// The file.
         path: std::path::PathBuf,
     },
+    /// An entry of a raw data set is missing, unreadable or malformed.
+    #[error("{path}: {reason}")]
+    BadEntry {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// An index past the end.
     #[error("index {index} is out of range for {len} samples")]
     OutOfRange {

@@ -17,6 +17,7 @@
 //! ## Feature flags
 //! - `tch`: `Value::to_tensor` and `Batch::tensor`, fixed fields as tensors on a device.
 
+pub mod convert;
 mod error;
 pub mod sound_classes;
 pub mod store;
