@@ -8,7 +8,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let Some((name, rest)) = args.split_first() else {
         bail!(
             "usage: cargo xtask prepare synthav [--out data/synthav.h5] [--scenes N] [--seed S]\n       \
-             cargo xtask prepare esc50 --raw DIR [--out data/esc50.h5] [--skip-bad]"
+             cargo xtask prepare esc50|flickr8k --raw DIR [--out FILE.h5] [--skip-bad]"
         );
     };
     match name.as_str() {
@@ -31,9 +31,9 @@ pub fn run(args: &[String]) -> Result<()> {
                 "generating SynthAV",
             )
         }
-        "esc50" => {
+        "esc50" | "flickr8k" => {
             crate::setup::run()?;
-            step("mm data convert esc50");
+            step(&format!("mm data convert {name}"));
             exec(
                 cargo()
                     .args([
@@ -45,11 +45,11 @@ pub fn run(args: &[String]) -> Result<()> {
                         "mm-cli",
                         "--",
                     ])
-                    .args(["data", "convert", "esc50"])
+                    .args(["data", "convert", name.as_str()])
                     .args(rest),
-                "converting ESC-50",
+                "converting",
             )
         }
-        other => bail!("unknown data set `{other}` (known: synthav, esc50)"),
+        other => bail!("unknown data set `{other}` (known: synthav, esc50, flickr8k)"),
     }
 }

@@ -77,6 +77,50 @@ pub enum ConvertCommand {
         #[arg(long)]
         skip_bad: bool,
     },
+    /// Flickr8k: images plus `dataset_flickr8k.json` or `Flickr8k.token.txt` and the split lists.
+    Flickr8k {
+        /// The unpacked Flickr8k directory.
+        #[arg(long)]
+        raw: PathBuf,
+        /// Output file.
+        #[arg(long, default_value = "data/flickr8k.h5")]
+        out: PathBuf,
+        /// Output image side (shorter side resized, centre crop).
+        #[arg(long, default_value_t = 224)]
+        image_size: u32,
+        /// Words seen fewer times in the training captions become `<unk>`.
+        #[arg(long, default_value_t = 5)]
+        min_count: u64,
+        /// Skip and report bad entries instead of stopping.
+        #[arg(long)]
+        skip_bad: bool,
+    },
+}
+
+/// Runs a converter with a progress bar and prints its report.
+fn convert_with(
+    out: &std::path::Path,
+    what: &str,
+    f: impl FnOnce(&mut dyn FnMut(usize, usize)) -> mm_data::Result<mm_data::convert::Report>,
+) -> Result<()> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    let rep = f(&mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })
+    .with_context(|| format!("converting {what}"))?;
+    bar.finish_and_clear();
+    println!("{} samples -> {}", rep.written, rep.out.display());
+    if !rep.skipped.is_empty() {
+        println!("skipped {} bad entries:", rep.skipped.len());
+        for (p, why) in &rep.skipped {
+            println!("  {}: {why}", p.display());
+        }
+    }
+    Ok(())
 }
 
 pub fn run(cmd: DataCommand) -> Result<()> {
@@ -88,30 +132,30 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             seconds,
             skip_bad,
         }) => {
-            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-            }
-            let bar = indicatif::ProgressBar::new(0);
             let cfg = mm_data::convert::esc50::Esc50Config {
                 sample_rate,
                 seconds,
                 skip_bad,
             };
-            let rep = mm_data::convert::esc50::convert(&raw, &out, &cfg, &mut |done, total| {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
+            convert_with(&out, "ESC-50", |p| {
+                mm_data::convert::esc50::convert(&raw, &out, &cfg, p)
             })
-            .with_context(|| format!("converting ESC-50 from {}", raw.display()))?;
-            bar.finish_and_clear();
-            println!("{} clips -> {}", rep.written, rep.out.display());
-            if !rep.skipped.is_empty() {
-                println!("skipped {} bad entries:", rep.skipped.len());
-                for (p, why) in &rep.skipped {
-                    println!("  {}: {why}", p.display());
-                }
-            }
-            Ok(())
+        }
+        DataCommand::Convert(ConvertCommand::Flickr8k {
+            raw,
+            out,
+            image_size,
+            min_count,
+            skip_bad,
+        }) => {
+            let cfg = mm_data::convert::flickr8k::Flickr8kConfig {
+                image_size,
+                min_count,
+                skip_bad,
+            };
+            convert_with(&out, "Flickr8k", |p| {
+                mm_data::convert::flickr8k::convert(&raw, &out, &cfg, p)
+            })
         }
         DataCommand::Synthav { out, scenes, seed } => synthav(&out, scenes, seed),
         DataCommand::Info { file } => info(&file),

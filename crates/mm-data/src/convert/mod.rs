@@ -6,6 +6,7 @@
 //! silently smaller (the report says what was skipped and why).
 
 pub mod esc50;
+pub mod flickr8k;
 
 use std::path::PathBuf;
 
