@@ -78,23 +78,29 @@ pub enum ConvertCommand {
         skip_bad: bool,
     },
     /// Flickr8k: images plus `dataset_flickr8k.json` or `Flickr8k.token.txt` and the split lists.
-    Flickr8k {
-        /// The unpacked Flickr8k directory.
-        #[arg(long)]
-        raw: PathBuf,
-        /// Output file.
-        #[arg(long, default_value = "data/flickr8k.h5")]
-        out: PathBuf,
-        /// Output image side (shorter side resized, centre crop).
-        #[arg(long, default_value_t = 224)]
-        image_size: u32,
-        /// Words seen fewer times in the training captions become `<unk>`.
-        #[arg(long, default_value_t = 5)]
-        min_count: u64,
-        /// Skip and report bad entries instead of stopping.
-        #[arg(long)]
-        skip_bad: bool,
-    },
+    Flickr8k(CaptionArgs),
+    /// COCO captions with Karpathy's split: `dataset_coco.json`, `train2014/`, `val2014/`.
+    Coco(CaptionArgs),
+}
+
+/// Arguments of the image-caption converters.
+#[derive(Debug, clap::Args)]
+pub struct CaptionArgs {
+    /// The unpacked data set directory.
+    #[arg(long)]
+    raw: PathBuf,
+    /// Output file.
+    #[arg(long)]
+    out: PathBuf,
+    /// Output image side (shorter side resized, centre crop).
+    #[arg(long, default_value_t = 224)]
+    image_size: u32,
+    /// Words seen fewer times in the training captions become `<unk>`.
+    #[arg(long, default_value_t = 5)]
+    min_count: u64,
+    /// Skip and report bad entries instead of stopping.
+    #[arg(long)]
+    skip_bad: bool,
 }
 
 /// Runs a converter with a progress bar and prints its report.
@@ -141,20 +147,24 @@ pub fn run(cmd: DataCommand) -> Result<()> {
                 mm_data::convert::esc50::convert(&raw, &out, &cfg, p)
             })
         }
-        DataCommand::Convert(ConvertCommand::Flickr8k {
-            raw,
-            out,
-            image_size,
-            min_count,
-            skip_bad,
-        }) => {
+        DataCommand::Convert(ConvertCommand::Flickr8k(a)) => {
             let cfg = mm_data::convert::flickr8k::Flickr8kConfig {
-                image_size,
-                min_count,
-                skip_bad,
+                image_size: a.image_size,
+                min_count: a.min_count,
+                skip_bad: a.skip_bad,
             };
-            convert_with(&out, "Flickr8k", |p| {
-                mm_data::convert::flickr8k::convert(&raw, &out, &cfg, p)
+            convert_with(&a.out, "Flickr8k", |p| {
+                mm_data::convert::flickr8k::convert(&a.raw, &a.out, &cfg, p)
+            })
+        }
+        DataCommand::Convert(ConvertCommand::Coco(a)) => {
+            let cfg = mm_data::convert::flickr8k::Flickr8kConfig {
+                image_size: a.image_size,
+                min_count: a.min_count,
+                skip_bad: a.skip_bad,
+            };
+            convert_with(&a.out, "COCO", |p| {
+                mm_data::convert::flickr8k::convert_coco(&a.raw, &a.out, &cfg, p)
             })
         }
         DataCommand::Synthav { out, scenes, seed } => synthav(&out, scenes, seed),

@@ -70,6 +70,8 @@ fn from_karpathy(path: &Path) -> Result<Vec<Entry>> {
     }
     #[derive(Deserialize)]
     struct Image {
+        #[serde(default)]
+        filepath: Option<String>,
         filename: String,
         split: String,
         sentences: Vec<Sentence>,
@@ -83,7 +85,10 @@ fn from_karpathy(path: &Path) -> Result<Vec<Entry>> {
         .images
         .into_iter()
         .map(|i| Entry {
-            file: i.filename,
+            file: match i.filepath {
+                Some(dir) => format!("{dir}/{}", i.filename),
+                None => i.filename,
+            },
             split: match i.split.as_str() {
                 "restval" => "train".into(),
                 s => s.into(),
@@ -169,17 +174,56 @@ pub fn convert(
     cfg: &Flickr8kConfig,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Report> {
+    convert_captions(raw, out, cfg, CaptionSet::Flickr8k, progress)
+}
+
+/// Converts COCO captions with Karpathy's split: `dataset_coco.json` under `raw`, images at
+/// `raw/<filepath>/<filename>` (`train2014/`, `val2014/`).
+pub fn convert_coco(
+    raw: &Path,
+    out: &Path,
+    cfg: &Flickr8kConfig,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Report> {
+    convert_captions(raw, out, cfg, CaptionSet::Coco, progress)
+}
+
+/// Which caption data set a tree holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CaptionSet {
+    Flickr8k,
+    Coco,
+}
+
+fn convert_captions(
+    raw: &Path,
+    out: &Path,
+    cfg: &Flickr8kConfig,
+    set: CaptionSet,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Report> {
     if !(16..=1024).contains(&cfg.image_size) {
         return Err(Error::InvalidParameter {
             name: "image_size",
             reason: "must be in 16..=1024".into(),
         });
     }
-    let karpathy = raw.join("dataset_flickr8k.json");
+    let karpathy = raw.join(match set {
+        CaptionSet::Flickr8k => "dataset_flickr8k.json",
+        CaptionSet::Coco => "dataset_coco.json",
+    });
     let entries = if karpathy.is_file() {
         from_karpathy(&karpathy)?
-    } else {
+    } else if set == CaptionSet::Flickr8k {
         from_token_file(raw)?
+    } else {
+        return Err(Error::Io {
+            path: karpathy,
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "Karpathy's split file is needed",
+            ),
+        });
     };
     let mut seen = BTreeSet::new();
     for e in &entries {
@@ -187,7 +231,10 @@ pub fn convert(
             return Err(bad(raw, format!("duplicate image id {}", e.file)));
         }
     }
-    let dir = images_dir(raw)?;
+    let dir = match set {
+        CaptionSet::Flickr8k => images_dir(raw)?,
+        CaptionSet::Coco => raw.to_owned(),
+    };
     let vocab = Vocab::build(
         entries
             .iter()
@@ -216,12 +263,20 @@ pub fn convert(
         .filter_map(|i| vocab.word(i).ok())
         .collect();
     let meta = Meta {
-        source: "flickr8k".into(),
+        source: match set {
+            CaptionSet::Flickr8k => "flickr8k",
+            CaptionSet::Coco => "coco-karpathy",
+        }
+        .into(),
         version: env!("CARGO_PKG_VERSION").into(),
         params: serde_json::json!({
             "config": cfg,
             "vocabulary": words,
-            "captions_from": if karpathy.is_file() { "dataset_flickr8k.json" } else { "Flickr8k.token.txt" },
+            "captions_from": if karpathy.is_file() {
+                karpathy.file_name().map(|f| f.to_string_lossy().into_owned())
+            } else {
+                Some("Flickr8k.token.txt".to_owned())
+            },
         }),
     };
     let mut w = Writer::create(out, &schema, &meta)?;
@@ -373,6 +428,45 @@ mod tests {
                 .to_string()
                 .contains("duplicate")
         );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn coco_karpathy_reads_images_under_their_filepath() {
+        let d = std::env::temp_dir().join(format!("mm-coco-{}", std::process::id()));
+        std::fs::create_dir_all(d.join("val2014")).unwrap();
+        std::fs::create_dir_all(d.join("train2014")).unwrap();
+        jpg(
+            &d.join("train2014/COCO_train2014_000000000009.jpg"),
+            64,
+            48,
+            10,
+        );
+        jpg(
+            &d.join("val2014/COCO_val2014_000000000042.jpg"),
+            48,
+            64,
+            200,
+        );
+        let json = serde_json::json!({"images": [
+            {"filepath": "train2014", "filename": "COCO_train2014_000000000009.jpg", "split": "train",
+             "sentences": [{"tokens": ["a", "plate", "of", "food"]}, {"tokens": ["food", "on", "a", "plate"]}]},
+            {"filepath": "val2014", "filename": "COCO_val2014_000000000042.jpg", "split": "test",
+             "sentences": [{"tokens": ["a", "plate"]}]},
+        ]});
+        std::fs::write(d.join("dataset_coco.json"), json.to_string()).unwrap();
+        let out = d.join("coco.h5");
+        let rep = convert_coco(&d, &out, &cfg(false), &mut |_, _| {}).unwrap();
+        assert_eq!(rep.written, 2);
+        let r = Reader::open(&out).unwrap();
+        assert_eq!(r.meta().source, "coco-karpathy");
+        assert_eq!(r.split("test").unwrap(), vec![1]);
+        assert_eq!(r.get(0).unwrap().ragged["captions"].len(), 2);
+        std::fs::remove_file(d.join("dataset_coco.json")).unwrap();
+        assert!(matches!(
+            convert_coco(&d, &out, &cfg(false), &mut |_, _| {}),
+            Err(Error::Io { .. })
+        ));
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
