@@ -81,6 +81,8 @@ pub enum ConvertCommand {
     Flickr8k(CaptionArgs),
     /// COCO captions with Karpathy's split: `dataset_coco.json`, `train2014/`, `val2014/`.
     Coco(CaptionArgs),
+    /// VQA v2: questions and annotations JSON, `train2014/`, `val2014/` (min-count: question words).
+    Vqa(CaptionArgs),
 }
 
 /// Arguments of the image-caption converters.
@@ -165,6 +167,16 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             };
             convert_with(&a.out, "COCO", |p| {
                 mm_data::convert::flickr8k::convert_coco(&a.raw, &a.out, &cfg, p)
+            })
+        }
+        DataCommand::Convert(ConvertCommand::Vqa(a)) => {
+            let cfg = mm_data::convert::flickr8k::Flickr8kConfig {
+                image_size: a.image_size,
+                min_count: a.min_count,
+                skip_bad: a.skip_bad,
+            };
+            convert_with(&a.out, "VQA v2", |p| {
+                mm_data::convert::vqa::convert(&a.raw, &a.out, &cfg, p)
             })
         }
         DataCommand::Synthav { out, scenes, seed } => synthav(&out, scenes, seed),

@@ -7,6 +7,7 @@
 
 pub mod esc50;
 pub mod flickr8k;
+pub mod vqa;
 
 use std::path::PathBuf;
 
