@@ -22,8 +22,8 @@ tasks:
                         `mm train sound-tagging`, e.g. `-- --quick` or `-- --device cuda`)
   prepare synthav [--out data/synthav.h5] [--scenes N] [--seed S]
                         generate the SynthAV audio-visual-text data set (HDF5)
-  prepare esc50|flickr8k|coco|vqa --raw DIR --out FILE.h5 [--skip-bad]
-                        convert a downloaded ESC-50, Flickr8k, COCO (Karpathy) or VQA v2 tree
+  prepare esc50|flickr8k|coco|vqa|av-folders --raw DIR --out FILE.h5 [--skip-bad]
+                        convert a downloaded data set tree (see docs/datasets.md)
   gpu-bundle --out DIR  release binaries and CUDA test executables, stripped, with run.sh for a
                         CUDA machine that has PyTorch 2.11 at /opt/torch/.venv (no Rust needed)
 

@@ -8,7 +8,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let Some((name, rest)) = args.split_first() else {
         bail!(
             "usage: cargo xtask prepare synthav [--out data/synthav.h5] [--scenes N] [--seed S]\n       \
-             cargo xtask prepare esc50|flickr8k|coco|vqa --raw DIR --out FILE.h5 [--out FILE.h5] [--skip-bad]"
+             cargo xtask prepare esc50|flickr8k|coco|vqa|av-folders --raw DIR --out FILE.h5 [--out FILE.h5] [--skip-bad]"
         );
     };
     match name.as_str() {
@@ -31,7 +31,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 "generating SynthAV",
             )
         }
-        "esc50" | "flickr8k" | "coco" | "vqa" => {
+        "esc50" | "flickr8k" | "coco" | "vqa" | "av-folders" => {
             crate::setup::run()?;
             step(&format!("mm data convert {name}"));
             exec(
@@ -50,6 +50,8 @@ pub fn run(args: &[String]) -> Result<()> {
                 "converting",
             )
         }
-        other => bail!("unknown data set `{other}` (known: synthav, esc50, flickr8k, coco, vqa)"),
+        other => bail!(
+            "unknown data set `{other}` (known: synthav, esc50, flickr8k, coco, vqa, av-folders)"
+        ),
     }
 }

@@ -83,6 +83,30 @@ pub enum ConvertCommand {
     Coco(CaptionArgs),
     /// VQA v2: questions and annotations JSON, `train2014/`, `val2014/` (min-count: question words).
     Vqa(CaptionArgs),
+    /// Audio-visual folders: `<raw>/<clip>/frames/*.jpg|png` and `<raw>/<clip>/audio.wav`.
+    AvFolders {
+        /// The directory of clip folders.
+        #[arg(long)]
+        raw: PathBuf,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Output image side.
+        #[arg(long, default_value_t = 224)]
+        image_size: u32,
+        /// Output sample rate.
+        #[arg(long, default_value_t = 16_000)]
+        sample_rate: u32,
+        /// Clip length in seconds (padded or cut).
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f32,
+        /// Seed of the train/val/test shuffle.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Skip and report bad clips instead of stopping.
+        #[arg(long)]
+        skip_bad: bool,
+    },
 }
 
 /// Arguments of the image-caption converters.
@@ -177,6 +201,26 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             };
             convert_with(&a.out, "VQA v2", |p| {
                 mm_data::convert::vqa::convert(&a.raw, &a.out, &cfg, p)
+            })
+        }
+        DataCommand::Convert(ConvertCommand::AvFolders {
+            raw,
+            out,
+            image_size,
+            sample_rate,
+            seconds,
+            seed,
+            skip_bad,
+        }) => {
+            let cfg = mm_data::convert::av_folders::AvFoldersConfig {
+                image_size,
+                sample_rate,
+                seconds,
+                seed,
+                skip_bad,
+            };
+            convert_with(&out, "audio-visual folders", |p| {
+                mm_data::convert::av_folders::convert(&raw, &out, &cfg, p)
             })
         }
         DataCommand::Synthav { out, scenes, seed } => synthav(&out, scenes, seed),

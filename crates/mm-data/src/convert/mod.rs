@@ -5,6 +5,7 @@
 //! [`Report`]. The output is written atomically ([`crate::Writer`]): never half-written, never
 //! silently smaller (the report says what was skipped and why).
 
+pub mod av_folders;
 pub mod esc50;
 pub mod flickr8k;
 pub mod vqa;
