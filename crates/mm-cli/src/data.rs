@@ -349,6 +349,39 @@ fn show(file: &std::path::Path, index: usize, out: &std::path::Path) -> Result<(
         mm_tasks::plot::save_png_atomic(&big, &p)?;
         written.push(p);
     }
+    if let Some(Value::U8(img)) = s.fixed.get("face")
+        && let &[h, w, 3] = img.shape()
+    {
+        let raw: Vec<u8> = img.iter().copied().collect();
+        let im = image::RgbImage::from_raw(w as u32, h as u32, raw).context("face buffer size")?;
+        let big = image::imageops::resize(
+            &im,
+            4 * w as u32,
+            4 * h as u32,
+            image::imageops::FilterType::Nearest,
+        );
+        let p = out.join(format!("{index}_face.png"));
+        mm_tasks::plot::save_png_atomic(&big, &p)?;
+        written.push(p);
+    }
+    let speech_rate = r.meta().params["config"]["speech_rate"]
+        .as_u64()
+        .unwrap_or(8_000) as u32;
+    for field in ["voice", "spoken_caption"] {
+        if let Some(Value::F32(a)) = s.fixed.get(field) {
+            let y: Vec<f32> = a.iter().copied().collect();
+            let p = out.join(format!("{index}_{field}.wav"));
+            mm_signal::write_wav(
+                &p,
+                &mm_signal::Audio {
+                    samples: ndarray::Array2::from_shape_vec((1, y.len()), y)?,
+                    sample_rate: speech_rate,
+                },
+                mm_signal::WavEncoding::Pcm16,
+            )?;
+            written.push(p);
+        }
+    }
     let rate = r.meta().params["config"]["sample_rate"]
         .as_u64()
         .unwrap_or(16_000) as u32;

@@ -13,13 +13,14 @@
 
 mod audio;
 mod scene;
+pub mod speech;
 mod text;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use ndarray::{Array, Array2, Array3, IxDyn};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,10 @@ pub struct SynthAvConfig {
     pub captions: usize,
     /// Questions per scene.
     pub questions: usize,
+    /// Sample rate of the speech fields (`voice`, `spoken_caption`).
+    pub speech_rate: u32,
+    /// Length of `spoken_caption` in seconds (`voice` is 1 s).
+    pub speech_s: f32,
     /// Fractions of scenes in the val and test splits (the rest is train).
     pub val_fraction: f64,
     /// See `val_fraction`.
@@ -66,6 +71,8 @@ impl Default for SynthAvConfig {
             duration_s: 1.0,
             captions: 3,
             questions: 4,
+            speech_rate: 8_000,
+            speech_s: 3.0,
             val_fraction: 0.1,
             test_fraction: 0.1,
         }
@@ -89,6 +96,12 @@ impl SynthAvConfig {
         if !(self.duration_s >= 0.1 && self.duration_s <= 10.0) {
             return bad("duration_s", "must be in [0.1, 10]");
         }
+        if !((8000..=48000).contains(&self.speech_rate) && (0.5..=30.0).contains(&self.speech_s)) {
+            return bad(
+                "speech_rate/speech_s",
+                "need 8000..=48000 Hz and 0.5..=30 s",
+            );
+        }
         if self.captions == 0 || self.questions == 0 {
             return bad("captions/questions", "need at least one of each per scene");
         }
@@ -102,6 +115,11 @@ impl SynthAvConfig {
 
     fn samples(&self) -> usize {
         (self.sample_rate as f32 * self.duration_s).round() as usize
+    }
+
+    fn speech_samples(&self) -> (usize, usize) {
+        let r = self.speech_rate as f32;
+        (r as usize, (r * self.speech_s).round() as usize)
     }
 }
 
@@ -124,6 +142,16 @@ pub struct SceneSample {
     pub captions: Vec<Vec<String>>,
     /// Questions (words), their types and one-word answers.
     pub questions: Vec<(Vec<String>, QuestionType, String)>,
+    /// The scene's narrator: face and voice attributes.
+    pub speaker: speech::Speaker,
+    /// The narrator's face, `[64, 64, 3]`.
+    pub face: Array3<u8>,
+    /// 1 s of the narrator speaking random units (for Speech2Face).
+    pub voice: Vec<f32>,
+    /// The first caption's sub-word units (all of them).
+    pub spoken_units: Vec<usize>,
+    /// The first caption spoken by the narrator, cut to `speech_s`.
+    pub spoken_caption: Vec<f32>,
 }
 
 /// Generates scene `index` of the data set `cfg` describes.
@@ -164,7 +192,28 @@ pub fn generate_scene(cfg: &SynthAvConfig, index: usize) -> Result<SceneSample> 
         }
         questions.push(q);
     }
+    let speaker = speech::Speaker::random(&mut rng);
+    let face = speaker.face(&mut rng);
+    let (voice_n, caption_n) = cfg.speech_samples();
+    let babble: Vec<usize> = (0..8).map(|_| rng.random_range(0..speech::UNITS)).collect();
+    let voice = speech::speak(&babble, &speaker, cfg.speech_rate, voice_n, &mut rng);
+    let spoken_units: Vec<usize> = captions[0]
+        .iter()
+        .flat_map(|w| speech::word_units(w))
+        .collect();
+    let spoken_caption = speech::speak(
+        &spoken_units,
+        &speaker,
+        cfg.speech_rate,
+        caption_n,
+        &mut rng,
+    );
     Ok(SceneSample {
+        speaker,
+        face,
+        voice,
+        spoken_units,
+        spoken_caption,
         scene,
         image,
         audio,
@@ -176,8 +225,9 @@ pub fn generate_scene(cfg: &SynthAvConfig, index: usize) -> Result<SceneSample> 
     })
 }
 
-/// The HDF5 schema of a SynthAV file for clips of `samples` samples.
-pub fn schema(samples: usize) -> Schema {
+/// The HDF5 schema of a SynthAV file for clips of `samples` samples and speech fields of
+/// `voice` and `spoken` samples.
+pub fn schema(samples: usize, voice: usize, spoken: usize) -> Schema {
     let f = |name: &str, dtype, shape: Vec<usize>, compress| FieldSpec {
         name: name.into(),
         dtype,
@@ -195,8 +245,14 @@ pub fn schema(samples: usize) -> Schema {
             f("objects", Dtype::I64, vec![MAX_OBJECTS, 7], false),
             f("scene_type", Dtype::I64, vec![], false),
             f("n_objects", Dtype::I64, vec![], false),
+            f("face", Dtype::U8, vec![IMAGE, IMAGE, 3], true),
+            // face_shape, size, skin, rate
+            f("speaker", Dtype::I64, vec![4], false),
+            f("voice", Dtype::F32, vec![voice], false),
+            f("spoken_caption", Dtype::F32, vec![spoken], false),
         ],
         ragged: vec![
+            "spoken_units".into(),
             "captions".into(),
             "questions".into(),
             "question_types".into(),
@@ -244,6 +300,22 @@ fn to_sample(s: &SceneSample, vocab: &Vocabulary) -> Sample {
         "n_objects".into(),
         Value::I64(ndarray::arr0(s.scene.objects.len() as i64).into_dyn()),
     );
+    out.fixed
+        .insert("face".into(), Value::U8(s.face.clone().into_dyn()));
+    out.fixed.insert(
+        "speaker".into(),
+        Value::I64(ndarray::arr1(&s.speaker.attributes()).into_dyn()),
+    );
+    out.fixed
+        .insert("voice".into(), dyn_f32(&s.voice, &[s.voice.len()]));
+    out.fixed.insert(
+        "spoken_caption".into(),
+        dyn_f32(&s.spoken_caption, &[s.spoken_caption.len()]),
+    );
+    out.ragged.insert(
+        "spoken_units".into(),
+        vec![s.spoken_units.iter().map(|&u| u as i32).collect()],
+    );
     let enc = |words: &[String]| words.iter().map(|w| vocab.id(w)).collect::<Vec<i32>>();
     out.ragged.insert(
         "captions".into(),
@@ -282,9 +354,12 @@ pub fn write(
             "shapes": SHAPES, "colours": COLOURS, "sizes": SIZES, "scene_types": SCENE_TYPES,
             "question_types": QuestionType::NAMES,
             "objects_columns": ["present", "shape", "colour", "size", "x", "y", "sounding"],
+            "speaker_columns": ["face_shape", "size", "skin", "rate"],
+            "speech_units": speech::UNITS,
         }),
     };
-    let mut w = Writer::create(path, &schema(cfg.samples()), &meta)?;
+    let (voice_n, caption_n) = cfg.speech_samples();
+    let mut w = Writer::create(path, &schema(cfg.samples(), voice_n, caption_n), &meta)?;
     const CHUNK: usize = 64;
     for start in (0..cfg.scenes).step_by(CHUNK) {
         let end = (start + CHUNK).min(cfg.scenes);
@@ -433,6 +508,28 @@ mod tests {
             .collect();
         assert_eq!(cap, g.captions[0]);
         assert_eq!(s.ragged["answers"].len(), cfg().questions);
+        // speech: 1 s of voice and 3 s of spoken caption at 8 kHz, units of caption 0
+        match (
+            &s.fixed["voice"],
+            &s.fixed["spoken_caption"],
+            &s.fixed["speaker"],
+        ) {
+            (Value::F32(v), Value::F32(c), Value::I64(sp)) => {
+                assert_eq!((v.len(), c.len()), (8000, 24000));
+                assert!(c.iter().any(|x| x.abs() > 0.05));
+                assert_eq!(
+                    sp.iter().copied().collect::<Vec<_>>(),
+                    g.speaker.attributes()
+                );
+            }
+            _ => panic!("speech fields"),
+        }
+        let units: Vec<i32> = g.captions[0]
+            .iter()
+            .flat_map(|w| speech::word_units(w))
+            .map(|u| u as i32)
+            .collect();
+        assert_eq!(s.ragged["spoken_units"], vec![units]);
         let vocab = r.meta().params["vocabulary"].as_array().unwrap().len();
         assert_eq!(vocab, v.words().len());
         assert!(write(&p, &SynthAvConfig { scenes: 0, ..cfg() }, &mut |_, _| {}).is_err());
