@@ -73,6 +73,9 @@ pub enum ConvertCommand {
         /// Clip length in seconds (padded or cut).
         #[arg(long, default_value_t = 5.0)]
         seconds: f32,
+        /// Also store log-mel features with this many bands.
+        #[arg(long)]
+        log_mel: Option<usize>,
         /// Skip and report bad entries instead of stopping.
         #[arg(long)]
         skip_bad: bool,
@@ -103,6 +106,9 @@ pub enum ConvertCommand {
         /// Seed of the train/val/test shuffle.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Also store log-mel features with this many bands.
+        #[arg(long)]
+        log_mel: Option<usize>,
         /// Skip and report bad clips instead of stopping.
         #[arg(long)]
         skip_bad: bool,
@@ -162,11 +168,13 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             out,
             sample_rate,
             seconds,
+            log_mel,
             skip_bad,
         }) => {
             let cfg = mm_data::convert::esc50::Esc50Config {
                 sample_rate,
                 seconds,
+                log_mel,
                 skip_bad,
             };
             convert_with(&out, "ESC-50", |p| {
@@ -210,6 +218,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             sample_rate,
             seconds,
             seed,
+            log_mel,
             skip_bad,
         }) => {
             let cfg = mm_data::convert::av_folders::AvFoldersConfig {
@@ -217,6 +226,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
                 sample_rate,
                 seconds,
                 seed,
+                log_mel,
                 skip_bad,
             };
             convert_with(&out, "audio-visual folders", |p| {

@@ -275,12 +275,29 @@ mod tests {
             let spec = Stft::new(&cfg).unwrap().process(&x).unwrap();
             let y = Istft::new(&cfg).unwrap().process(spec.view(), Some(len)).unwrap();
             prop_assert_eq!(y.len(), len);
-            // Without centring, the first and last hop are covered by one window's tail only.
-            let (a, b) = if center { (0, len) } else { (n_fft, len - n_fft) };
-            let scale = x.iter().fold(0f32, |m, v| m.max(v.abs()));
-            for i in a..b {
-                prop_assert!((x[i] - y[i]).abs() <= 1e-5 * scale * 4.0, "i={} x={} y={}", i, x[i], y[i]);
+            // Where only a window's tail covers a sample (the ends), the inverse divides by a
+            // vanishing window sum and amplifies rounding: compare where the sum of squared
+            // windows is at least 5 % of its maximum (every sample but those ends).
+            let w = window.coefficients(n_fft, crate::Symmetry::Periodic);
+            let half = if center { n_fft / 2 } else { 0 };
+            let hop = n_fft / hop_div;
+            let mut wss = vec![0.0f64; len + 2 * half + n_fft];
+            for t in 0..spec.ncols() {
+                for (k, wk) in w.iter().enumerate() {
+                    wss[t * hop + k] += wk * wk;
+                }
             }
+            let peak = wss.iter().cloned().fold(0.0, f64::max);
+            let scale = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let mut compared = 0;
+            for i in 0..len {
+                if wss[i + half] >= 0.05 * peak {
+                    compared += 1;
+                    prop_assert!((x[i] - y[i]).abs() <= 1e-5 * scale * 4.0, "i={} x={} y={}", i, x[i], y[i]);
+                }
+            }
+            prop_assert!(compared >= len * 9 / 10 || !center, "compared {} of {}", compared, len);
+            prop_assert!(compared >= len.saturating_sub(2 * n_fft), "compared {} of {}", compared, len);
         }
     }
 

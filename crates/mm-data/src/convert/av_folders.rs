@@ -26,6 +26,9 @@ pub struct AvFoldersConfig {
     pub seconds: f32,
     /// Seed of the split shuffle.
     pub seed: u64,
+    /// Also store `log_mel` features with this many bands (see [`super::LogMel`]).
+    #[serde(default)]
+    pub log_mel: Option<usize>,
     /// Skip (and report) bad clips instead of stopping.
     pub skip_bad: bool,
 }
@@ -37,6 +40,7 @@ impl Default for AvFoldersConfig {
             sample_rate: 16_000,
             seconds: 10.0,
             seed: 0,
+            log_mel: None,
             skip_bad: false,
         }
     }
@@ -112,6 +116,14 @@ pub fn convert(
         ],
         ragged: vec![],
     };
+    let log_mel = match cfg.log_mel {
+        Some(bands) => Some(super::LogMel::new(cfg.sample_rate, bands, n)?),
+        None => None,
+    };
+    let mut schema = schema;
+    if let Some(lm) = &log_mel {
+        schema.fixed.push(lm.field());
+    }
     let mut report = Report::default();
     let mut kept = Vec::new();
     let mut samples = Vec::new();
@@ -142,6 +154,10 @@ pub fn convert(
             }
         };
         y.resize(n, 0.0);
+        let features = match &log_mel {
+            Some(lm) => Some(lm.compute(&y)?),
+            None => None,
+        };
         let mut sample = Sample::default();
         sample.fixed.insert(
             "image".into(),
@@ -151,6 +167,9 @@ pub fn convert(
             "audio".into(),
             Value::F32(Array::from_shape_vec(IxDyn(&[n]), y).unwrap_or_default()),
         );
+        if let Some(f) = features {
+            sample.fixed.insert("log_mel".into(), f);
+        }
         samples.push(sample);
         kept.push(clip.clone());
     }
@@ -223,6 +242,7 @@ mod tests {
             sample_rate: 8000,
             seconds: 1.0,
             seed: 1,
+            log_mel: Some(20),
             skip_bad,
         }
     }
@@ -254,6 +274,12 @@ mod tests {
                 assert_eq!(a.len(), 8000);
                 assert!(a.iter().take(3900).any(|v| v.abs() > 0.1));
                 assert!(a.iter().skip(4100).all(|v| v.abs() < 1e-3));
+                // 8000 samples, hop 80: 101 frames of 20 bands
+                if let Value::F32(lm) = &s.fixed["log_mel"] {
+                    assert_eq!(lm.shape(), &[20, 101]);
+                } else {
+                    panic!("log_mel");
+                }
             }
             _ => panic!("fields"),
         }

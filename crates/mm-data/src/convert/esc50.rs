@@ -20,6 +20,9 @@ pub struct Esc50Config {
     pub sample_rate: u32,
     /// Clip length in seconds: shorter clips are zero-padded, longer ones cut.
     pub seconds: f32,
+    /// Also store `log_mel` features with this many bands (see [`super::LogMel`]).
+    #[serde(default)]
+    pub log_mel: Option<usize>,
     /// Skip (and report) bad entries instead of stopping.
     pub skip_bad: bool,
 }
@@ -29,6 +32,7 @@ impl Default for Esc50Config {
         Self {
             sample_rate: 16_000,
             seconds: 5.0,
+            log_mel: None,
             skip_bad: false,
         }
     }
@@ -141,6 +145,14 @@ pub fn convert(
         ],
         ragged: vec![],
     };
+    let log_mel = match cfg.log_mel {
+        Some(bands) => Some(super::LogMel::new(cfg.sample_rate, bands, n)?),
+        None => None,
+    };
+    let mut schema = schema;
+    if let Some(lm) = &log_mel {
+        schema.fixed.push(lm.field());
+    }
     let meta = Meta {
         source: "esc50".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -182,6 +194,10 @@ pub fn convert(
             }
         };
         y.resize(n, 0.0);
+        let features = match &log_mel {
+            Some(lm) => Some(lm.compute(&y)?),
+            None => None,
+        };
         let mut s = Sample::default();
         s.fixed.insert(
             "audio".into(),
@@ -193,6 +209,9 @@ pub fn convert(
         );
         s.fixed
             .insert("fold".into(), Value::I64(ndarray::arr0(r.fold).into_dyn()));
+        if let Some(f) = features {
+            s.fixed.insert("log_mel".into(), f);
+        }
         folds.entry(r.fold).or_default().push(w.len() as u64);
         w.push(&s)?;
         progress(k + 1, rows.len());
@@ -253,8 +272,33 @@ mod tests {
         Esc50Config {
             sample_rate: 16000,
             seconds: 0.25,
+            log_mel: None,
             skip_bad,
         }
+    }
+
+    #[test]
+    fn optional_log_mel_features_match_mm_signal_on_the_stored_audio() {
+        let d = std::env::temp_dir().join(format!("mm-esc50-lm-{}", std::process::id()));
+        tree(&d, "");
+        let out = d.join("esc50.h5");
+        let c = Esc50Config {
+            log_mel: Some(32),
+            ..cfg(false)
+        };
+        convert(&d, &out, &c, &mut |_, _| {}).unwrap();
+        let s = Reader::open(&out).unwrap().get(2).unwrap();
+        let (Value::F32(audio), Value::F32(lm)) = (&s.fixed["audio"], &s.fixed["log_mel"]) else {
+            panic!("fields");
+        };
+        // 4000 samples, hop 160: 26 frames
+        assert_eq!(lm.shape(), &[32, 26]);
+        let want = super::super::LogMel::new(16000, 32, 4000)
+            .unwrap()
+            .compute(audio.as_slice().unwrap())
+            .unwrap();
+        assert_eq!(Value::F32(lm.clone()), want);
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
