@@ -8,50 +8,31 @@ pub fn run(args: &[String]) -> Result<()> {
     let Some((name, rest)) = args.split_first() else {
         bail!(
             "usage: cargo xtask prepare synthav [--out data/synthav.h5] [--scenes N] [--seed S]\n       \
-             cargo xtask prepare esc50|flickr8k|coco|vqa|av-folders --raw DIR --out FILE.h5 [--out FILE.h5] [--skip-bad]"
+             cargo xtask prepare esc50|flickr8k|coco|vqa|av-folders --raw DIR --out FILE.h5 [--skip-bad]"
         );
     };
-    match name.as_str() {
-        "synthav" => {
-            crate::setup::run()?;
-            step("mm data synthav");
-            exec(
-                cargo()
-                    .args([
-                        "run",
-                        "--release",
-                        "--locked",
-                        "--quiet",
-                        "-p",
-                        "mm-cli",
-                        "--",
-                    ])
-                    .args(["data", "synthav"])
-                    .args(rest),
-                "generating SynthAV",
-            )
-        }
-        "esc50" | "flickr8k" | "coco" | "vqa" | "av-folders" => {
-            crate::setup::run()?;
-            step(&format!("mm data convert {name}"));
-            exec(
-                cargo()
-                    .args([
-                        "run",
-                        "--release",
-                        "--locked",
-                        "--quiet",
-                        "-p",
-                        "mm-cli",
-                        "--",
-                    ])
-                    .args(["data", "convert", name.as_str()])
-                    .args(rest),
-                "converting",
-            )
-        }
+    let sub: &[&str] = match name.as_str() {
+        "synthav" => &["data", "synthav"],
+        "esc50" | "flickr8k" | "coco" | "vqa" | "av-folders" => &["data", "convert", name.as_str()],
         other => bail!(
             "unknown data set `{other}` (known: synthav, esc50, flickr8k, coco, vqa, av-folders)"
         ),
-    }
+    };
+    crate::setup::run()?;
+    step(&format!("mm {}", sub.join(" ")));
+    exec(
+        cargo()
+            .args([
+                "run",
+                "--release",
+                "--locked",
+                "--quiet",
+                "-p",
+                "mm-cli",
+                "--",
+            ])
+            .args(sub)
+            .args(rest),
+        &format!("preparing {name}"),
+    )
 }

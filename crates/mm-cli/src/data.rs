@@ -135,6 +135,16 @@ pub struct CaptionArgs {
     skip_bad: bool,
 }
 
+impl CaptionArgs {
+    fn config(&self) -> mm_data::convert::flickr8k::Flickr8kConfig {
+        mm_data::convert::flickr8k::Flickr8kConfig {
+            image_size: self.image_size,
+            min_count: self.min_count,
+            skip_bad: self.skip_bad,
+        }
+    }
+}
+
 /// Runs a converter with a progress bar and prints its report.
 fn convert_with(
     out: &std::path::Path,
@@ -182,31 +192,19 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             })
         }
         DataCommand::Convert(ConvertCommand::Flickr8k(a)) => {
-            let cfg = mm_data::convert::flickr8k::Flickr8kConfig {
-                image_size: a.image_size,
-                min_count: a.min_count,
-                skip_bad: a.skip_bad,
-            };
+            let cfg = a.config();
             convert_with(&a.out, "Flickr8k", |p| {
                 mm_data::convert::flickr8k::convert(&a.raw, &a.out, &cfg, p)
             })
         }
         DataCommand::Convert(ConvertCommand::Coco(a)) => {
-            let cfg = mm_data::convert::flickr8k::Flickr8kConfig {
-                image_size: a.image_size,
-                min_count: a.min_count,
-                skip_bad: a.skip_bad,
-            };
+            let cfg = a.config();
             convert_with(&a.out, "COCO", |p| {
                 mm_data::convert::flickr8k::convert_coco(&a.raw, &a.out, &cfg, p)
             })
         }
         DataCommand::Convert(ConvertCommand::Vqa(a)) => {
-            let cfg = mm_data::convert::flickr8k::Flickr8kConfig {
-                image_size: a.image_size,
-                min_count: a.min_count,
-                skip_bad: a.skip_bad,
-            };
+            let cfg = a.config();
             convert_with(&a.out, "VQA v2", |p| {
                 mm_data::convert::vqa::convert(&a.raw, &a.out, &cfg, p)
             })
@@ -343,36 +341,24 @@ fn show(file: &std::path::Path, index: usize, out: &std::path::Path) -> Result<(
     let s = r.get(index)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut written = Vec::new();
-    if let Some(Value::U8(img)) = s.fixed.get("image")
-        && let &[h, w, 3] = img.shape()
-    {
-        let raw: Vec<u8> = img.iter().copied().collect();
-        let im = image::RgbImage::from_raw(w as u32, h as u32, raw).context("image buffer size")?;
-        // 4x larger so that a person can see it
-        let big = image::imageops::resize(
-            &im,
-            4 * w as u32,
-            4 * h as u32,
-            image::imageops::FilterType::Nearest,
-        );
-        let p = out.join(format!("{index}_image.png"));
-        mm_tasks::plot::save_png_atomic(&big, &p)?;
-        written.push(p);
-    }
-    if let Some(Value::U8(img)) = s.fixed.get("face")
-        && let &[h, w, 3] = img.shape()
-    {
-        let raw: Vec<u8> = img.iter().copied().collect();
-        let im = image::RgbImage::from_raw(w as u32, h as u32, raw).context("face buffer size")?;
-        let big = image::imageops::resize(
-            &im,
-            4 * w as u32,
-            4 * h as u32,
-            image::imageops::FilterType::Nearest,
-        );
-        let p = out.join(format!("{index}_face.png"));
-        mm_tasks::plot::save_png_atomic(&big, &p)?;
-        written.push(p);
+    for field in ["image", "face"] {
+        if let Some(Value::U8(img)) = s.fixed.get(field)
+            && let &[h, w, 3] = img.shape()
+        {
+            let raw: Vec<u8> = img.iter().copied().collect();
+            let im = image::RgbImage::from_raw(w as u32, h as u32, raw)
+                .with_context(|| format!("{field} buffer size"))?;
+            // 4x larger so that a person can see it
+            let big = image::imageops::resize(
+                &im,
+                4 * w as u32,
+                4 * h as u32,
+                image::imageops::FilterType::Nearest,
+            );
+            let p = out.join(format!("{index}_{field}.png"));
+            mm_tasks::plot::save_png_atomic(&big, &p)?;
+            written.push(p);
+        }
     }
     let speech_rate = r.meta().params["config"]["speech_rate"]
         .as_u64()
