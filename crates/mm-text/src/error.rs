@@ -28,6 +28,22 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A training corpus is empty, has no frequent enough word, or is not UTF-8.
+    #[error("corpus {path}: {reason}")]
+    Corpus {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A word-vector file is truncated or malformed, or its header disagrees with its body.
+    #[error("vector file {path}: {reason}")]
+    VectorFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A saved vocabulary could not be parsed.
     #[error("malformed vocabulary file {path}")]
     Format {

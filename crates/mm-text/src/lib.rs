@@ -23,6 +23,7 @@
 mod error;
 mod tokenize;
 mod vocab;
+pub mod word2vec;
 
 pub use error::{Error, Result};
 pub use tokenize::{CharPolicy, Token, Tokenizer, TokenizerConfig};

@@ -1,0 +1,259 @@
+//! word2vec: training learns, files round-trip, evaluation computes what it says, bad input is
+//! a typed error.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use mm_text::Error;
+use mm_text::word2vec::{
+    Embeddings, VectorFormat, Word2Vec, Word2VecConfig, eval, read_vectors, write_vectors,
+};
+use ndarray::Array2;
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mm-w2v-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// 4 topics of 10 words; each sentence draws 12 words from one topic.
+fn topic_corpus(path: &Path, sentences: usize) {
+    let mut s = 12345u64;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    let mut text = String::new();
+    for _ in 0..sentences {
+        let topic = next() % 4;
+        let words: Vec<String> = (0..12)
+            .map(|_| format!("t{topic}w{}", next() % 10))
+            .collect();
+        text.push_str(&words.join(" "));
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn cfg() -> Word2VecConfig {
+    Word2VecConfig {
+        size: 20,
+        window: 4,
+        negative: 5,
+        sample: 0.0,
+        min_count: 1,
+        iter: 3,
+        ..Default::default()
+    }
+}
+
+/// Fraction of each word's 5 nearest neighbours that share its topic (chance: 9/39).
+fn topic_precision(emb: &Embeddings) -> f64 {
+    let mut hit = 0;
+    let mut all = 0;
+    for t in 0..4 {
+        for w in 0..10 {
+            let word = format!("t{t}w{w}");
+            for (n, _) in emb.most_similar(&word, 5).unwrap() {
+                hit += usize::from(n.starts_with(&format!("t{t}")));
+                all += 1;
+            }
+        }
+    }
+    hit as f64 / all as f64
+}
+
+#[test]
+fn skip_gram_and_cbow_learn_the_topics() {
+    let d = dir("topics");
+    let corpus = d.join("corpus.txt");
+    topic_corpus(&corpus, 2000);
+    for cbow in [false, true] {
+        let emb = Word2Vec::new(&Word2VecConfig { cbow, ..cfg() })
+            .unwrap()
+            .train_file(&corpus, &mut |_| {})
+            .unwrap();
+        assert_eq!(emb.words[0], "</s>");
+        assert_eq!(emb.words.len(), 41);
+        let p = topic_precision(&emb);
+        assert!(p > 0.9, "cbow={cbow}: topic precision {p} (chance 0.23)");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn one_thread_is_deterministic_and_two_threads_learn_too() {
+    let d = dir("det");
+    let corpus = d.join("corpus.txt");
+    topic_corpus(&corpus, 1500);
+    let run = |threads, seed| {
+        Word2Vec::new(&Word2VecConfig {
+            threads,
+            seed,
+            ..cfg()
+        })
+        .unwrap()
+        .train_file(&corpus, &mut |_| {})
+        .unwrap()
+    };
+    let (a, b) = (run(1, 7), run(1, 7));
+    assert_eq!(a.vectors, b.vectors);
+    assert_ne!(a.vectors, run(1, 8).vectors);
+    let mut last = 0;
+    let mut calls = 0;
+    Word2Vec::new(&Word2VecConfig {
+        threads: 2,
+        ..cfg()
+    })
+    .unwrap()
+    .train_file(&corpus, &mut |p| {
+        calls += 1;
+        assert!(p.words >= last && p.alpha > 0.0 && p.alpha <= 0.025);
+        last = p.words;
+    })
+    .unwrap();
+    assert!(calls > 0 && last > 0);
+    let p = topic_precision(&run(2, 1));
+    assert!(p > 0.85, "two threads: {p}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn vector_files_round_trip_in_both_formats_and_reject_damage() {
+    let d = dir("io");
+    let words: Vec<String> = ["</s>", "cat", "dog", "héllo"].map(String::from).to_vec();
+    let vectors = Array2::from_shape_fn((4, 3), |(i, j)| i as f32 - 0.25 * j as f32);
+    let emb = Embeddings::new(words, vec![0; 4], vectors).unwrap();
+    for format in [VectorFormat::Text, VectorFormat::Binary] {
+        let p = d.join(format!("{format:?}.vec"));
+        write_vectors(&p, &emb, format).unwrap();
+        let back = read_vectors(&p, format).unwrap();
+        assert_eq!(back.words, emb.words);
+        assert_eq!(back.vectors, emb.vectors);
+        // truncated
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() - 7]).unwrap();
+        assert!(
+            matches!(read_vectors(&p, format), Err(Error::VectorFile { .. })),
+            "{format:?}"
+        );
+        // header claims more
+        let mut more = bytes.clone();
+        more[0] = b'9';
+        std::fs::write(&p, &more).unwrap();
+        let e = read_vectors(&p, format).unwrap_err();
+        assert!(e.to_string().contains("9 vectors"), "{e}");
+    }
+    let p = d.join("bad.txt");
+    std::fs::write(&p, "2 3\ncat 1 2 3\ndog 1 x 3\n").unwrap();
+    assert!(
+        read_vectors(&p, VectorFormat::Text)
+            .unwrap_err()
+            .to_string()
+            .contains("`dog`")
+    );
+    std::fs::write(&p, "2 3\ncat 1 2 3\ndog 1 2\n").unwrap();
+    assert!(
+        read_vectors(&p, VectorFormat::Text)
+            .unwrap_err()
+            .to_string()
+            .contains("2 values")
+    );
+    std::fs::write(&p, "two three\n").unwrap();
+    assert!(read_vectors(&p, VectorFormat::Text).is_err());
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn analogies_and_similarity_compute_what_they_claim() {
+    // 2-D vectors where b - a + c lands exactly on d
+    let words: Vec<String> = ["</s>", "man", "king", "woman", "queen", "apple"]
+        .map(String::from)
+        .to_vec();
+    let v = ndarray::array![
+        [0.0, 0.0],
+        [1.0, 0.0],
+        [1.0, 1.0],
+        [0.0, 1.0],
+        [-0.05, 2.0],
+        [1.0, -3.0]
+    ];
+    let emb = Embeddings::new(words, vec![0; 6], v).unwrap();
+    let text = ": royals\nman king woman queen\nMAN KING WOMAN QUEEN\nman king woman unicorn\n: fruit\nman apple woman king\n";
+    let rep = eval::analogies(&emb, text, 30_000);
+    assert_eq!(rep.total, 4);
+    assert_eq!(rep.answered, 3);
+    assert_eq!(rep.sections[0], ("royals".to_owned(), 2, 2));
+    assert_eq!(rep.sections[1], ("fruit".to_owned(), 0, 1));
+    assert!((rep.accuracy() - 2.0 / 3.0).abs() < 1e-12);
+    // restricting to the 3 most frequent words leaves queen out: nothing answerable
+    assert_eq!(eval::analogies(&emb, text, 3).answered, 0);
+    assert!((eval::spearman(&[1.0, 2.0, 3.0], &[10.0, 20.0, 30.0]) - 1.0).abs() < 1e-12);
+    assert!((eval::spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
+    let ws =
+        "# word1\tword2\tscore\nking\tqueen\t9.0\nking\tapple\t1.0\nman\twoman\t5\nfoo\tbar\t3\n";
+    let (rho, used, total) = eval::similarity(&emb, ws);
+    assert_eq!((used, total), (3, 4));
+    assert!(rho > 0.0, "{rho}");
+}
+
+#[test]
+fn bad_corpora_and_parameters_are_typed_errors() {
+    let d = dir("bad");
+    let p = d.join("c.txt");
+    let train = |c: &Word2VecConfig| Word2Vec::new(c).and_then(|w| w.train_file(&p, &mut |_| {}));
+    std::fs::write(&p, "").unwrap();
+    assert!(matches!(train(&cfg()), Err(Error::Corpus { .. })));
+    std::fs::write(&p, "a b c\n").unwrap();
+    let e = train(&Word2VecConfig {
+        min_count: 5,
+        ..cfg()
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("min_count"), "{e}");
+    std::fs::write(&p, b"good words\nbad \xff\xfe bytes\n").unwrap();
+    let e = train(&cfg()).unwrap_err();
+    assert!(e.to_string().contains("line 2"), "{e}");
+    std::fs::write(&p, "a b c a b c\n").unwrap();
+    let e = train(&Word2VecConfig {
+        negative: 5,
+        ..cfg()
+    })
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::InvalidParameter {
+                name: "negative",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    for bad in [
+        Word2VecConfig { size: 0, ..cfg() },
+        Word2VecConfig { window: 0, ..cfg() },
+        Word2VecConfig { iter: 0, ..cfg() },
+        Word2VecConfig {
+            sample: -1.0,
+            ..cfg()
+        },
+        Word2VecConfig {
+            alpha: Some(0.0),
+            ..cfg()
+        },
+    ] {
+        assert!(
+            matches!(Word2Vec::new(&bad), Err(Error::InvalidParameter { .. })),
+            "{bad:?}"
+        );
+    }
+    assert!(matches!(train_missing(&d), Err(Error::Io { .. })));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+fn train_missing(d: &Path) -> mm_text::Result<Embeddings> {
+    Word2Vec::new(&cfg())?.train_file(&d.join("nope.txt"), &mut |_| {})
+}
