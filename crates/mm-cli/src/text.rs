@@ -5,10 +5,16 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
+use mm_text::word2vec::{
+    VectorFormat, Word2Vec, Word2VecConfig, eval, read_vectors, write_vectors,
+};
 use mm_text::{Tokenizer, Vocab, VocabConfig};
 
 #[derive(Debug, Subcommand)]
 pub enum TextCommand {
+    /// Skip-gram / CBOW word vectors (word2vec's flags).
+    #[command(subcommand)]
+    Word2vec(W2vCommand),
     /// Build a vocabulary (JSON) from a text corpus, one sentence per line.
     Vocab {
         /// The corpus.
@@ -26,8 +32,209 @@ pub enum TextCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum W2vCommand {
+    /// Train vectors on a corpus (whitespace-separated words; a newline ends a sentence).
+    Train {
+        /// The corpus.
+        #[arg(long)]
+        train: PathBuf,
+        /// Where to write the vectors.
+        #[arg(long)]
+        output: PathBuf,
+        /// Write word2vec's binary format instead of text.
+        #[arg(long)]
+        binary: bool,
+        /// Vector size.
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+        /// Maximum window.
+        #[arg(long, default_value_t = 5)]
+        window: usize,
+        /// Negative samples.
+        #[arg(long, default_value_t = 5)]
+        negative: usize,
+        /// Subsampling threshold.
+        #[arg(long, default_value_t = 1e-3)]
+        sample: f64,
+        /// Minimum count.
+        #[arg(long, default_value_t = 5)]
+        min_count: u64,
+        /// Epochs.
+        #[arg(long, default_value_t = 5)]
+        iter: usize,
+        /// Starting learning rate (default 0.025 skip-gram, 0.05 CBOW).
+        #[arg(long)]
+        alpha: Option<f32>,
+        /// Threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// 1 for CBOW, 0 for skip-gram.
+        #[arg(long, default_value_t = 0)]
+        cbow: u8,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Analogy accuracy and word-similarity correlation of a vector file.
+    Eval {
+        /// The vectors.
+        #[arg(long)]
+        vectors: PathBuf,
+        /// The file is in binary format.
+        #[arg(long)]
+        binary: bool,
+        /// Analogies (`questions-words.txt` format).
+        #[arg(long)]
+        analogies: Option<PathBuf>,
+        /// Use only the most frequent words for analogies.
+        #[arg(long, default_value_t = 30_000)]
+        restrict: usize,
+        /// Word pairs with human scores (WordSim353 format).
+        #[arg(long)]
+        similarity: Option<PathBuf>,
+    },
+    /// Nearest neighbours of words.
+    Neighbors {
+        /// The vectors.
+        #[arg(long)]
+        vectors: PathBuf,
+        /// The file is in binary format.
+        #[arg(long)]
+        binary: bool,
+        /// How many neighbours.
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// The words.
+        words: Vec<String>,
+    },
+}
+
+fn format(binary: bool) -> VectorFormat {
+    if binary {
+        VectorFormat::Binary
+    } else {
+        VectorFormat::Text
+    }
+}
+
+fn word2vec(cmd: W2vCommand) -> Result<()> {
+    match cmd {
+        W2vCommand::Train {
+            train,
+            output,
+            binary,
+            size,
+            window,
+            negative,
+            sample,
+            min_count,
+            iter,
+            alpha,
+            threads,
+            cbow,
+            seed,
+        } => {
+            let cfg = Word2VecConfig {
+                size,
+                window,
+                negative,
+                sample,
+                min_count,
+                iter,
+                alpha,
+                threads,
+                cbow: cbow != 0,
+                seed,
+            };
+            let w2v = Word2Vec::new(&cfg)?;
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(indicatif::ProgressStyle::with_template(
+                "{spinner} [{bar:30}] {percent}% {msg} (eta {eta})",
+            )?);
+            let start = std::time::Instant::now();
+            let emb = w2v
+                .train_file(&train, &mut |p| {
+                    bar.set_length(p.total);
+                    bar.set_position(p.words);
+                    let rate = p.words as f64 / start.elapsed().as_secs_f64().max(1e-9);
+                    bar.set_message(format!(
+                        "{:.0}k words/s/thread, alpha {:.6}",
+                        rate / 1e3 / threads as f64,
+                        p.alpha
+                    ));
+                })
+                .with_context(|| format!("training on {}", train.display()))?;
+            bar.finish_and_clear();
+            let secs = start.elapsed().as_secs_f64();
+            let words: u64 = emb.counts.iter().sum::<u64>() * iter as u64;
+            write_vectors(&output, &emb, format(binary))
+                .with_context(|| format!("writing {}", output.display()))?;
+            println!(
+                "{} words x {size} -> {} in {secs:.1} s ({:.0} words/s/thread)",
+                emb.words.len(),
+                output.display(),
+                words as f64 / secs / threads as f64
+            );
+            Ok(())
+        }
+        W2vCommand::Eval {
+            vectors,
+            binary,
+            analogies,
+            restrict,
+            similarity,
+        } => {
+            let emb = read_vectors(&vectors, format(binary))?;
+            if let Some(path) = analogies {
+                let rep = eval::analogies(&emb, &eval::read_text(&path)?, restrict);
+                for (name, right, asked) in &rep.sections {
+                    if *asked > 0 {
+                        println!(
+                            "{name:<32} {:6.2} % of {asked}",
+                            100.0 * *right as f64 / *asked as f64
+                        );
+                    }
+                }
+                println!(
+                    "analogies: {:.2} % of {} answered ({} questions, restrict {restrict})",
+                    100.0 * rep.accuracy(),
+                    rep.answered,
+                    rep.total
+                );
+            }
+            if let Some(path) = similarity {
+                let (rho, used, total) = eval::similarity(&emb, &eval::read_text(&path)?);
+                println!("similarity: Spearman rho {rho:.4} over {used} of {total} pairs");
+            }
+            Ok(())
+        }
+        W2vCommand::Neighbors {
+            vectors,
+            binary,
+            k,
+            words,
+        } => {
+            let emb = read_vectors(&vectors, format(binary))?;
+            for w in words {
+                match emb.most_similar(&w, k) {
+                    Some(list) => {
+                        println!("{w}:");
+                        for (n, s) in list {
+                            println!("  {s:.4} {n}");
+                        }
+                    }
+                    None => println!("{w}: not in the vocabulary"),
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
 pub fn run(cmd: TextCommand) -> Result<()> {
     match cmd {
+        TextCommand::Word2vec(c) => word2vec(c),
         TextCommand::Vocab {
             train,
             min_count,

@@ -356,3 +356,98 @@ fn synthav_generate_info_and_show() {
     let o = mm(&["data", "info", dir.path().join("nope.h5").to_str().unwrap()]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("nope.h5"));
 }
+
+#[test]
+fn word2vec_train_eval_and_neighbors() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus.txt");
+    let mut text = String::new();
+    for i in 0..1500usize {
+        let t = i % 3;
+        let line: Vec<String> = (0..10)
+            .map(|k| format!("t{t}w{}", (i * 7 + k * 3) % 8))
+            .collect();
+        text.push_str(&line.join(" "));
+        text.push('\n');
+    }
+    std::fs::write(&corpus, text).unwrap();
+    let vec = dir.path().join("v.bin");
+    let o = mm(&[
+        "text",
+        "word2vec",
+        "train",
+        "--train",
+        corpus.to_str().unwrap(),
+        "--output",
+        vec.to_str().unwrap(),
+        "--binary",
+        "--size",
+        "16",
+        "--min-count",
+        "1",
+        "--iter",
+        "2",
+        "--threads",
+        "2",
+        "--sample",
+        "0",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("words/s/thread"));
+    let o = mm(&[
+        "text",
+        "word2vec",
+        "neighbors",
+        "--vectors",
+        vec.to_str().unwrap(),
+        "--binary",
+        "--k",
+        "3",
+        "t1w1",
+        "zzz",
+    ]);
+    let s = stdout(&o);
+    assert!(
+        s.contains("t1w1:") && s.contains("zzz: not in the vocabulary"),
+        "{s}"
+    );
+    let near: Vec<&str> = s.lines().skip(1).take(3).collect();
+    assert!(
+        near.iter().filter(|l| l.contains(" t1w")).count() >= 2,
+        "{s}"
+    );
+    let an = dir.path().join("q.txt");
+    std::fs::write(&an, ": topics\nt0w1 t0w2 t1w1 t1w2\n").unwrap();
+    let o = mm(&[
+        "text",
+        "word2vec",
+        "eval",
+        "--vectors",
+        vec.to_str().unwrap(),
+        "--binary",
+        "--analogies",
+        an.to_str().unwrap(),
+    ]);
+    assert!(stdout(&o).contains("of 1 answered"), "{}", stdout(&o));
+    // a text file read as binary is a clear error, and an empty corpus too
+    let o = mm(&[
+        "text",
+        "word2vec",
+        "neighbors",
+        "--vectors",
+        an.to_str().unwrap(),
+        "x",
+    ]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("q.txt"));
+    std::fs::write(&corpus, "").unwrap();
+    let o = mm(&[
+        "text",
+        "word2vec",
+        "train",
+        "--train",
+        corpus.to_str().unwrap(),
+        "--output",
+        vec.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("empty"));
+}
