@@ -17,8 +17,13 @@
 //! Special tokens take the first ids; ordinary words follow by decreasing count, ties
 //! alphabetical.
 //!
+//! [`word2vec`]: skip-gram and CBOW with negative sampling, faithful to word2vec.c (its
+//! defaults, subsampling formula, dynamic window, linear learning-rate decay, lock-free threads
+//! over a streamed corpus), word2vec's text and binary vector files, analogy (3CosAdd) and
+//! word-similarity (Spearman) evaluation.
+//!
 //! ## Feature flags
-//! None yet; skip-gram word2vec and a `tch` trainer are planned.
+//! None yet; a `tch` trainer is planned.
 
 mod error;
 mod tokenize;
