@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use mm_text::word2vec::{
-    VectorFormat, Word2Vec, Word2VecConfig, eval, read_vectors, write_vectors,
+    VectorFormat, Word2Vec, Word2VecConfig, eval, read_vectors, write_safetensors, write_vectors,
 };
 use mm_text::{Tokenizer, Vocab, VocabConfig};
 
@@ -45,6 +45,9 @@ pub enum W2vCommand {
         /// Write word2vec's binary format instead of text.
         #[arg(long)]
         binary: bool,
+        /// Also write the vectors as safetensors (an embedding layer for the tasks).
+        #[arg(long)]
+        safetensors: Option<PathBuf>,
         /// Vector size.
         #[arg(long, default_value_t = 100)]
         size: usize,
@@ -124,6 +127,7 @@ fn word2vec(cmd: W2vCommand) -> Result<()> {
             train,
             output,
             binary,
+            safetensors,
             size,
             window,
             negative,
@@ -170,6 +174,9 @@ fn word2vec(cmd: W2vCommand) -> Result<()> {
             let words: u64 = emb.counts.iter().sum::<u64>() * iter as u64;
             write_vectors(&output, &emb, format(binary))
                 .with_context(|| format!("writing {}", output.display()))?;
+            if let Some(st) = &safetensors {
+                write_safetensors(st, &emb).with_context(|| format!("writing {}", st.display()))?;
+            }
             println!(
                 "{} words x {size} -> {} in {secs:.1} s ({:.0} words/s/thread)",
                 emb.words.len(),

@@ -391,9 +391,13 @@ fn word2vec_train_eval_and_neighbors() {
         "2",
         "--sample",
         "0",
+        "--safetensors",
+        dir.path().join("v.safetensors").to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout(&o).contains("words/s/thread"));
+    let st = mm_text::word2vec::read_safetensors(&dir.path().join("v.safetensors")).unwrap();
+    assert_eq!(st.size(), 16);
     let o = mm(&[
         "text",
         "word2vec",

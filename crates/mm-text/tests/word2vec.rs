@@ -146,6 +146,18 @@ fn vector_files_round_trip_in_both_formats_and_reject_damage() {
         let e = read_vectors(&p, format).unwrap_err();
         assert!(e.to_string().contains("9 vectors"), "{e}");
     }
+    let st = d.join("v.safetensors");
+    mm_text::word2vec::write_safetensors(&st, &emb).unwrap();
+    let back = mm_text::word2vec::read_safetensors(&st).unwrap();
+    assert_eq!(
+        (back.words.clone(), back.vectors.clone()),
+        (emb.words.clone(), emb.vectors.clone())
+    );
+    std::fs::write(&st, b"garbage").unwrap();
+    assert!(matches!(
+        mm_text::word2vec::read_safetensors(&st),
+        Err(Error::VectorFile { .. })
+    ));
     let p = d.join("bad.txt");
     std::fs::write(&p, "2 3\ncat 1 2 3\ndog 1 x 3\n").unwrap();
     assert!(

@@ -158,3 +158,64 @@ pub fn read_vectors(path: &Path, format: VectorFormat) -> Result<Embeddings> {
     let vectors = Array2::from_shape_vec((n, d), data).map_err(|e| bad(path, e.to_string()))?;
     Embeddings::new(words, counts, vectors).map_err(|e| bad(path, e.to_string()))
 }
+
+/// Writes `emb` as safetensors, for use as an embedding layer (e.g. `nn::embedding` weights in
+/// tch): one `f32` tensor `vectors` `[words, size]`; the words, in row order, as a JSON list in
+/// the metadata key `words`. Written atomically.
+pub fn write_safetensors(path: &Path, emb: &Embeddings) -> Result<()> {
+    use safetensors::tensor::{Dtype, TensorView};
+    let bytes: Vec<u8> = emb.vectors.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let view = TensorView::new(Dtype::F32, vec![emb.words.len(), emb.size()], &bytes)
+        .map_err(|e| bad(path, e.to_string()))?;
+    let words = serde_json::to_string(&emb.words).map_err(|e| bad(path, e.to_string()))?;
+    let meta = std::collections::HashMap::from([("words".to_owned(), words)]);
+    let out = safetensors::serialize([("vectors", view)], Some(meta))
+        .map_err(|e| bad(path, e.to_string()))?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, out).map_err(|source| Error::Io {
+        path: tmp.clone(),
+        source,
+    })?;
+    std::fs::rename(&tmp, path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Reads a file written by [`write_safetensors`].
+pub fn read_safetensors(path: &Path) -> Result<Embeddings> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let (_, meta) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(path, e.to_string()))?;
+    let words: Vec<String> = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("words"))
+        .ok_or_else(|| bad(path, "no `words` metadata"))
+        .and_then(|w| serde_json::from_str(w).map_err(|e| bad(path, e.to_string())))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(path, e.to_string()))?;
+    let t = st.tensor("vectors").map_err(|e| bad(path, e.to_string()))?;
+    let shape = t.shape().to_vec();
+    if t.dtype() != safetensors::tensor::Dtype::F32 || shape.len() != 2 || shape[0] != words.len() {
+        return Err(bad(
+            path,
+            format!(
+                "`vectors` is {:?} {shape:?} for {} words",
+                t.dtype(),
+                words.len()
+            ),
+        ));
+    }
+    let data: Vec<f32> = t
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let vectors =
+        Array2::from_shape_vec((shape[0], shape[1]), data).map_err(|e| bad(path, e.to_string()))?;
+    let counts = vec![0; words.len()];
+    Embeddings::new(words, counts, vectors).map_err(|e| bad(path, e.to_string()))
+}

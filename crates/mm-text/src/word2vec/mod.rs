@@ -14,5 +14,5 @@ mod io;
 mod sampling;
 mod train;
 
-pub use io::{VectorFormat, read_vectors, write_vectors};
+pub use io::{VectorFormat, read_safetensors, read_vectors, write_safetensors, write_vectors};
 pub use train::{EOS, Embeddings, Progress, Word2Vec, Word2VecConfig};
