@@ -44,6 +44,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The sub-word tokenizer library reported an error.
+    #[error("sub-word tokenizer ({context}): {reason}")]
+    Subword {
+        /// What was being done.
+        context: String,
+        /// The library's message.
+        reason: String,
+    },
     /// A saved vocabulary could not be parsed.
     #[error("malformed vocabulary file {path}")]
     Format {

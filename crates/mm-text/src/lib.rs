@@ -22,10 +22,14 @@
 //! over a streamed corpus), word2vec's text and binary vector files, analogy (3CosAdd) and
 //! word-similarity (Spearman) evaluation.
 //!
+//! [`subword`]: byte-level BPE and WordPiece trained on our own corpus through Hugging Face's
+//! `tokenizers`, saved as `tokenizer.json`.
+//!
 //! ## Feature flags
 //! None yet; a `tch` trainer is planned.
 
 mod error;
+pub mod subword;
 mod tokenize;
 mod vocab;
 pub mod word2vec;
