@@ -101,3 +101,36 @@ fn sound_tagging_trains_on_cuda() {
         report.chance
     );
 }
+
+#[test]
+fn word2vec_trains_on_cuda() {
+    let d = std::env::temp_dir().join(format!("mm-w2v-cuda-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    let p = d.join("c.txt");
+    let text: String = (0..3000)
+        .map(|i| {
+            let t = i % 3;
+            (0..10)
+                .map(|k| format!("t{t}w{} ", (i * 7 + k * 3) % 8))
+                .collect::<String>()
+                + "\n"
+        })
+        .collect();
+    std::fs::write(&p, text).unwrap();
+    let cfg = mm_text::word2vec::Word2VecConfig {
+        size: 16,
+        sample: 0.0,
+        min_count: 1,
+        iter: 2,
+        ..Default::default()
+    };
+    let emb =
+        mm_text::word2vec::tensor::train_tensor(&p, &cfg, Device::Cuda(0), 4096, &mut |_, _| {})
+            .unwrap();
+    let near = emb.most_similar("t1w1", 3).unwrap();
+    assert!(
+        near.iter().filter(|(w, _)| w.starts_with("t1")).count() >= 2,
+        "{near:?}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}

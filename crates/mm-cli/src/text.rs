@@ -78,6 +78,13 @@ pub enum W2vCommand {
         /// Seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Train with the batched tensor trainer on this device (cpu, cuda, cuda:N, auto)
+        /// instead of the lock-free CPU trainer.
+        #[arg(long)]
+        device: Option<String>,
+        /// Pairs per batch for `--device`.
+        #[arg(long, default_value_t = 8192)]
+        batch: usize,
     },
     /// Analogy accuracy and word-similarity correlation of a vector file.
     Eval {
@@ -138,6 +145,8 @@ fn word2vec(cmd: W2vCommand) -> Result<()> {
             threads,
             cbow,
             seed,
+            device,
+            batch,
         } => {
             let cfg = Word2VecConfig {
                 size,
@@ -157,8 +166,24 @@ fn word2vec(cmd: W2vCommand) -> Result<()> {
                 "{spinner} [{bar:30}] {percent}% {msg} (eta {eta})",
             )?);
             let start = std::time::Instant::now();
-            let emb = w2v
-                .train_file(&train, &mut |p| {
+            let emb = match device {
+                Some(dev) => {
+                    let dev = crate::parse_device(&dev)?;
+                    if cfg.cbow {
+                        anyhow::bail!("--device trains skip-gram only; drop --cbow 1");
+                    }
+                    mm_text::word2vec::tensor::train_tensor(
+                        &train,
+                        &cfg,
+                        dev,
+                        batch,
+                        &mut |done, total| {
+                            bar.set_length(total);
+                            bar.set_position(done);
+                        },
+                    )
+                }
+                None => w2v.train_file(&train, &mut |p| {
                     bar.set_length(p.total);
                     bar.set_position(p.words);
                     let rate = p.words as f64 / start.elapsed().as_secs_f64().max(1e-9);
@@ -167,8 +192,9 @@ fn word2vec(cmd: W2vCommand) -> Result<()> {
                         rate / 1e3 / threads as f64,
                         p.alpha
                     ));
-                })
-                .with_context(|| format!("training on {}", train.display()))?;
+                }),
+            }
+            .with_context(|| format!("training on {}", train.display()))?;
             bar.finish_and_clear();
             let secs = start.elapsed().as_secs_f64();
             let words: u64 = emb.counts.iter().sum::<u64>() * iter as u64;

@@ -12,6 +12,8 @@
 pub mod eval;
 mod io;
 mod sampling;
+#[cfg(feature = "tch")]
+pub mod tensor;
 mod train;
 
 pub use io::{VectorFormat, read_safetensors, read_vectors, write_safetensors, write_vectors};

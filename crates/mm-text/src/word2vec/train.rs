@@ -263,7 +263,11 @@ pub struct Word2Vec {
 
 /// Reads whitespace-separated words line by line (a newline is `</s>`), failing on invalid
 /// UTF-8 with the line number.
-fn for_each_word<R: BufRead>(mut r: R, path: &Path, mut f: impl FnMut(&str)) -> Result<()> {
+pub(crate) fn for_each_word<R: BufRead>(
+    mut r: R,
+    path: &Path,
+    mut f: impl FnMut(&str),
+) -> Result<()> {
     let mut buf = Vec::new();
     let mut line = 0usize;
     loop {
