@@ -413,50 +413,31 @@ fn show(file: &std::path::Path, index: usize, out: &std::path::Path) -> Result<(
         mm_tasks::plot::save_png_atomic(&mm_tasks::plot::spectrogram_strip(&[m.view()], 3)?, &p)?;
         written.push(p);
     }
-    let vocab: Vec<String> = r.meta().params["vocabulary"]
-        .as_array()
-        .map(|a| {
+    // `/meta` `params.decode` maps a ragged field to the `params` list that names its ids
+    // (e.g. captions -> vocabulary); other fields print their ids
+    let params = &r.meta().params;
+    let table = |field: &str| -> Option<Vec<String>> {
+        let list = params["decode"][field].as_str()?;
+        params[list].as_array().map(|a| {
             a.iter()
-                .filter_map(|w| w.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    let decode = |ids: &[i32]| -> String {
-        ids.iter()
-            .map(|&i| {
-                vocab
-                    .get(i as usize)
-                    .cloned()
-                    .unwrap_or_else(|| i.to_string())
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    // fields named in the metadata (e.g. question_types) decode with their own names
-    let names_of = |field: &str| -> Option<Vec<String>> {
-        r.meta().params[field].as_array().map(|a| {
-            a.iter()
-                .filter_map(|w| w.as_str().map(str::to_owned))
+                .map(|w| w.as_str().map_or_else(|| w.to_string(), str::to_owned))
                 .collect()
         })
     };
     let mut text = String::new();
     for (name, items) in &s.ragged {
-        let own = names_of(name);
+        let names = table(name);
         for it in items {
-            let line = match &own {
-                Some(names) => it
-                    .iter()
-                    .map(|&i| {
-                        names
-                            .get(i as usize)
-                            .cloned()
-                            .unwrap_or_else(|| i.to_string())
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                None => decode(it),
-            };
+            let line = it
+                .iter()
+                .map(|&i| {
+                    names
+                        .as_ref()
+                        .and_then(|n| n.get(i as usize).cloned())
+                        .unwrap_or_else(|| i.to_string())
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
             text.push_str(&format!("{name}: {line}\n"));
         }
     }

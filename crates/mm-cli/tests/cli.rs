@@ -349,10 +349,28 @@ fn synthav_generate_info_and_show() {
         s.contains("captions: ") && s.contains("question_types: "),
         "{s}"
     );
+    // unit ids print as numbers, question types by name
+    assert!(
+        s.lines()
+            .filter_map(|l| l.strip_prefix("spoken_units: "))
+            .all(|l| l.split(' ').all(|u| u.parse::<u32>().is_ok())),
+        "{s}"
+    );
+    let types = ["colour", "shape", "count", "exist", "relation"];
+    assert!(
+        s.lines()
+            .filter_map(|l| l.strip_prefix("question_types: "))
+            .all(|t| types.contains(&t)),
+        "{s}"
+    );
+    assert!(s.contains("spoken_units: "), "{s}");
     assert_eq!(image::open(show.join("4_image.png")).unwrap().width(), 256);
     let wav = mm_signal::read_wav(&show.join("4_audio.wav")).unwrap();
     assert_eq!((wav.sample_rate, wav.frames()), (16000, 16000));
     assert!(image::open(show.join("4_spectrogram.png")).is_ok());
+    assert!(image::open(show.join("4_face.png")).is_ok());
+    let spoken = mm_signal::read_wav(&show.join("4_spoken_caption.wav")).unwrap();
+    assert_eq!((spoken.sample_rate, spoken.frames()), (8000, 24000));
     let o = mm(&["data", "info", dir.path().join("nope.h5").to_str().unwrap()]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("nope.h5"));
 }

@@ -272,6 +272,7 @@ fn convert_captions(
         params: serde_json::json!({
             "config": cfg,
             "vocabulary": words,
+            "decode": {"captions": "vocabulary"},
             "captions_from": if karpathy.is_file() {
                 karpathy.file_name().map(|f| f.to_string_lossy().into_owned())
             } else {

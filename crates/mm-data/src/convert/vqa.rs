@@ -267,6 +267,7 @@ pub fn convert(
         params: serde_json::json!({
             "config": cfg,
             "vocabulary": words,
+            "decode": {"questions": "vocabulary", "answers": "answers", "question_types": "question_types", "answer_types": "answer_types"},
             "answers": answers.iter().map(|(a, _)| a).collect::<Vec<_>>(),
             "question_types": qtypes,
             "answer_types": atypes,

@@ -353,6 +353,8 @@ pub fn write(
             "vocabulary": vocab.words(),
             "shapes": SHAPES, "colours": COLOURS, "sizes": SIZES, "scene_types": SCENE_TYPES,
             "question_types": QuestionType::NAMES,
+            "decode": {"captions": "vocabulary", "questions": "vocabulary",
+                       "answers": "vocabulary", "question_types": "question_types"},
             "objects_columns": ["present", "shape", "colour", "size", "x", "y", "sounding"],
             "speaker_columns": ["face_shape", "size", "skin", "rate"],
             "speech_units": speech::UNITS,
