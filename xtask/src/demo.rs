@@ -2,25 +2,7 @@
 
 use anyhow::Result;
 
-use crate::util::{cargo, project_root, run as exec, step};
-
-/// `cargo run --release -p mm-cli -- ARGS`.
-fn mm(args: &[&str], what: &str) -> Result<()> {
-    exec(
-        cargo()
-            .args([
-                "run",
-                "--release",
-                "--locked",
-                "--quiet",
-                "-p",
-                "mm-cli",
-                "--",
-            ])
-            .args(args),
-        what,
-    )
-}
+use crate::util::{mm, project_root, step};
 
 pub fn run(extra: &[String]) -> Result<()> {
     crate::setup::run()?;

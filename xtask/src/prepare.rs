@@ -2,7 +2,7 @@
 
 use anyhow::{Result, bail};
 
-use crate::util::{cargo, run as exec, step};
+use crate::util::{mm, step};
 
 pub fn run(args: &[String]) -> Result<()> {
     let Some((name, rest)) = args.split_first() else {
@@ -20,19 +20,7 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     crate::setup::run()?;
     step(&format!("mm {}", sub.join(" ")));
-    exec(
-        cargo()
-            .args([
-                "run",
-                "--release",
-                "--locked",
-                "--quiet",
-                "-p",
-                "mm-cli",
-                "--",
-            ])
-            .args(sub)
-            .args(rest),
-        &format!("preparing {name}"),
-    )
+    let mut args: Vec<&str> = sub.to_vec();
+    args.extend(rest.iter().map(String::as_str));
+    mm(&args, &format!("preparing {name}"))
 }

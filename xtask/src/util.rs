@@ -46,3 +46,21 @@ pub fn have(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
 }
+
+/// Runs the release `mm` binary through cargo: `cargo run --release -p mm-cli -- ARGS`.
+pub fn mm<S: AsRef<std::ffi::OsStr>>(args: &[S], what: &str) -> Result<()> {
+    run(
+        cargo()
+            .args([
+                "run",
+                "--release",
+                "--locked",
+                "--quiet",
+                "-p",
+                "mm-cli",
+                "--",
+            ])
+            .args(args),
+        what,
+    )
+}

@@ -135,12 +135,9 @@ pub fn convert(
                 load_image(&f, cfg.image_size).map_err(|e| format!("{}: {e}", f.display()))
             })
             .and_then(|img| {
-                mm_signal::read_audio(&dir.join("audio.wav"))
-                    .and_then(|a| a.resampled(cfg.sample_rate))
-                    .map(|a| (img, a.to_mono()))
-                    .map_err(|e| e.to_string())
+                super::load_clip(&dir.join("audio.wav"), cfg.sample_rate, n).map(|y| (img, y))
             });
-        let (img, mut y) = match loaded {
+        let (img, y) = match loaded {
             Ok(v) => v,
             Err(why) if cfg.skip_bad => {
                 report.skipped.push((dir, why));
@@ -153,7 +150,6 @@ pub fn convert(
                 });
             }
         };
-        y.resize(n, 0.0);
         let features = match &log_mel {
             Some(lm) => Some(lm.compute(&y)?),
             None => None,

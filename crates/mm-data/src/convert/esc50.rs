@@ -167,33 +167,14 @@ pub fn convert(
     let mut folds: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
     for (k, r) in rows.iter().enumerate() {
         let path = raw.join("audio").join(&r.file);
-        let clip = mm_signal::read_wav(&path)
-            .and_then(|a| a.resampled(cfg.sample_rate))
-            .map(|a| a.to_mono());
-        let mut y = match clip {
-            Ok(y) if !y.is_empty() => y,
-            Ok(_) | Err(_) if cfg.skip_bad => {
-                let why = match clip {
-                    Err(e) => e.to_string(),
-                    Ok(_) => "no samples".into(),
-                };
+        let y = match super::load_clip(&path, cfg.sample_rate, n) {
+            Ok(y) => y,
+            Err(why) if cfg.skip_bad => {
                 report.skipped.push((path, why));
                 continue;
             }
-            Ok(_) => {
-                return Err(Error::BadEntry {
-                    path,
-                    reason: "no samples".into(),
-                });
-            }
-            Err(e) => {
-                return Err(Error::BadEntry {
-                    path,
-                    reason: e.to_string(),
-                });
-            }
+            Err(why) => return Err(Error::BadEntry { path, reason: why }),
         };
-        y.resize(n, 0.0);
         let features = match &log_mel {
             Some(lm) => Some(lm.compute(&y)?),
             None => None,

@@ -23,6 +23,24 @@ pub struct Report {
     pub out: PathBuf,
 }
 
+/// Reads an audio file, resamples it to `sample_rate`, mixes it down to mono and pads or cuts
+/// it to `n` samples; the error is a reason to report (an empty file is one).
+pub(crate) fn load_clip(
+    path: &std::path::Path,
+    sample_rate: u32,
+    n: usize,
+) -> std::result::Result<Vec<f32>, String> {
+    let mut y = mm_signal::read_audio(path)
+        .and_then(|a| a.resampled(sample_rate))
+        .map(|a| a.to_mono())
+        .map_err(|e| e.to_string())?;
+    if y.is_empty() {
+        return Err("no samples".into());
+    }
+    y.resize(n, 0.0);
+    Ok(y)
+}
+
 /// Log-mel features that converters store beside the raw audio (`--log-mel N`): 25 ms windows,
 /// 10 ms hop, `n_mels` Slaney bands up to Nyquist, `power_to_db` with its defaults, computed with
 /// mm-signal. The field is `log_mel`, `f32 [n_mels, frames]`.

@@ -9,8 +9,8 @@ use std::path::Path;
 use ndarray::Array2;
 use tch::{Device, Kind, Tensor};
 
-use super::sampling::{Alias, Lcg, keep_probability};
-use super::train::{Embeddings, Word2Vec, Word2VecConfig, for_each_word};
+use super::sampling::Lcg;
+use super::train::{Embeddings, Prepared, Word2Vec, Word2VecConfig, for_each_word};
 use crate::error::{Error, Result};
 
 fn torch(e: tch::TchError) -> Error {
@@ -34,41 +34,24 @@ pub fn train_tensor(
             reason: "must be positive".into(),
         });
     }
-    let w2v = Word2Vec::new(cfg)?;
-    let (words, counts) = w2v.vocabulary(path)?;
-    if cfg.negative >= words.len() - 1 {
-        return Err(Error::InvalidParameter {
-            name: "negative",
-            reason: format!(
-                "{} negatives need more than {} words in the vocabulary",
-                cfg.negative,
-                words.len() - 1
-            ),
-        });
-    }
+    let Prepared {
+        words,
+        counts,
+        train_words,
+        syn0,
+        table,
+        keep,
+    } = Word2Vec::new(cfg)?.prepare(path)?;
     let index: std::collections::HashMap<&str, i64> = words
         .iter()
         .enumerate()
         .map(|(i, w)| (w.as_str(), i as i64))
         .collect();
-    let train_words: u64 = counts.iter().sum();
     let (v, d) = (words.len() as i64, cfg.size as i64);
     let mut rng = Lcg(cfg.seed);
-    let init: Vec<f32> = (0..v * d)
-        .map(|_| ((rng.next() & 0xFFFF) as f32 / 65536.0 - 0.5) / d as f32)
-        .collect();
+    let init: Vec<f32> = syn0.iter().copied().collect();
     let mut w_in = Tensor::from_slice(&init).view([v, d]).to(device);
     let mut w_out = Tensor::zeros([v, d], (Kind::Float, device));
-    let weights: Vec<f64> = counts
-        .iter()
-        .enumerate()
-        .map(|(i, &c)| if i == 0 { 0.0 } else { (c as f64).powf(0.75) })
-        .collect();
-    let table = Alias::new(&weights);
-    let keep: Vec<f64> = counts
-        .iter()
-        .map(|&c| keep_probability(c, train_words, cfg.sample))
-        .collect();
     let start_alpha = f64::from(cfg.alpha.unwrap_or(0.025));
     let total = cfg.iter as u64 * train_words;
     let mut done = 0u64;

@@ -255,6 +255,16 @@ pub struct Progress {
     pub alpha: f32,
 }
 
+/// What [`Word2Vec::prepare`] gives both trainers.
+pub(crate) struct Prepared {
+    pub(crate) words: Vec<String>,
+    pub(crate) counts: Vec<u64>,
+    pub(crate) train_words: u64,
+    pub(crate) syn0: Array2<f32>,
+    pub(crate) table: Alias,
+    pub(crate) keep: Vec<f64>,
+}
+
 /// A configured trainer.
 #[derive(Debug, Clone)]
 pub struct Word2Vec {
@@ -347,12 +357,9 @@ impl Word2Vec {
         Ok((words, cnts))
     }
 
-    /// Trains on the corpus at `path`, streamed (it need not fit in memory).
-    pub fn train_file(
-        &self,
-        path: &Path,
-        progress: &mut (dyn FnMut(Progress) + Send),
-    ) -> Result<Embeddings> {
+    /// Everything both trainers start from: the vocabulary of `path`, the initial `W`, the
+    /// negative-sampling table and the subsampling probabilities.
+    pub(crate) fn prepare(&self, path: &Path) -> Result<Prepared> {
         let cfg = &self.cfg;
         let (words, counts) = self.vocabulary(path)?;
         if cfg.negative >= words.len() - 1 {
@@ -365,30 +372,55 @@ impl Word2Vec {
                 ),
             });
         }
-        let index: HashMap<&str, u32> = words
-            .iter()
-            .enumerate()
-            .map(|(i, w)| (w.as_str(), i as u32))
-            .collect();
         let train_words: u64 = counts.iter().sum();
         let (v, size) = (words.len(), cfg.size);
-        // syn0: uniform in [-0.5, 0.5) / size from word2vec.c's generator; syn1neg: zeros
+        // syn0: uniform in [-0.5, 0.5) / size from word2vec.c's generator
         let mut rng = Lcg(cfg.seed);
-        let mut syn0 = Array2::from_shape_fn((v, size), |_| {
+        let syn0 = Array2::from_shape_fn((v, size), |_| {
             ((rng.next() & 0xFFFF) as f32 / 65536.0 - 0.5) / size as f32
         });
-        let mut syn1 = Array2::<f32>::zeros((v, size));
         // negatives: unigram^0.75 over real words (id 0, </s>, is never drawn)
         let weights: Vec<f64> = counts
             .iter()
             .enumerate()
             .map(|(i, &c)| if i == 0 { 0.0 } else { (c as f64).powf(0.75) })
             .collect();
-        let table = Alias::new(&weights);
-        let keep: Vec<f64> = counts
+        let keep = counts
             .iter()
             .map(|&c| keep_probability(c, train_words, cfg.sample))
             .collect();
+        Ok(Prepared {
+            words,
+            counts,
+            train_words,
+            syn0,
+            table: Alias::new(&weights),
+            keep,
+        })
+    }
+
+    /// Trains on the corpus at `path`, streamed (it need not fit in memory).
+    pub fn train_file(
+        &self,
+        path: &Path,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<Embeddings> {
+        let cfg = &self.cfg;
+        let Prepared {
+            words,
+            counts,
+            train_words,
+            mut syn0,
+            table,
+            keep,
+        } = self.prepare(path)?;
+        let index: HashMap<&str, u32> = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.as_str(), i as u32))
+            .collect();
+        let (v, size) = (words.len(), cfg.size);
+        let mut syn1 = Array2::<f32>::zeros((v, size));
         let file_len = std::fs::metadata(path)
             .map_err(|source| Error::Io {
                 path: path.to_owned(),
