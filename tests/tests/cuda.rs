@@ -4,7 +4,7 @@
 
 use mm_fusion::{MapNorm, audio_visual_attention};
 use mm_tasks::sound_tagging::{self, SoundTaggingConfig};
-use mm_vision::{SmallCnn, SmallCnnConfig};
+use mm_vision::{Backbone, SmallCnn, SmallCnnConfig};
 use tch::{Device, Kind, Tensor, nn};
 
 #[test]

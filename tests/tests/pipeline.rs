@@ -4,7 +4,7 @@
 use mm_data::{SoundClassesConfig, sound_classes};
 use mm_fusion::{MapNorm, audio_visual_attention};
 use mm_signal::{MelConfig, MelSpectrogram, StftConfig};
-use mm_vision::{SmallCnn, SmallCnnConfig};
+use mm_vision::{Backbone, SmallCnn, SmallCnnConfig};
 use tch::{Device, Kind, Tensor, nn};
 
 #[test]
@@ -61,7 +61,7 @@ fn spectrogram_cnn_map_attends_where_the_audio_vector_points() {
     )
     .unwrap();
     let x = Tensor::randn([2, 1, 32, 24], (Kind::Float, Device::Cpu));
-    let map = cnn.feature_map(&x, false).unwrap();
+    let map = cnn.feature_map(&x, &cnn.last_stage(), false).unwrap();
     assert_eq!(map.size(), vec![2, 8, 8, 6]);
     let flat = map.view([2, 8, 48]);
     let norms = flat.square().sum_dim_intlist(1, false, Kind::Float); // [2, 48]

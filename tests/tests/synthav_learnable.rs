@@ -4,7 +4,7 @@
 
 use mm_data::synthav::{self, SceneSample, SynthAvConfig};
 use mm_signal::{DbConfig, LogMelSpectrogram, MelConfig, MelSpectrogram, StftConfig, batch};
-use mm_vision::{SmallCnn, SmallCnnConfig};
+use mm_vision::{Backbone, SmallCnn, SmallCnnConfig};
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 

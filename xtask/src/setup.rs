@@ -12,6 +12,10 @@ use crate::util::{have, output, project_root, run as exec, step};
 
 /// The PyTorch release that tch 0.24 is built for.
 pub const TORCH_VERSION: &str = "2.11.0";
+/// Python packages the reference scripts that tests run need beside torch (torchvision's
+/// release for torch 2.11, and safetensors to write weights), pinned.
+pub const REFERENCE_PACKAGES: &[(&str, &str)] =
+    &[("torchvision", "0.26.0"), ("safetensors", "0.8.0")];
 /// Free space the PyTorch install needs (2.75 GB download, 4.7 GB installed), with margin.
 const TORCH_NEEDS_BYTES: u64 = 8 << 30;
 /// Debian packages the build needs.
@@ -36,7 +40,10 @@ pub fn run() -> Result<()> {
         return Ok(());
     }
     step(&format!("setup: PyTorch {TORCH_VERSION} venv"));
-    let torch_dir = TorchInstall::from_env().ensure()?;
+    let install = TorchInstall::from_env();
+    let torch_dir = install.ensure()?;
+    step("setup: reference packages (torchvision, safetensors)");
+    install.ensure_reference_packages()?;
     step("setup: libtorch symlink");
     ensure_symlink(&libtorch, &torch_dir)?;
     println!(
@@ -198,6 +205,25 @@ fn installed_torch(venv: &Path) -> Option<PathBuf> {
     None
 }
 
+/// The version pip recorded for distribution `name` in `venv` (from its `.dist-info`).
+fn installed_version(venv: &Path, name: &str) -> Option<String> {
+    let prefix = format!("{name}-");
+    for lib in std::fs::read_dir(venv.join("lib")).ok()?.flatten() {
+        for entry in std::fs::read_dir(lib.path().join("site-packages"))
+            .ok()?
+            .flatten()
+        {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if let Some(rest) = file.strip_prefix(&prefix)
+                && let Some(version) = rest.strip_suffix(".dist-info")
+            {
+                return Some(version.split('+').next().unwrap_or_default().to_owned());
+            }
+        }
+    }
+    None
+}
+
 /// Free bytes on the file system holding `path` (or its nearest existing ancestor).
 fn free_bytes(path: &Path) -> Option<u64> {
     let mut p = path;
@@ -217,6 +243,58 @@ fn free_bytes(path: &Path) -> Option<u64> {
 }
 
 impl TorchInstall {
+    /// `pip install` of `packages` with the venv's interpreter.
+    fn pip(&self, packages: &[String]) -> Command {
+        let mut pip = Command::new(self.venv.join("bin/python"));
+        pip.args([
+            "-m",
+            "pip",
+            "install",
+            "--no-input",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+        ]);
+        if let Some(url) = &self.index_url {
+            pip.args(["--index-url", url]);
+        }
+        pip.args(packages);
+        pip
+    }
+
+    /// Installs [`REFERENCE_PACKAGES`] that the venv lacks (torchvision pins torch, so pip
+    /// leaves the installed torch as it is).
+    fn ensure_reference_packages(&self) -> Result<()> {
+        let missing: Vec<String> = REFERENCE_PACKAGES
+            .iter()
+            .filter(|(name, version)| {
+                installed_version(&self.venv, name).as_deref() != Some(*version)
+            })
+            .map(|(name, version)| format!("{name}=={version}"))
+            .collect();
+        if missing.is_empty() {
+            let names: Vec<String> = REFERENCE_PACKAGES
+                .iter()
+                .map(|(n, v)| format!("{n} {v}"))
+                .collect();
+            println!("ok: {} already installed", names.join(", "));
+            return Ok(());
+        }
+        println!(
+            "installing {} into {}",
+            missing.join(" "),
+            self.venv.display()
+        );
+        exec(&mut self.pip(&missing), "pip install reference packages").with_context(|| {
+            format!(
+                "could not install {} into {}: check that PyPI is reachable, then re-run \
+                 `cargo xtask setup`",
+                missing.join(" "),
+                self.venv.display()
+            )
+        })
+    }
+
     /// The `torch` package directory, installing PyTorch first if the venv lacks it.
     fn ensure(&self) -> Result<PathBuf> {
         let (venv, python) = (self.venv.as_path(), self.python.as_str());
@@ -254,20 +332,7 @@ impl TorchInstall {
                 );
             }
         }
-        let mut pip = Command::new(&vpy);
-        pip.args([
-            "-m",
-            "pip",
-            "install",
-            "--no-input",
-            "--disable-pip-version-check",
-            "--progress-bar",
-            "off",
-        ]);
-        if let Some(url) = &self.index_url {
-            pip.args(["--index-url", url]);
-        }
-        pip.arg(format!("torch=={TORCH_VERSION}"));
+        let mut pip = self.pip(&[format!("torch=={TORCH_VERSION}")]);
         println!(
             "installing torch=={TORCH_VERSION} from PyPI into {} (2.75 GB download, ~1-3 min)",
             venv.display()
@@ -416,6 +481,45 @@ mod tests {
             e.contains("PyTorch could not be installed") && e.contains("re-run"),
             "{e}"
         );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn reference_packages_are_found_by_dist_info_or_installed() {
+        let d = tempdir("refpkgs");
+        let site = d.join("v/lib/python3.11/site-packages");
+        std::fs::create_dir_all(site.join("torchvision-0.26.0+cu130.dist-info")).unwrap();
+        std::fs::create_dir_all(site.join("safetensors-0.7.0.dist-info")).unwrap();
+        assert_eq!(
+            installed_version(&d.join("v"), "torchvision").as_deref(),
+            Some("0.26.0")
+        );
+        assert_eq!(
+            installed_version(&d.join("v"), "safetensors").as_deref(),
+            Some("0.7.0")
+        );
+        assert_eq!(installed_version(&d.join("v"), "torch"), None);
+        // safetensors has the wrong version: pip runs (here a fake that fails) for it alone
+        let bin = d.join("v/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::write(bin.join("python"), "#!/bin/sh\necho \"$@\" >&2\nexit 1\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(bin.join("python"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        let e = format!(
+            "{:#}",
+            install(&d.join("v"))
+                .ensure_reference_packages()
+                .unwrap_err()
+        );
+        assert!(e.contains("could not install safetensors==0.8.0"), "{e}");
+        assert!(!e.contains("torchvision=="), "{e}");
+        std::fs::rename(
+            site.join("safetensors-0.7.0.dist-info"),
+            site.join("safetensors-0.8.0.dist-info"),
+        )
+        .unwrap();
+        install(&d.join("v")).ensure_reference_packages().unwrap();
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -7,7 +7,7 @@
 
 use mm_data::sound_classes::{self, Clip, SoundClassesConfig};
 use mm_signal::{DbConfig, MelConfig, MelSpectrogram, StftConfig, power_to_db_inplace};
-use mm_vision::{SmallCnn, SmallCnnConfig};
+use mm_vision::{Backbone, SmallCnn, SmallCnnConfig};
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;

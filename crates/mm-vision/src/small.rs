@@ -1,10 +1,11 @@
 //! A small CNN sized for 64x64 images and spectrogram "images".
 
 use serde::{Deserialize, Serialize};
-use tch::Tensor;
-use tch::nn;
+use tch::{Kind, Tensor, nn};
 
+use crate::backbone::{Arch, Backbone, Groups, check_input};
 use crate::error::{Error, Result};
+use crate::layers::{Conv, Group, bn, bn_fwd, conv, conv_fwd};
 
 /// `SmallCnn` settings: one conv-BN-ReLU-maxpool stage per entry of `widths`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,19 +29,20 @@ impl Default for SmallCnnConfig {
 /// One stage: 3x3 conv (no bias), batch norm, ReLU, 2x2 max pool.
 #[derive(Debug)]
 struct Stage {
-    conv: nn::Conv2D,
+    conv: Conv,
     bn: nn::BatchNorm,
 }
 
 /// A plain VGG-style CNN: `widths.len()` stages, each halving the spatial size.
 ///
-/// Parameter names are `stages.{i}.conv.weight` and `stages.{i}.bn.{weight,bias,running_mean,
-/// running_var}`.
+/// Stages (and parameter groups) are `stage1`..`stageS`. Parameter names are
+/// `stages.{i}.conv.weight` and `stages.{i}.bn.{weight,bias,running_mean,running_var}`.
 #[derive(Debug)]
 pub struct SmallCnn {
     stages: Vec<Stage>,
     in_channels: i64,
-    out_channels: i64,
+    widths: Vec<i64>,
+    groups: Groups,
 }
 
 impl SmallCnn {
@@ -61,69 +63,94 @@ impl SmallCnn {
         let sp = p / "stages";
         let mut c_in = cfg.in_channels;
         let mut stages = Vec::with_capacity(cfg.widths.len());
+        let mut groups = Groups::default();
         for (i, &w) in cfg.widths.iter().enumerate() {
             let s = &sp / i;
-            let conv = nn::conv2d(
-                &s / "conv",
-                c_in,
-                w,
-                3,
-                nn::ConvConfig {
-                    padding: 1,
-                    bias: false,
-                    ..Default::default()
-                },
-            );
-            let bn = nn::batch_norm2d(&s / "bn", w, Default::default());
+            let mut g = Group::default();
+            let conv = conv(&s / "conv", &mut g, (c_in, w, 3), 1, 1, false);
+            let bn = bn(&s / "bn", &mut g, w);
+            groups.push(format!("stage{}", i + 1), g);
             stages.push(Stage { conv, bn });
             c_in = w;
         }
         Ok(Self {
             stages,
             in_channels: cfg.in_channels,
-            out_channels: c_in,
+            widths: cfg.widths.clone(),
+            groups,
         })
     }
 
-    /// Channels of the feature map (the last stage's width).
+    /// Channels of the last feature map (the last stage's width).
     pub fn out_channels(&self) -> i64 {
-        self.out_channels
+        self.widths.last().copied().unwrap_or_default()
     }
 
-    /// The spatial feature map.
-    ///
-    /// # Shapes
-    /// `xs: [N, in_channels, H, W]` -> `[N, out_channels, H / 2^S, W / 2^S]` for `S` stages
-    /// (floor division at each stage).
-    pub fn feature_map(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let size = xs.size();
+    fn run(&self, xs: &Tensor, last: usize, train: bool) -> Result<Tensor> {
         let min = 1i64 << self.stages.len();
-        if size.len() != 4 || size[1] != self.in_channels || size[2] < min || size[3] < min {
-            return Err(Error::Shape {
-                op: "SmallCnn::feature_map",
-                expected: format!("[N, {}, H >= {min}, W >= {min}]", self.in_channels),
-                got: size,
-            });
-        }
+        check_input(
+            "SmallCnn::forward",
+            xs,
+            self.in_channels,
+            min,
+            &self.stages[0].conv.ws,
+        )?;
         let mut h = xs.shallow_clone();
-        for st in &self.stages {
-            h = h
-                .apply(&st.conv)
-                .apply_t(&st.bn, train)
-                .relu()
-                .max_pool2d_default(2);
+        for (i, st) in self.stages.iter().enumerate().take(last + 1) {
+            let t = self.groups.train(i, train);
+            h = bn_fwd(&st.bn, &conv_fwd(&st.conv, &h)?, t)?
+                .f_relu()?
+                .f_max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false)?;
         }
         Ok(h)
     }
+}
 
-    /// The globally average-pooled feature vector.
-    ///
+impl Backbone for SmallCnn {
+    fn arch(&self) -> Arch {
+        Arch::SmallCnn
+    }
+
+    fn stages(&self) -> Vec<String> {
+        self.groups.names()
+    }
+
+    fn param_groups(&self) -> Vec<String> {
+        self.groups.names()
+    }
+
+    fn channels(&self, stage: &str) -> Result<i64> {
+        Ok(self.widths[self.groups.index(stage)?])
+    }
+
     /// # Shapes
-    /// `xs: [N, in_channels, H, W]` -> `[N, out_channels]`.
-    pub fn pooled(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        Ok(self
-            .feature_map(xs, train)?
-            .mean_dim(&[2i64, 3][..], false, tch::Kind::Float))
+    /// `xs: [N, in_channels, H, W]` with `H, W >= 2^S` -> `[N, widths[k], H / 2^(k+1),
+    /// W / 2^(k+1)]` for stage `k + 1` (floor division at each stage).
+    fn feature_map(&self, xs: &Tensor, stage: &str, train: bool) -> Result<Tensor> {
+        let i = self.groups.index(stage)?;
+        self.run(xs, i, train)
+    }
+
+    fn pooled(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        Ok(self.run(xs, self.stages.len() - 1, train)?.f_mean_dim(
+            &[2i64, 3][..],
+            false,
+            None::<Kind>,
+        )?)
+    }
+
+    fn logits(&self, _xs: &Tensor, _train: bool) -> Result<Tensor> {
+        Err(Error::NoClassifier {
+            arch: Arch::SmallCnn,
+        })
+    }
+
+    fn set_trainable(&mut self, group: &str, trainable: bool) -> Result<()> {
+        self.groups.set(group, trainable)
+    }
+
+    fn is_trainable(&self, group: &str) -> Result<bool> {
+        self.groups.get(group)
     }
 }
 
@@ -137,7 +164,7 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let net = SmallCnn::new(&vs.root(), &SmallCnnConfig::default()).unwrap();
         let x = Tensor::randn([2, 3, 64, 64], (Kind::Float, Device::Cpu));
-        let fm = net.feature_map(&x, false).unwrap();
+        let fm = net.feature_map(&x, "stage3", false).unwrap();
         assert_eq!(fm.size(), vec![2, 128, 8, 8]);
         assert_eq!(net.pooled(&x, false).unwrap().size(), vec![2, 128]);
         let names: std::collections::BTreeSet<String> = vs.variables().keys().cloned().collect();
@@ -152,7 +179,7 @@ mod tests {
         let net = SmallCnn::new(&vs.root(), &SmallCnnConfig::default()).unwrap();
         let x = Tensor::zeros([2, 1, 64, 64], (Kind::Float, Device::Cpu));
         assert!(matches!(
-            net.feature_map(&x, false),
+            net.feature_map(&x, "stage3", false),
             Err(Error::Shape { .. })
         ));
         let tiny = Tensor::zeros([2, 3, 4, 4], (Kind::Float, Device::Cpu));
