@@ -6,6 +6,7 @@ mod features;
 mod info;
 mod text;
 mod train;
+mod vision;
 
 use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
@@ -35,6 +36,9 @@ enum Command {
     /// Data sets: generate built-in synthetic data.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Vision: convert PyTorch weights, extract CNN features.
+    #[command(subcommand)]
+    Vision(vision::VisionCommand),
     /// Train a task.
     #[command(subcommand)]
     Train(train::TrainCommand),
@@ -82,6 +86,7 @@ fn main() -> std::process::ExitCode {
         Command::Audio(c) => audio::run(c),
         Command::Text(c) => text::run(c),
         Command::Data(c) => data::run(c),
+        Command::Vision(c) => vision::run(c),
         Command::Train(c) => train::run(c),
     };
     match result {

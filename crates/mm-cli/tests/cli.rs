@@ -473,3 +473,139 @@ fn word2vec_train_eval_and_neighbors() {
     ]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("empty"));
 }
+
+#[test]
+fn vision_features_match_the_library_and_keep_splits() {
+    use mm_vision::{Arch, BackboneConfig, IMAGENET_MEAN, IMAGENET_STD};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("sv.h5");
+    let o = mm(&[
+        "data",
+        "synthav",
+        "--out",
+        data.to_str().unwrap(),
+        "--scenes",
+        "12",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // weights the command loads, from a seeded model the test keeps
+    tch::manual_seed(7);
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let net = mm_vision::backbone(&vs.root(), &BackboneConfig::headless(Arch::SmallCnn)).unwrap();
+    let weights = dir.path().join("small.safetensors");
+    mm_vision::save_safetensors(&vs, &weights, None).unwrap();
+    let out = dir.path().join("feat.h5");
+    let o = mm(&[
+        "vision",
+        "features",
+        "--images",
+        data.to_str().unwrap(),
+        "--backbone",
+        "small_cnn",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--layer",
+        "stage2",
+        "--batch-size",
+        "5",
+        "--device",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let feats = mm_data::Reader::open(&out).unwrap();
+    let input = mm_data::Reader::open(&data).unwrap();
+    assert_eq!(feats.len(), 12);
+    assert_eq!(feats.split("test").unwrap(), input.split("test").unwrap());
+    let got = feats
+        .read_range(0, 12)
+        .unwrap()
+        .tensor("features", tch::Device::Cpu)
+        .unwrap();
+    let images = input
+        .read_range(0, 12)
+        .unwrap()
+        .tensor("image", tch::Device::Cpu)
+        .unwrap();
+    let x = mm_vision::normalize_batch(&images, &IMAGENET_MEAN, &IMAGENET_STD, tch::Device::Cpu)
+        .unwrap();
+    let want = tch::no_grad(|| net.feature_map(&x, "stage2", false).unwrap());
+    assert_eq!(got.size(), [12, 64, 16, 16]);
+    assert!((got - want).abs().max().double_value(&[]) < 1e-5);
+
+    let bad = mm(&[
+        "vision",
+        "features",
+        "--images",
+        data.to_str().unwrap(),
+        "--backbone",
+        "small_cnn",
+        "--layer",
+        "layer4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no stage `layer4`"));
+}
+
+/// PyTorch's Python as the tests find it (the venv `cargo xtask setup` makes).
+fn torch_python() -> std::path::PathBuf {
+    std::env::var_os("MM_REF_PYTHON")
+        .map(Into::into)
+        .unwrap_or_else(|| {
+            std::env::var_os("MM_TORCH_VENV")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| "/opt/venv-torch-2.11.0".into())
+                .join("bin/python")
+        })
+}
+
+#[test]
+fn vision_convert_turns_a_wrapped_pth_into_loadable_safetensors() {
+    let dir = tempfile::tempdir().unwrap();
+    let pth = dir.path().join("r18.pth");
+    let py = torch_python();
+    let made = Command::new(&py)
+        .args([
+            "-c",
+            "import sys, torch, torchvision\n\
+             m = torchvision.models.resnet18(num_classes=7)\n\
+             sd = {'module.' + k: v for k, v in m.state_dict().items()}\n\
+             torch.save({'epoch': 1, 'state_dict': sd}, sys.argv[1])",
+        ])
+        .arg(&pth)
+        .status()
+        .unwrap_or_else(|e| panic!("{} ({e}): run `cargo xtask setup`", py.display()));
+    assert!(made.success());
+    let st = dir.path().join("r18.safetensors");
+    let o = mm(&[
+        "vision",
+        "convert",
+        "--input",
+        pth.to_str().unwrap(),
+        "--out",
+        st.to_str().unwrap(),
+        "--backbone",
+        "resnet18",
+        "--python",
+        py.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        stdout(&o).contains("loads into resnet18 with 7 classes"),
+        "{}",
+        stdout(&o)
+    );
+    let o = mm(&[
+        "vision",
+        "convert",
+        "--input",
+        st.to_str().unwrap(),
+        "--backbone",
+        "resnet34",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("does not fit resnet34"));
+}

@@ -277,3 +277,111 @@ pub(crate) fn check_input(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn names_parse_and_bad_configs_are_errors() {
+        for a in Arch::ALL {
+            assert_eq!(a.name().parse::<Arch>().unwrap(), a);
+        }
+        assert!("resnet152".parse::<Arch>().is_err());
+        let vs = nn::VarStore::new(Device::Cpu);
+        let bad = BackboneConfig {
+            num_classes: Some(0),
+            ..BackboneConfig::headless(Arch::Resnet18)
+        };
+        assert!(matches!(
+            backbone(&vs.root(), &bad),
+            Err(Error::InvalidParameter { .. })
+        ));
+        let net = backbone(
+            &(vs.root() / "r"),
+            &BackboneConfig::headless(Arch::Resnet18),
+        )
+        .unwrap();
+        let x = Tensor::zeros([1, 3, 32, 32], (Kind::Float, Device::Cpu));
+        assert!(matches!(
+            net.logits(&x, false),
+            Err(Error::NoClassifier { .. })
+        ));
+        assert!(matches!(
+            net.feature_map(&x, "layer5", false),
+            Err(Error::UnknownStage { .. })
+        ));
+        let small = Tensor::zeros([1, 3, 16, 16], (Kind::Float, Device::Cpu));
+        assert!(matches!(
+            net.pooled(&small, false),
+            Err(Error::Shape { .. })
+        ));
+        let ints = Tensor::zeros([1, 3, 32, 32], (Kind::Int64, Device::Cpu));
+        assert!(matches!(
+            net.pooled(&ints, false),
+            Err(Error::InputKind { .. })
+        ));
+        let double = Tensor::zeros([1, 3, 32, 32], (Kind::Double, Device::Cpu));
+        assert!(matches!(net.pooled(&double, false), Err(Error::Torch(_))));
+        let toml: BackboneConfig = serde_json::from_str(r#"{"arch": "vgg16_bn"}"#).unwrap();
+        assert_eq!(toml.arch, Arch::Vgg16Bn);
+    }
+
+    #[test]
+    fn shapes_at_224_match_the_papers() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let x = Tensor::zeros([1, 3, 224, 224], (Kind::Float, Device::Cpu));
+        let r50 = backbone(
+            &(vs.root() / "r"),
+            &BackboneConfig::headless(Arch::Resnet50),
+        )
+        .unwrap();
+        assert_eq!(r50.channels("layer4").unwrap(), 2048);
+        assert_eq!(
+            r50.feature_map(&x, "layer3", false).unwrap().size(),
+            [1, 1024, 14, 14]
+        );
+        let vgg = backbone(&(vs.root() / "v"), &BackboneConfig::headless(Arch::Vgg19)).unwrap();
+        assert_eq!(
+            vgg.feature_map(&x, "block5", false).unwrap().size(),
+            [1, 512, 14, 14]
+        );
+        assert_eq!(vgg.pooled(&x, false).unwrap().size(), [1, 512]);
+    }
+
+    #[test]
+    fn frozen_stages_get_no_gradients_and_keep_their_statistics() {
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mut net = backbone(&vs.root(), &BackboneConfig::headless(Arch::Resnet18)).unwrap();
+        net.set_trainable("stem", false).unwrap();
+        net.set_trainable("layer1", false).unwrap();
+        assert!(!net.is_trainable("layer1").unwrap() && net.is_trainable("layer2").unwrap());
+        assert!(
+            net.set_trainable("fc", false).is_err(),
+            "headless: no fc group"
+        );
+        let vars = vs.variables();
+        let before = |n: &str| vars[n].copy();
+        let (m1, m2) = (
+            before("layer1.0.bn1.running_mean"),
+            before("layer2.0.bn1.running_mean"),
+        );
+        let x = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
+        net.pooled(&x, true).unwrap().sum(Kind::Float).backward();
+        assert!(!vars["conv1.weight"].grad().defined());
+        assert!(!vars["layer1.1.conv2.weight"].grad().defined());
+        assert!(vars["layer2.0.conv1.weight"].grad().defined());
+        assert!(
+            vars["layer1.0.bn1.running_mean"].equal(&m1),
+            "frozen BN statistics moved"
+        );
+        assert!(
+            !vars["layer2.0.bn1.running_mean"].equal(&m2),
+            "trainable BN statistics stayed"
+        );
+        net.set_all_trainable(true).unwrap();
+        assert!(vars["conv1.weight"].requires_grad());
+    }
+}
