@@ -134,3 +134,50 @@ fn word2vec_trains_on_cuda() {
     );
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// Every torchvision architecture gives the CPU's numbers on CUDA (cuDNN may use TF32 for
+/// convolutions, hence a relative tolerance of 1e-2 of the output's scale), and weights saved
+/// on the CPU load straight into a CUDA var store.
+#[test]
+fn backbones_give_the_same_numbers_on_cpu_and_cuda() {
+    use mm_vision::{
+        Arch, BackboneConfig, LoadOptions, backbone, load_safetensors, save_safetensors,
+    };
+    let dir = std::env::temp_dir().join(format!("mm-cuda-vision-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for arch in [Arch::Resnet18, Arch::Resnet50, Arch::Vgg16Bn] {
+        tch::manual_seed(0);
+        let cfg = BackboneConfig {
+            num_classes: Some(10),
+            ..BackboneConfig::headless(arch)
+        };
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = backbone(&vs.root(), &cfg).unwrap();
+        let x = Tensor::randn([2, 3, 64, 64], (Kind::Float, Device::Cpu));
+        let cpu = tch::no_grad(|| net.logits(&x, false).unwrap());
+        let path = dir.join(format!("{arch}.safetensors"));
+        save_safetensors(&vs, &path, None).unwrap();
+        let mut gvs = nn::VarStore::new(Device::Cuda(0));
+        let gnet = backbone(&gvs.root(), &cfg).unwrap();
+        load_safetensors(
+            &mut gvs,
+            &path,
+            &LoadOptions {
+                strict: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let gpu =
+            tch::no_grad(|| gnet.logits(&x.to(Device::Cuda(0)), false).unwrap()).to(Device::Cpu);
+        let err = (&cpu - &gpu).abs().max().double_value(&[]);
+        let scale = cpu.abs().max().double_value(&[]);
+        assert!(
+            err <= 1e-2 * scale.max(1e-3),
+            "{arch}: max abs error {err} (scale {scale})"
+        );
+        // a CPU tensor into a CUDA network is a typed error, not an abort
+        assert!(gnet.pooled(&x, false).is_err());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,7 +2,9 @@
 //! and PyTorch 2.11 but no Rust toolchain.
 //!
 //! The bundle holds the release `mm` binary, the `signal-workloads` tool with
-//! `scripts/gpu_w2_torch.py` (mm's tensor path against PyTorch on the same card), and the test
+//! `scripts/gpu_w2_torch.py` (mm's tensor path against PyTorch on the same card), the
+//! `vision-workloads` tool with `scripts/bench_vision.py` (ResNet-50 forward and
+//! forward+backward against PyTorch on the same card), and the test
 //! executables of `mm-tests` built with its `cuda` feature, stripped, and `run.sh`, which points the loader at that machine's torch
 //! (`/opt/torch/.venv` by default, `TORCH_VENV` to override) and runs every check, exiting
 //! non-zero if any fails.
@@ -35,6 +37,9 @@ check train-cuda "$here/mm" train sound-tagging --quick --device cuda --out "$ou
 for t in "$here"/tests/*; do check "$(basename "$t")" "$t" --test-threads=1; done
 # measurement, not a pass/fail check: mm's tensor path vs PyTorch on this card (W2)
 check w2-gpu-vs-torch "$venv/bin/python" "$here/gpu_w2_torch.py" --mm "$here/signal-workloads"
+# measurement: ResNet-50 forward (eval) and forward+backward at batch 64 vs PyTorch, same card
+check resnet-gpu-vs-torch env MM_VISION_BENCH="$here/vision-workloads" "$venv/bin/python" "$here/bench_vision.py" --device cuda --archs resnet50 --batch 64 --repeat 20
+check resnet-train-gpu-vs-torch env MM_VISION_BENCH="$here/vision-workloads" "$venv/bin/python" "$here/bench_vision.py" --device cuda --archs resnet50 --batch 64 --repeat 20 --train
 echo
 if [ ${#failed[@]} -eq 0 ]; then echo "all CUDA checks passed"; else echo "failed: ${failed[*]}"; exit 1; fi
 "#;
@@ -65,6 +70,8 @@ pub fn run(args: &[String]) -> Result<()> {
             "mm",
             "--bin",
             "signal-workloads",
+            "--bin",
+            "vision-workloads",
         ]),
         "release build",
     )?;
@@ -100,9 +107,15 @@ pub fn run(args: &[String]) -> Result<()> {
         &target.join("signal-workloads"),
         &out.join("signal-workloads"),
     )?;
-    let script = project_root().join("scripts/gpu_w2_torch.py");
-    std::fs::copy(&script, out.join("gpu_w2_torch.py"))
-        .with_context(|| format!("copying {}", script.display()))?;
+    copy_stripped(
+        &target.join("vision-workloads"),
+        &out.join("vision-workloads"),
+    )?;
+    for name in ["gpu_w2_torch.py", "bench_vision.py"] {
+        let script = project_root().join("scripts").join(name);
+        std::fs::copy(&script, out.join(name))
+            .with_context(|| format!("copying {}", script.display()))?;
+    }
     for (name, exe) in &tests {
         copy_stripped(exe, &out.join("tests").join(name))?;
     }
