@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use mm_vision::{Arch, Backbone, BackboneConfig, backbone};
+use mm_vision::{Arch, BackboneConfig, backbone};
 use tch::{Device, Kind, Tensor, nn};
 
 fn forward(c: &mut Criterion) {
