@@ -28,3 +28,53 @@ pub enum Error {
 
 /// `Result` with [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// A [`Error::Shape`] listing the shapes of `tensors`.
+    pub(crate) fn shape(
+        op: &'static str,
+        expected: impl Into<String>,
+        tensors: &[&tch::Tensor],
+    ) -> Self {
+        Error::Shape {
+            op,
+            expected: expected.into(),
+            got: tensors.iter().map(|t| t.size()).collect(),
+        }
+    }
+
+    /// An [`Error::InvalidParameter`].
+    pub(crate) fn invalid(name: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidParameter {
+            name,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `Ok` when `value > 0`, else [`Error::InvalidParameter`] naming `name`.
+pub(crate) fn check_positive(name: &'static str, value: i64) -> Result<()> {
+    if value > 0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            name,
+            format!("must be positive, got {value}"),
+        ))
+    }
+}
+
+/// `Ok` when `mask` is a bool tensor, else [`Error::InvalidParameter`].
+pub(crate) fn check_bool_mask(mask: &tch::Tensor) -> Result<()> {
+    if mask.kind() == tch::Kind::Bool {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "mask",
+            format!(
+                "must be a bool tensor (true = attend), got {:?}",
+                mask.kind()
+            ),
+        ))
+    }
+}

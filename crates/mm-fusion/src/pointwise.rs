@@ -3,6 +3,7 @@
 use tch::{Tensor, nn};
 
 use crate::error::{Error, Result};
+use crate::linear::{apply, linear};
 
 /// Projects two vectors into a common space with `tanh` layers and multiplies them elementwise.
 #[derive(Debug)]
@@ -23,11 +24,16 @@ impl HadamardFusion {
             });
         }
         Ok(Self {
-            proj_a: nn::linear(p / "proj_a", dim_a, dim_out, Default::default()),
-            proj_b: nn::linear(p / "proj_b", dim_b, dim_out, Default::default()),
+            proj_a: linear(p, "proj_a", dim_a, dim_out)?,
+            proj_b: linear(p, "proj_b", dim_b, dim_out)?,
             dim_a,
             dim_b,
         })
+    }
+
+    /// Size of the fused vector.
+    pub fn dim_out(&self) -> i64 {
+        self.proj_a.ws.size()[0]
     }
 
     /// The fused vector.
@@ -48,7 +54,9 @@ impl HadamardFusion {
                 got: vec![sa, sb],
             });
         }
-        Ok(a.apply(&self.proj_a).tanh() * b.apply(&self.proj_b).tanh())
+        Ok(apply(a, &self.proj_a)?
+            .f_tanh()?
+            .f_mul(&apply(b, &self.proj_b)?.f_tanh()?)?)
     }
 }
 
