@@ -16,19 +16,23 @@ struct Block {
 
 impl Block {
     fn forward(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        // in-place ReLU and residual add, as torchvision does (`inplace=True`, `out +=`):
+        // the batch-norm outputs they overwrite are not needed by any backward
         let mut h = xs.shallow_clone();
         let last = self.convs.len() - 1;
         for (i, (c, b)) in self.convs.iter().enumerate() {
             h = bn_fwd(b, &conv_fwd(c, &h)?, train)?;
             if i != last {
-                h = h.f_relu()?;
+                let _ = h.f_relu_()?;
             }
         }
         let identity = match &self.downsample {
             Some((c, b)) => bn_fwd(b, &conv_fwd(c, xs)?, train)?,
             None => xs.shallow_clone(),
         };
-        Ok((h + identity).f_relu()?)
+        let _ = h.f_add_(&identity)?;
+        let _ = h.f_relu_()?;
+        Ok(h)
     }
 }
 
@@ -166,9 +170,9 @@ impl ResNet {
     fn run(&self, xs: &Tensor, last: usize, train: bool) -> Result<Tensor> {
         check_input("ResNet::forward", xs, 3, 32, &self.conv1.ws)?;
         let t = self.groups.train(0, train);
-        let mut h = bn_fwd(&self.bn1, &conv_fwd(&self.conv1, xs)?, t)?
-            .f_relu()?
-            .f_max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false)?;
+        let mut h = bn_fwd(&self.bn1, &conv_fwd(&self.conv1, xs)?, t)?;
+        let _ = h.f_relu_()?;
+        let mut h = h.f_max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false)?;
         for (li, blocks) in self.layers.iter().enumerate().take(last) {
             let t = self.groups.train(li + 1, train);
             for b in blocks {

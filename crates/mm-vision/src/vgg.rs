@@ -102,7 +102,7 @@ impl Vgg {
                 if let Some(b) = b {
                     h = bn_fwd(b, &h, t)?;
                 }
-                h = h.f_relu()?;
+                let _ = h.f_relu_()?; // in place, as torchvision's ReLU(inplace=True)
             }
             if bi == last {
                 return Ok(h);
