@@ -181,3 +181,57 @@ fn backbones_give_the_same_numbers_on_cpu_and_cuda() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The metric-learning losses and soft attention give the CPU's values (and gradients) on CUDA.
+#[test]
+fn fusion_losses_and_attention_match_cpu_on_cuda() {
+    use mm_fusion::{
+        Negatives, SoftAttention, SoftAttentionConfig, info_nce_loss, l2_normalize, triplet_loss,
+    };
+    let d = Device::Cuda(0);
+    tch::manual_seed(3);
+    let im = l2_normalize(&Tensor::randn([16, 32], (Kind::Float, Device::Cpu))).unwrap();
+    let s = l2_normalize(&Tensor::randn([16, 32], (Kind::Float, Device::Cpu))).unwrap();
+    let scale = Tensor::from(2.0f32);
+    let pairs = [
+        (
+            triplet_loss(&im, &s, 0.2, Negatives::Hardest).unwrap(),
+            triplet_loss(&im.to(d), &s.to(d), 0.2, Negatives::Hardest).unwrap(),
+        ),
+        (
+            triplet_loss(&im, &s, 0.2, Negatives::Sum).unwrap(),
+            triplet_loss(&im.to(d), &s.to(d), 0.2, Negatives::Sum).unwrap(),
+        ),
+        (
+            info_nce_loss(&im, &s, &scale).unwrap(),
+            info_nce_loss(&im.to(d), &s.to(d), &scale.to(d)).unwrap(),
+        ),
+    ];
+    for (cpu, gpu) in pairs {
+        let (c, g) = (cpu.double_value(&[]), gpu.to(Device::Cpu).double_value(&[]));
+        assert!((c - g).abs() <= 1e-4 * c.abs().max(1.0), "{c} vs {g}");
+    }
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let cfg = SoftAttentionConfig {
+        feature_dim: 32,
+        hidden_dim: 24,
+        attention_dim: 16,
+        gate: true,
+    };
+    let att = SoftAttention::new(&vs.root(), &cfg).unwrap();
+    let feats = Tensor::randn([4, 49, 32], (Kind::Float, Device::Cpu));
+    let hidden = Tensor::randn([4, 24], (Kind::Float, Device::Cpu));
+    let cpu = att.forward(&feats, &hidden, None).unwrap();
+    vs.set_device(d);
+    let gpu = att.forward(&feats.to(d), &hidden.to(d), None).unwrap();
+    let err = (&cpu.context - gpu.context.to(Device::Cpu))
+        .abs()
+        .max()
+        .double_value(&[]);
+    assert!(err < 1e-4, "soft attention context differs by {err}");
+    let sums = gpu
+        .weights
+        .sum_dim_intlist(-1, false, Kind::Float)
+        .to(Device::Cpu);
+    assert!((sums - 1.0).abs().max().double_value(&[]) < 1e-5);
+}
