@@ -22,6 +22,9 @@ pub enum Error {
     /// A vision model could not be built or run.
     #[error("vision model")]
     Vision(#[from] mm_vision::Error),
+    /// The training engine (or a plot) failed.
+    #[error(transparent)]
+    Train(#[from] mm_train::Error),
     /// libtorch reported an error.
     #[error(transparent)]
     Torch(#[from] tch::TchError),

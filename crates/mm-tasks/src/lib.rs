@@ -16,7 +16,8 @@
 //! None: this crate always requires libtorch.
 
 mod error;
-pub mod plot;
+/// PNG pictures (spectrogram strips, curves), from the engine.
+pub use mm_train::plot;
 pub mod sound_tagging;
 
 pub use error::{Error, Result};

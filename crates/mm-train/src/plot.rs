@@ -31,10 +31,7 @@ pub fn save_png_atomic(img: &RgbImage, path: &Path) -> Result<()> {
             path: path.to_owned(),
             source,
         })?;
-    std::fs::rename(&tmp, path).map_err(|source| Error::Write {
-        path: path.to_owned(),
-        source,
-    })
+    std::fs::rename(&tmp, path).map_err(Error::io(path))
 }
 
 /// Renders spectrograms (`[bins, frames]`, e.g. dB) side by side, low frequencies at the

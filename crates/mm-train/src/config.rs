@@ -1,0 +1,276 @@
+//! Training configuration, read with the `config` crate from defaults, a TOML file, the
+//! environment and command-line overrides, in that order of precedence (last wins).
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::optim::OptimizerConfig;
+use crate::schedule::ScheduleConfig;
+
+/// Environment variables `MM_CFG__SECTION__KEY=value` override `section.key`.
+pub const ENV_PREFIX: &str = "MM_CFG";
+
+/// Whether a larger or a smaller metric is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Larger is better (accuracy, recall).
+    Max,
+    /// Smaller is better (loss, rank).
+    Min,
+}
+
+impl Mode {
+    /// Whether `new` improves on `old`.
+    pub fn better(self, new: f64, old: f64) -> bool {
+        match self {
+            Mode::Max => new > old,
+            Mode::Min => new < old,
+        }
+    }
+}
+
+/// A learning-rate multiplier for the parameters whose names start with `prefix` (the first
+/// matching entry wins); `lr_mult = 0` freezes them (no gradients, not in the optimizer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LrGroup {
+    /// Name prefix, e.g. `"image.backbone."`.
+    pub prefix: String,
+    /// Multiplier of the base learning rate.
+    pub lr_mult: f64,
+}
+
+/// How the [`crate::Trainer`] runs: the `[train]` table of a run's TOML file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Passes over the training split.
+    pub epochs: usize,
+    /// Stop after this many steps (0: no limit beyond `epochs`).
+    #[serde(default)]
+    pub max_steps: usize,
+    /// Training examples per step.
+    pub batch_size: usize,
+    /// Evaluate on the validation split every this many steps (0: at the end of each epoch).
+    #[serde(default)]
+    pub eval_every: usize,
+    /// Log the mean training loss every this many steps.
+    #[serde(default = "default_log_every")]
+    pub log_every: usize,
+    /// Seed of initialisation, data order and dropout: equal seeds give equal runs.
+    pub seed: u64,
+    /// The optimizer.
+    pub optimizer: OptimizerConfig,
+    /// The learning-rate schedule.
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+    /// Per-module learning rates.
+    #[serde(default)]
+    pub lr_groups: Vec<LrGroup>,
+    /// Clip the global gradient norm to this value (0: no clipping).
+    #[serde(default)]
+    pub clip_grad_norm: f64,
+    /// The validation metric that selects the best checkpoint and drives early stopping.
+    pub monitor: String,
+    /// Whether `monitor` is better larger or smaller.
+    pub mode: Mode,
+    /// Stop after this many evaluations without improvement (0: never).
+    #[serde(default)]
+    pub patience: usize,
+    /// Checkpoints kept besides the best one.
+    #[serde(default = "default_keep_last")]
+    pub keep_last: usize,
+    /// Mixed precision on CUDA (libtorch's autocast; ignored on the CPU).
+    #[serde(default)]
+    pub autocast: bool,
+}
+
+fn default_log_every() -> usize {
+    10
+}
+
+fn default_keep_last() -> usize {
+    2
+}
+
+impl TrainConfig {
+    /// Checks ranges that serde cannot.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |name, reason: &str| {
+            Err(Error::InvalidParameter {
+                name,
+                reason: reason.into(),
+            })
+        };
+        if self.batch_size == 0 {
+            return bad("train.batch_size", "must be positive");
+        }
+        if self.epochs == 0 && self.max_steps == 0 {
+            return bad("train.epochs", "set epochs or max_steps");
+        }
+        if self.log_every == 0 {
+            return bad("train.log_every", "must be positive");
+        }
+        if self.clip_grad_norm.is_nan() || self.clip_grad_norm < 0.0 {
+            return bad("train.clip_grad_norm", "must be >= 0");
+        }
+        if let Some(g) = self
+            .lr_groups
+            .iter()
+            .find(|g| g.lr_mult.is_nan() || g.lr_mult < 0.0)
+        {
+            return Err(Error::InvalidParameter {
+                name: "train.lr_groups",
+                reason: format!("lr_mult of `{}` must be >= 0", g.prefix),
+            });
+        }
+        self.optimizer.validate()?;
+        self.schedule.validate()
+    }
+}
+
+/// Reads a configuration of type `T`: `defaults`, then the TOML `file`, then environment
+/// variables `MM_CFG__A__B=v` (for `a.b`), then `overrides` (`"a.b=v"`, as `--set` gives
+/// them). Keys that `T` does not know are errors (`T` should use `deny_unknown_fields`).
+pub fn load<T: Serialize + DeserializeOwned>(
+    defaults: &T,
+    file: Option<&Path>,
+    overrides: &[String],
+) -> Result<T> {
+    let cfg = |e: config::ConfigError| Error::Config(e.to_string());
+    let mut b =
+        config::Config::builder().add_source(config::Config::try_from(defaults).map_err(cfg)?);
+    if let Some(f) = file {
+        if !f.is_file() {
+            return Err(Error::Config(format!("{}: no such file", f.display())));
+        }
+        b = b.add_source(config::File::from(f).format(config::FileFormat::Toml));
+    }
+    b = b.add_source(
+        config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true),
+    );
+    for o in overrides {
+        let Some((key, value)) = o.split_once('=') else {
+            return Err(Error::Config(format!("override `{o}` is not KEY=VALUE")));
+        };
+        b = b.set_override(key.trim(), value.trim()).map_err(cfg)?;
+    }
+    b.build()
+        .and_then(|c| c.try_deserialize::<T>())
+        .map_err(|e| Error::Config(e.to_string()))
+}
+
+/// `value` as TOML text (the resolved configuration a run writes).
+pub fn to_toml<T: Serialize>(value: &T) -> Result<String> {
+    toml::to_string_pretty(value).map_err(|e| Error::Config(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optim::OptimizerKind;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Run {
+        train: TrainConfig,
+        task: Task,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Task {
+        dim: i64,
+        name: String,
+    }
+
+    fn defaults() -> Run {
+        Run {
+            train: TrainConfig {
+                epochs: 3,
+                max_steps: 0,
+                batch_size: 8,
+                eval_every: 0,
+                log_every: 10,
+                seed: 0,
+                optimizer: OptimizerConfig::adam(1e-3),
+                schedule: ScheduleConfig::default(),
+                lr_groups: vec![],
+                clip_grad_norm: 0.0,
+                monitor: "acc".into(),
+                mode: Mode::Max,
+                patience: 0,
+                keep_last: 2,
+                autocast: false,
+            },
+            task: Task {
+                dim: 4,
+                name: "x".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn file_then_overrides_win_and_unknown_keys_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("run.toml");
+        std::fs::write(
+            &f,
+            "[train]\nepochs = 5\n[train.optimizer]\nkind = \"sgd\"\nlr = 0.1\nmomentum = 0.9\n[task]\ndim = 16\n",
+        )
+        .unwrap();
+        let r: Run = load(
+            &defaults(),
+            Some(&f),
+            &["train.optimizer.lr=0.05".into(), "task.name=y".into()],
+        )
+        .unwrap();
+        assert_eq!(r.train.epochs, 5);
+        assert_eq!(r.train.optimizer.kind, OptimizerKind::Sgd);
+        assert_eq!(r.train.optimizer.lr, 0.05);
+        assert_eq!(r.train.optimizer.momentum, 0.9);
+        assert_eq!(r.task.dim, 16);
+        assert_eq!(r.task.name, "y");
+        assert_eq!(r.train.batch_size, 8, "defaults fill the rest");
+        // the resolved config round-trips through TOML
+        let text = to_toml(&r).unwrap();
+        let back: Run = toml::from_str(&text).unwrap();
+        assert_eq!(back, r);
+
+        std::fs::write(&f, "[train]\nepoch = 5\n").unwrap();
+        let e = load(&defaults(), Some(&f), &[]).unwrap_err().to_string();
+        assert!(e.contains("epoch"), "{e}");
+        let e = load(&defaults(), None, &["task.colour=red".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("colour"), "{e}");
+        assert!(load(&defaults(), None, &["task.dim".into()]).is_err());
+        assert!(load(&defaults(), Some(&dir.path().join("absent.toml")), &[]).is_err());
+        let e = load(&defaults(), None, &["train.batch_size=many".into()]).unwrap_err();
+        assert!(matches!(e, Error::Config(_)));
+    }
+
+    #[test]
+    fn validation_rejects_bad_ranges() {
+        let mut r = defaults();
+        r.train.validate().unwrap();
+        r.train.batch_size = 0;
+        assert!(r.train.validate().is_err());
+        r.train.batch_size = 2;
+        r.train.lr_groups = vec![LrGroup {
+            prefix: "a.".into(),
+            lr_mult: -1.0,
+        }];
+        assert!(r.train.validate().is_err());
+        r.train.lr_groups.clear();
+        r.train.optimizer.lr = -1.0;
+        assert!(r.train.validate().is_err());
+    }
+}

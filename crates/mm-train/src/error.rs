@@ -1,0 +1,76 @@
+//! The error type of `mm-train`.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the training engine (tasks bring their own errors as
+/// [`Error::Task`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A configuration value is outside its valid range.
+    #[error("invalid parameter `{name}`: {reason}")]
+    InvalidParameter {
+        /// The parameter's name.
+        name: &'static str,
+        /// What it must satisfy.
+        reason: String,
+    },
+    /// A configuration file, override or environment variable could not be read or does not
+    /// fit the task's configuration (unknown keys included).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A checkpoint is missing pieces, fails its checksum or does not fit the model.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The checkpoint directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Encoding a PNG failed.
+    #[error("encoding {path}")]
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// The encoder's error.
+        #[source]
+        source: image::ImageError,
+    },
+    /// The loss became NaN or infinite.
+    #[error("the loss is {value} at step {step}: lower the learning rate or clip gradients")]
+    NonFiniteLoss {
+        /// The step.
+        step: usize,
+        /// The loss.
+        value: f64,
+    },
+    /// libtorch reported an error.
+    #[error(transparent)]
+    Torch(#[from] tch::TchError),
+    /// A task's own error.
+    #[error("task: {0}")]
+    Task(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// Wraps a task's error.
+    pub fn task(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Task(Box::new(e))
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

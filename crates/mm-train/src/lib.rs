@@ -1,0 +1,38 @@
+//! # mm-train: the training engine
+//!
+//! A task implements [`Task`] (build from its config, one training step, evaluation,
+//! inference); the [`Trainer`] runs it: seeded data order, optimizers written on tensors
+//! ([`Optimizer`]: SGD, Adam, AdamW, RMSprop, per-module learning rates), schedules with
+//! warm-up ([`ScheduleConfig`]), gradient clipping, autocast on CUDA, evaluation every N
+//! steps, early stopping, atomic checksummed checkpoints that keep the last N and the best, and
+//! exact resume: a killed run continued with `--resume` ends where an uninterrupted run ends.
+//! [`run::train`] adds the run directory (resolved `config.toml`, `metrics.jsonl`, PNG curves,
+//! `summary.json`) and [`config::load`] the TOML + environment + `--set` configuration.
+//!
+//! ## Determinism
+//! Everything random derives from the seed: initialisation (the engine seeds libtorch before
+//! [`Task::build`]), the data order of each epoch (`mm_data::store::epoch_order`), and
+//! libtorch's generator, reseeded from `(seed, step)` before every step. A checkpoint therefore
+//! needs no RNG state beyond the seed and the step, which it stores.
+//!
+//! ## Feature flags
+//! None: this crate always requires libtorch.
+
+pub mod checkpoint;
+pub mod config;
+mod error;
+pub mod optim;
+pub mod plot;
+pub mod run;
+pub mod schedule;
+mod task;
+mod trainer;
+
+pub use checkpoint::TrainState;
+pub use config::{LrGroup, Mode, TrainConfig};
+pub use error::{Error, Result};
+pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
+pub use run::{RunConfig, RunOptions, RunReport};
+pub use schedule::{ScheduleConfig, ScheduleKind};
+pub use task::{Metrics, Task};
+pub use trainer::{Summary, Trainer};

@@ -1,0 +1,160 @@
+//! Runs as the command line drives them: `train` into a run directory (resumable), `evaluate`
+//! and `infer` from a checkpoint.
+//!
+//! A run directory holds `config.toml` (the resolved configuration), `metrics.jsonl`,
+//! `checkpoints/step-NNNNNNNN/`, `loss.png`, `<monitor>.png` and, when done, `summary.json`.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tch::Device;
+
+use crate::checkpoint;
+use crate::config::{self, TrainConfig};
+use crate::error::{Error, Result};
+use crate::task::{Metrics, Task};
+use crate::trainer::{Summary, Trainer};
+
+/// A run's TOML file: `[train]` for the engine, `[task]` for the task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig<C> {
+    /// The engine's settings.
+    pub train: TrainConfig,
+    /// The task's settings.
+    pub task: C,
+}
+
+/// How to start a training run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// A TOML file over the task's defaults.
+    pub config: Option<PathBuf>,
+    /// `KEY=VALUE` overrides (`train.optimizer.lr=1e-3`), applied last.
+    pub overrides: Vec<String>,
+    /// Where the networks run.
+    pub device: Device,
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Continue the run in `dir` from its latest checkpoint, with its saved configuration.
+    pub resume: bool,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// What `train` reports (and writes to `summary.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// The task.
+    pub task: String,
+    /// The training summary.
+    pub summary: Summary,
+    /// Metrics of the best checkpoint on the test split.
+    pub test: Metrics,
+}
+
+fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).map_err(Error::io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(Error::io(path))
+}
+
+fn read_config<C: DeserializeOwned>(dir: &Path) -> Result<RunConfig<C>> {
+    let path = dir.join("config.toml");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Error::Config(format!(
+            "{}: {e} (is this a run directory?)",
+            path.display()
+        ))
+    })?;
+    toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+}
+
+/// Trains task `T` as `opts` says, then scores its best checkpoint on the test split.
+pub fn train<T: Task>(defaults: &RunConfig<T::Config>, opts: &RunOptions) -> Result<RunReport> {
+    let cfg: RunConfig<T::Config> = if opts.resume {
+        if opts.config.is_some() || !opts.overrides.is_empty() {
+            return Err(Error::Config(
+                "a resumed run keeps the configuration it started with: drop --config/--set".into(),
+            ));
+        }
+        read_config(&opts.dir)?
+    } else {
+        if !checkpoint::list(&opts.dir.join("checkpoints"))?.is_empty() {
+            return Err(Error::Config(format!(
+                "{} already holds a run: pass --resume to continue it, or choose another --out",
+                opts.dir.display()
+            )));
+        }
+        config::load(defaults, opts.config.as_deref(), &opts.overrides)?
+    };
+    cfg.train.validate()?;
+    std::fs::create_dir_all(&opts.dir).map_err(Error::io(&opts.dir))?;
+    write_atomic(&opts.dir.join("config.toml"), &config::to_toml(&cfg)?)?;
+    tch::manual_seed(cfg.train.seed as i64 & i64::MAX);
+    let mut task = T::build(&cfg.task, opts.device)?;
+    let trainer =
+        Trainer::new(cfg.train.clone(), &opts.dir, opts.device)?.with_progress(opts.progress);
+    let summary = trainer.fit(&mut task, opts.resume)?;
+    if let Some(best) = &summary.best_checkpoint {
+        checkpoint::load(best, task.var_store_mut(), None)?;
+    }
+    let test = tch::no_grad(|| task.evaluate("test"))?;
+    let report = RunReport {
+        task: T::NAME.to_string(),
+        summary,
+        test,
+    };
+    let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Config(e.to_string()))?;
+    write_atomic(&opts.dir.join("summary.json"), &text)?;
+    Ok(report)
+}
+
+/// The run directory and checkpoint that `path` names: a checkpoint directory itself, or a
+/// run directory (its best checkpoint, else its latest).
+pub fn resolve_checkpoint(path: &Path) -> Result<(PathBuf, PathBuf)> {
+    if path.join("manifest.json").is_file() {
+        let run = path.parent().and_then(Path::parent).ok_or_else(|| {
+            Error::Config(format!("{}: not inside a run directory", path.display()))
+        })?;
+        return Ok((run.to_owned(), path.to_owned()));
+    }
+    let all = checkpoint::list(&path.join("checkpoints"))?;
+    let Some((_, last)) = all.last() else {
+        return Err(Error::Config(format!("{}: no checkpoints", path.display())));
+    };
+    let best = checkpoint::verify(last)?
+        .best_step
+        .map(|s| path.join("checkpoints").join(checkpoint::name(s)))
+        .filter(|p| p.is_dir())
+        .unwrap_or_else(|| last.clone());
+    Ok((path.to_owned(), best))
+}
+
+fn restore<T: Task>(checkpoint_or_run: &Path, device: Device) -> Result<T> {
+    let (run, ck) = resolve_checkpoint(checkpoint_or_run)?;
+    let cfg: RunConfig<T::Config> = read_config(&run)?;
+    let mut task = T::build(&cfg.task, device)?;
+    checkpoint::verify(&ck)?;
+    checkpoint::load_model(&ck, task.var_store_mut())?;
+    Ok(task)
+}
+
+/// Metrics of a checkpoint (or a run's best) on `split`.
+pub fn evaluate<T: Task>(checkpoint_or_run: &Path, split: &str, device: Device) -> Result<Metrics> {
+    let mut task: T = restore(checkpoint_or_run, device)?;
+    tch::no_grad(|| task.evaluate(split))
+}
+
+/// Inference with a checkpoint (or a run's best) on `inputs`, pictures under `out_dir`.
+pub fn infer<T: Task>(
+    checkpoint_or_run: &Path,
+    inputs: &[String],
+    out_dir: &Path,
+    device: Device,
+) -> Result<serde_json::Value> {
+    let mut task: T = restore(checkpoint_or_run, device)?;
+    std::fs::create_dir_all(out_dir).map_err(Error::io(out_dir))?;
+    tch::no_grad(|| task.infer(inputs, out_dir))
+}

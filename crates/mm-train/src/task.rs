@@ -1,0 +1,55 @@
+//! The one trait a task implements to be trained, evaluated and run by the engine.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tch::{Device, Tensor, nn};
+
+use crate::error::Result;
+
+/// Named evaluation results (`"r1_i2t"`, `"accuracy"`, ...).
+pub type Metrics = BTreeMap<String, f64>;
+
+/// A learning task: model and data built from a configuration, one training step, evaluation
+/// with its metrics, and inference. See `docs/tasks/adding-a-task.md` for a worked example.
+///
+/// The [`crate::Trainer`] owns the loop (data order, optimizer, schedule, clipping, autocast,
+/// checkpoints, logs); the task owns everything specific: how a batch of training examples
+/// becomes a loss and what the metrics are.
+pub trait Task: Sized {
+    /// The name used by the command line (`mm train <name>`) and in run directories.
+    const NAME: &'static str;
+
+    /// The `[task]` table of the run's TOML file (use `#[serde(deny_unknown_fields)]`).
+    type Config: Serialize + DeserializeOwned + Clone + std::fmt::Debug;
+
+    /// Builds the model (its variables in one var store on `device`) and loads the data.
+    /// The engine seeds libtorch first, so initialisation is deterministic.
+    fn build(cfg: &Self::Config, device: Device) -> Result<Self>;
+
+    /// Every variable of the model: the engine optimizes, checkpoints and restores these.
+    fn var_store(&self) -> &nn::VarStore;
+
+    /// Mutable access to the same var store (for restoring checkpoints).
+    fn var_store_mut(&mut self) -> &mut nn::VarStore;
+
+    /// Number of training examples; a step receives indices into `0..train_size()`.
+    fn train_size(&self) -> usize;
+
+    /// The loss of one batch in training mode (a scalar tensor that requires gradients).
+    fn train_step(&mut self, batch: &[usize]) -> Result<Tensor>;
+
+    /// Metrics on `split` (`"val"` during training, `"test"` at the end), in eval mode.
+    fn evaluate(&mut self, split: &str) -> Result<Metrics>;
+
+    /// Runs the trained model on `inputs` (whatever the task accepts: file paths, queries,
+    /// sample indices), writing any pictures under `out_dir`; returns a JSON report.
+    fn infer(&mut self, inputs: &[String], out_dir: &Path) -> Result<serde_json::Value>;
+
+    /// Called after each optimizer step (e.g. to clamp a learnable temperature).
+    fn after_step(&mut self) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,293 @@
+//! The training loop.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+use tch::Device;
+
+use crate::checkpoint::{self, TrainState};
+use crate::config::TrainConfig;
+use crate::error::{Error, Result};
+use crate::optim::Optimizer;
+use crate::plot;
+use crate::task::{Metrics, Task};
+
+/// What a finished (or early-stopped) training reports.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Summary {
+    /// Steps taken in total (including before a resume).
+    pub steps: usize,
+    /// The best value of the monitored metric and its step.
+    pub best: Option<(usize, f64)>,
+    /// Whether early stopping ended the run.
+    pub stopped_early: bool,
+    /// The last validation metrics.
+    pub last_val: Metrics,
+    /// Training examples per second over the steps this process ran (evaluation excluded).
+    pub samples_per_sec: f64,
+    /// The checkpoint directory of the best step.
+    pub best_checkpoint: Option<PathBuf>,
+}
+
+/// Runs [`Task`]s under a [`TrainConfig`], writing `metrics.jsonl`, checkpoints and PNG curves
+/// into a run directory.
+#[derive(Debug)]
+pub struct Trainer {
+    cfg: TrainConfig,
+    dir: PathBuf,
+    device: Device,
+    progress: bool,
+}
+
+/// One line of `metrics.jsonl`.
+fn record(step: usize, epoch: usize, split: &str, values: &Metrics) -> serde_json::Value {
+    let mut v = json!({ "step": step, "epoch": epoch, "split": split });
+    for (k, x) in values {
+        v[k] = json!(x);
+    }
+    v
+}
+
+impl Trainer {
+    /// A trainer writing into run directory `dir`.
+    pub fn new(cfg: TrainConfig, dir: &Path, device: Device) -> Result<Self> {
+        cfg.validate()?;
+        Ok(Self {
+            cfg,
+            dir: dir.to_owned(),
+            device,
+            progress: true,
+        })
+    }
+
+    /// Shows (default) or hides the progress bar.
+    pub fn with_progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+
+    /// The checkpoint directory.
+    pub fn checkpoints(&self) -> PathBuf {
+        self.dir.join("checkpoints")
+    }
+
+    fn metrics_path(&self) -> PathBuf {
+        self.dir.join("metrics.jsonl")
+    }
+
+    /// Keeps the lines of `metrics.jsonl` up to `step` (a killed run may have logged past its
+    /// last checkpoint) and returns them.
+    fn truncate_metrics(&self, step: usize) -> Result<Vec<serde_json::Value>> {
+        let path = self.metrics_path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        // lines are kept verbatim: re-serialising parsed floats could change their last digit
+        let (mut kept, mut body) = (Vec::new(), String::new());
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue; // a line cut short by the kill
+            };
+            if v["step"].as_u64().is_some_and(|s| s as usize <= step) {
+                body.push_str(line);
+                body.push('\n');
+                kept.push(v);
+            }
+        }
+        let tmp = path.with_extension("jsonl.tmp");
+        std::fs::write(&tmp, body).map_err(Error::io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(Error::io(&path))?;
+        Ok(kept)
+    }
+
+    /// Trains `task`, continuing from the latest checkpoint when `resume` is set (and one
+    /// exists), until the configured epochs/steps or early stopping.
+    pub fn fit<T: Task>(&self, task: &mut T, resume: bool) -> Result<Summary> {
+        let cfg = &self.cfg;
+        let n = task.train_size();
+        if n == 0 {
+            return Err(Error::InvalidParameter {
+                name: "data",
+                reason: "the training split is empty".into(),
+            });
+        }
+        let per_epoch = n.div_ceil(cfg.batch_size);
+        let total = match (cfg.epochs, cfg.max_steps) {
+            (0, m) => m,
+            (e, 0) => e * per_epoch,
+            (e, m) => (e * per_epoch).min(m),
+        };
+        let eval_every = if cfg.eval_every > 0 {
+            cfg.eval_every
+        } else {
+            per_epoch
+        };
+        let mut opt = Optimizer::new(task.var_store(), &cfg.optimizer, &cfg.lr_groups)?;
+        std::fs::create_dir_all(&self.dir).map_err(Error::io(&self.dir))?;
+        let mut st = TrainState::new(cfg.seed);
+        let mut history = Vec::new();
+        if resume {
+            if let Some((_, last)) = checkpoint::list(&self.checkpoints())?.pop() {
+                st = checkpoint::load(&last, task.var_store_mut(), Some(&mut opt))?;
+                tracing::info!(step = st.step, checkpoint = %last.display(), "resuming");
+            }
+            history = self.truncate_metrics(st.step)?;
+        } else if self.metrics_path().exists() {
+            std::fs::remove_file(self.metrics_path()).map_err(Error::io(self.metrics_path()))?;
+        }
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.metrics_path())
+            .map_err(Error::io(self.metrics_path()))?;
+        let mut write =
+            |v: serde_json::Value, history: &mut Vec<serde_json::Value>| -> Result<()> {
+                writeln!(log, "{v}")
+                    .and_then(|_| log.flush())
+                    .map_err(Error::io(self.metrics_path()))?;
+                history.push(v);
+                Ok(())
+            };
+
+        let bar = if self.progress {
+            ProgressBar::new(total as u64)
+        } else {
+            ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::hidden())
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} steps {per_sec} eta {eta} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_position(st.step as u64);
+        let all: Vec<u64> = (0..n as u64).collect();
+        let (mut samples, mut busy) = (0usize, 0.0f64);
+        let mut last_val = Metrics::new();
+        let mut stopped_early = false;
+        let mut order = Vec::new();
+        let mut order_epoch = usize::MAX;
+        while st.step < total {
+            let epoch = st.step / per_epoch;
+            if epoch != order_epoch {
+                order = mm_data::store::epoch_order(&all, true, cfg.seed, epoch as u64);
+                order_epoch = epoch;
+            }
+            let i = st.step % per_epoch;
+            let batch = &order[i * cfg.batch_size..((i + 1) * cfg.batch_size).min(n)];
+            // dropout and any other libtorch randomness: a function of (seed, step) only
+            tch::manual_seed(
+                (cfg.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ st.step as u64) as i64 & i64::MAX,
+            );
+            let lr = cfg.optimizer.lr * cfg.schedule.factor(st.step, total);
+            let t0 = Instant::now();
+            opt.zero_grad();
+            let autocast = cfg.autocast && self.device.is_cuda();
+            let loss = tch::autocast(autocast, || task.train_step(batch))?;
+            let value = loss.f_double_value(&[])?;
+            if !value.is_finite() {
+                return Err(Error::NonFiniteLoss {
+                    step: st.step,
+                    value,
+                });
+            }
+            loss.f_backward()?;
+            if cfg.clip_grad_norm > 0.0 {
+                opt.clip_grad_norm(cfg.clip_grad_norm)?;
+            }
+            opt.step(lr)?;
+            task.after_step()?;
+            busy += t0.elapsed().as_secs_f64();
+            samples += batch.len();
+            st.step += 1;
+            st.epoch = st.step / per_epoch;
+            st.lr = lr;
+            st.loss_window.0 += value;
+            st.loss_window.1 += 1;
+            bar.set_position(st.step as u64);
+            bar.set_message(format!("loss {value:.4} lr {lr:.2e}"));
+            if st.step.is_multiple_of(cfg.log_every) || st.step == total {
+                let mean = st.loss_window.0 / st.loss_window.1 as f64;
+                let mut m = Metrics::new();
+                m.insert("loss".into(), mean);
+                m.insert("lr".into(), lr);
+                write(record(st.step, epoch, "train", &m), &mut history)?;
+                st.loss_window = (0.0, 0);
+            }
+            if st.step.is_multiple_of(eval_every) || st.step == total {
+                let metrics = tch::no_grad(|| task.evaluate("val"))?;
+                let value = *metrics
+                    .get(&cfg.monitor)
+                    .ok_or_else(|| Error::InvalidParameter {
+                        name: "train.monitor",
+                        reason: format!(
+                            "the task reports no `{}`; it reports {:?}",
+                            cfg.monitor,
+                            metrics.keys().collect::<Vec<_>>()
+                        ),
+                    })?;
+                write(record(st.step, epoch, "val", &metrics), &mut history)?;
+                if st.best.is_none_or(|b| cfg.mode.better(value, b)) {
+                    st.best = Some(value);
+                    st.best_step = Some(st.step);
+                    st.evals_without_improvement = 0;
+                } else {
+                    st.evals_without_improvement += 1;
+                }
+                tracing::info!(step = st.step, monitor = %cfg.monitor, value, best = ?st.best, "evaluated");
+                checkpoint::save(&self.checkpoints(), task.var_store(), &opt, &st)?;
+                checkpoint::prune(&self.checkpoints(), cfg.keep_last, st.best_step)?;
+                self.plot(&history)?;
+                last_val = metrics;
+                if cfg.patience > 0 && st.evals_without_improvement >= cfg.patience {
+                    stopped_early = true;
+                    tracing::info!(step = st.step, "early stopping");
+                    break;
+                }
+            }
+        }
+        bar.finish_and_clear();
+        let best_checkpoint = st
+            .best_step
+            .map(|s| self.checkpoints().join(checkpoint::name(s)))
+            .filter(|p| p.is_dir());
+        Ok(Summary {
+            steps: st.step,
+            best: st.best_step.zip(st.best),
+            stopped_early,
+            last_val,
+            samples_per_sec: if busy > 0.0 {
+                samples as f64 / busy
+            } else {
+                0.0
+            },
+            best_checkpoint,
+        })
+    }
+
+    /// `loss.png` (training loss) and `<monitor>.png` (validation curve), from the history.
+    fn plot(&self, history: &[serde_json::Value]) -> Result<()> {
+        let series = |split: &str, key: &str| -> Vec<f32> {
+            history
+                .iter()
+                .filter(|v| v["split"] == split)
+                .filter_map(|v| v[key].as_f64())
+                .map(|x| x as f32)
+                .collect()
+        };
+        for (split, key, file) in [
+            ("train", "loss", "loss.png".to_string()),
+            (
+                "val",
+                self.cfg.monitor.as_str(),
+                format!("{}.png", self.cfg.monitor),
+            ),
+        ] {
+            let s = series(split, key);
+            if s.len() >= 2 {
+                let img = plot::line_plot(&[&s], 480, 240)?;
+                plot::save_png_atomic(&img, &self.dir.join(file))?;
+            }
+        }
+        Ok(())
+    }
+}

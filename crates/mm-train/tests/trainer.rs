@@ -1,0 +1,278 @@
+//! The trainer on a toy task: it learns, stops early, keeps the right checkpoints, and a run
+//! that crashes and resumes ends bit for bit where an uninterrupted run ends.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use mm_train::{
+    Error, Metrics, Mode, OptimizerConfig, Result, RunConfig, RunOptions, ScheduleConfig,
+    ScheduleKind, Task, TrainConfig, Trainer, checkpoint,
+};
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor, nn};
+
+/// Two Gaussian blobs in 8-d, an MLP with dropout; fails on purpose at `crash_at`.
+struct Blobs {
+    vs: nn::VarStore,
+    l1: nn::Linear,
+    l2: nn::Linear,
+    x: Tensor,
+    y: Tensor,
+    n_train: usize,
+    steps: usize,
+    crash_at: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BlobsConfig {
+    hidden: i64,
+    crash_at: Option<usize>,
+}
+
+impl Task for Blobs {
+    const NAME: &'static str = "blobs";
+    type Config = BlobsConfig;
+
+    fn build(cfg: &BlobsConfig, device: Device) -> Result<Self> {
+        let vs = nn::VarStore::new(device);
+        let l1 = nn::linear(vs.root() / "l1", 8, cfg.hidden, Default::default());
+        let l2 = nn::linear(vs.root() / "l2", cfg.hidden, 2, Default::default());
+        // data from a fixed generator, independent of libtorch's global seed
+        let n = 300i64;
+        let y = Tensor::arange(n, (Kind::Int64, Device::Cpu)).remainder(2);
+        let noise: Vec<f32> = (0..n * 8)
+            .map(|i| (((i * 7919 + 13) % 1000) as f32 / 1000.0 - 0.5) * 2.0)
+            .collect();
+        let x = Tensor::from_slice(&noise).view([n, 8])
+            + (y.to_kind(Kind::Float) * 1.2 - 0.6).unsqueeze(1);
+        Ok(Self {
+            vs,
+            l1,
+            l2,
+            x,
+            y,
+            n_train: 200,
+            steps: 0,
+            crash_at: cfg.crash_at,
+        })
+    }
+
+    fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
+    fn var_store_mut(&mut self) -> &mut nn::VarStore {
+        &mut self.vs
+    }
+
+    fn train_size(&self) -> usize {
+        self.n_train
+    }
+
+    fn train_step(&mut self, batch: &[usize]) -> Result<Tensor> {
+        self.steps += 1;
+        if Some(self.steps) == self.crash_at {
+            return Err(Error::Config("simulated crash".into()));
+        }
+        let idx = Tensor::from_slice(&batch.iter().map(|&i| i as i64).collect::<Vec<_>>());
+        let h = self
+            .x
+            .index_select(0, &idx)
+            .apply(&self.l1)
+            .relu()
+            .dropout(0.3, true);
+        Ok(h.apply(&self.l2)
+            .cross_entropy_for_logits(&self.y.index_select(0, &idx)))
+    }
+
+    fn evaluate(&mut self, split: &str) -> Result<Metrics> {
+        let (lo, hi) = match split {
+            "val" => (200, 250),
+            _ => (250, 300),
+        };
+        let x = self.x.narrow(0, lo, hi - lo);
+        let pred = x.apply(&self.l1).relu().apply(&self.l2).argmax(-1, false);
+        let acc = pred
+            .eq_tensor(&self.y.narrow(0, lo, hi - lo))
+            .to_kind(Kind::Float)
+            .mean(Kind::Float);
+        Ok(Metrics::from([(
+            "accuracy".to_string(),
+            acc.double_value(&[]),
+        )]))
+    }
+
+    fn infer(&mut self, inputs: &[String], _out: &Path) -> Result<serde_json::Value> {
+        Ok(serde_json::json!({ "n": inputs.len() }))
+    }
+}
+
+fn train_cfg() -> TrainConfig {
+    TrainConfig {
+        epochs: 3,
+        max_steps: 0,
+        batch_size: 16,
+        eval_every: 5,
+        log_every: 3,
+        seed: 11,
+        optimizer: OptimizerConfig {
+            weight_decay: 1e-4,
+            ..OptimizerConfig::adam(0.02)
+        },
+        schedule: ScheduleConfig {
+            kind: ScheduleKind::Cosine,
+            warmup_steps: 3,
+            ..Default::default()
+        },
+        lr_groups: vec![],
+        clip_grad_norm: 1.0,
+        monitor: "accuracy".into(),
+        mode: Mode::Max,
+        patience: 0,
+        keep_last: 2,
+        autocast: false,
+    }
+}
+
+fn val_lines(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn weights(t: &Blobs) -> Vec<Tensor> {
+    let mut v: Vec<_> = t.var_store().variables().into_iter().collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v.into_iter().map(|(_, t)| t.copy()).collect()
+}
+
+/// libtorch's generator is global: tests that train hold this lock so that no other test
+/// thread reseeds it mid-step.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn fresh(crash_at: Option<usize>) -> Blobs {
+    tch::manual_seed(11);
+    Blobs::build(
+        &BlobsConfig {
+            hidden: 16,
+            crash_at,
+        },
+        Device::Cpu,
+    )
+    .unwrap()
+}
+
+#[test]
+fn learns_and_a_crashed_run_resumes_to_the_same_result() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let mut task = fresh(None);
+    let s = Trainer::new(train_cfg(), &a, Device::Cpu)
+        .unwrap()
+        .with_progress(false)
+        .fit(&mut task, false)
+        .unwrap();
+    assert_eq!(s.steps, 3 * 13);
+    let (best_step, best) = s.best.unwrap();
+    assert!(best >= 0.8, "accuracy {best} vs chance 0.5");
+    assert!(a.join("loss.png").is_file() && a.join("accuracy.png").is_file());
+    let kept: Vec<usize> = checkpoint::list(&a.join("checkpoints"))
+        .unwrap()
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert!(
+        kept.ends_with(&[35, 39]) && kept.contains(&best_step) && kept.len() <= 3,
+        "{kept:?}"
+    );
+
+    // crash in the middle (after the checkpoint at step 20), then resume
+    let mut crashing = fresh(Some(23));
+    let trainer = Trainer::new(train_cfg(), &b, Device::Cpu)
+        .unwrap()
+        .with_progress(false);
+    assert!(trainer.fit(&mut crashing, false).is_err());
+    let mut resumed = fresh(None);
+    let s2 = trainer.fit(&mut resumed, true).unwrap();
+    assert_eq!(s2.steps, s.steps);
+    assert_eq!(s2.best, s.best);
+    for (x, y) in weights(&task).iter().zip(weights(&resumed)) {
+        assert!(x.equal(&y), "weights differ after resume");
+    }
+    assert_eq!(
+        val_lines(&a),
+        val_lines(&b),
+        "metrics.jsonl differs after resume"
+    );
+}
+
+#[test]
+fn early_stopping_and_bad_monitors() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = train_cfg();
+    cfg.optimizer.lr = 1e-9; // nothing improves
+    cfg.patience = 2;
+    cfg.epochs = 50;
+    let s = Trainer::new(cfg.clone(), dir.path(), Device::Cpu)
+        .unwrap()
+        .with_progress(false)
+        .fit(&mut fresh(None), false)
+        .unwrap();
+    assert!(s.stopped_early);
+    assert_eq!(
+        s.steps, 15,
+        "stops at the third evaluation without improvement"
+    );
+    cfg.monitor = "f1".into();
+    let e = Trainer::new(cfg, &dir.path().join("x"), Device::Cpu)
+        .unwrap()
+        .with_progress(false)
+        .fit(&mut fresh(None), false)
+        .unwrap_err();
+    assert!(e.to_string().contains("reports no `f1`"), "{e}");
+}
+
+#[test]
+fn runs_write_their_directory_and_refuse_to_overwrite() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let defaults = RunConfig {
+        train: train_cfg(),
+        task: BlobsConfig {
+            hidden: 8,
+            crash_at: None,
+        },
+    };
+    let opts = RunOptions {
+        config: None,
+        overrides: vec!["train.epochs=1".into(), "task.hidden=12".into()],
+        device: Device::Cpu,
+        dir: out.clone(),
+        resume: false,
+        progress: false,
+    };
+    let r = mm_train::run::train::<Blobs>(&defaults, &opts).unwrap();
+    assert_eq!(r.summary.steps, 13);
+    assert!(r.test["accuracy"] > 0.6);
+    let cfg_text = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(cfg_text.contains("hidden = 12"), "{cfg_text}");
+    assert!(out.join("summary.json").is_file());
+    assert!(
+        mm_train::run::train::<Blobs>(&defaults, &opts)
+            .unwrap_err()
+            .to_string()
+            .contains("--resume")
+    );
+    let m = mm_train::run::evaluate::<Blobs>(&out, "test", Device::Cpu).unwrap();
+    assert_eq!(m["accuracy"], r.test["accuracy"]);
+    let inferred =
+        mm_train::run::infer::<Blobs>(&out, &["a".into()], &dir.path().join("inf"), Device::Cpu)
+            .unwrap();
+    assert_eq!(inferred["n"], 1);
+}
