@@ -2,6 +2,7 @@
 
 mod audio;
 mod data;
+mod engine;
 mod features;
 mod info;
 mod text;
@@ -42,6 +43,12 @@ enum Command {
     /// Train a task.
     #[command(subcommand)]
     Train(train::TrainCommand),
+    /// Score a trained checkpoint on a split.
+    #[command(subcommand)]
+    Eval(engine::EvalCommand),
+    /// Run a trained checkpoint on inputs.
+    #[command(subcommand)]
+    Infer(engine::InferCommand),
 }
 
 /// Parses `auto`, `cpu`, `cuda` or `cuda:N` into a device, failing when CUDA is asked for but
@@ -88,6 +95,8 @@ fn main() -> std::process::ExitCode {
         Command::Data(c) => data::run(c),
         Command::Vision(c) => vision::run(c),
         Command::Train(c) => train::run(c),
+        Command::Eval(c) => engine::run_eval(c),
+        Command::Infer(c) => engine::run_infer(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

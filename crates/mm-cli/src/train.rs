@@ -12,6 +12,8 @@ use mm_tasks::sound_tagging::{self, Progress, SoundTaggingConfig};
 pub enum TrainCommand {
     /// Sound-event tagging from log-mel spectrograms on the built-in synthetic sound classes.
     SoundTagging(SoundTaggingArgs),
+    /// Image tagging and cross-modal retrieval (joint embedding, VSE++) on the engine.
+    Retrieval(crate::engine::TrainArgs),
 }
 
 #[derive(Debug, Args)]
@@ -36,6 +38,10 @@ pub struct SoundTaggingArgs {
 pub fn run(cmd: TrainCommand) -> Result<()> {
     match cmd {
         TrainCommand::SoundTagging(args) => sound_tagging_cmd(args),
+        TrainCommand::Retrieval(args) => crate::engine::train::<mm_tasks::retrieval::Retrieval>(
+            &mm_tasks::retrieval::defaults(),
+            args,
+        ),
     }
 }
 

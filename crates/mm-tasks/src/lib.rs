@@ -18,6 +18,7 @@
 mod error;
 /// PNG pictures (spectrogram strips, curves), from the engine.
 pub use mm_train::plot;
+pub mod retrieval;
 pub mod sound_tagging;
 
 pub use error::{Error, Result};

@@ -34,5 +34,5 @@ pub use error::{Error, Result};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
 pub use run::{RunConfig, RunOptions, RunReport};
 pub use schedule::{ScheduleConfig, ScheduleKind};
-pub use task::{Metrics, Task};
+pub use task::{Metrics, StepContext, Task};
 pub use trainer::{Summary, Trainer};

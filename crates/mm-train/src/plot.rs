@@ -129,6 +129,40 @@ pub fn line_plot(series: &[&[f32]], width: u32, height: u32) -> Result<RgbImage>
     Ok(img)
 }
 
+/// Draws ASCII `text` with its top-left corner at `(x, y)` in an 8x8 bitmap font scaled by
+/// `scale` (other characters print as `?`); pixels outside the image are skipped.
+pub fn draw_text(img: &mut RgbImage, x: u32, y: u32, text: &str, colour: Rgb<u8>, scale: u32) {
+    let scale = scale.max(1);
+    for (k, ch) in text.chars().enumerate() {
+        let code = if ch.is_ascii() {
+            ch as usize
+        } else {
+            '?' as usize
+        };
+        let glyph = font8x8::legacy::BASIC_LEGACY[code];
+        let x0 = x + k as u32 * 8 * scale;
+        for (row, bits) in glyph.iter().enumerate() {
+            for col in 0..8u32 {
+                if bits >> col & 1 == 1 {
+                    for dy in 0..scale {
+                        for dx in 0..scale {
+                            let (px, py) = (x0 + col * scale + dx, y + row as u32 * scale + dy);
+                            if px < img.width() && py < img.height() {
+                                img.put_pixel(px, py, colour);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Pixel width of `text` drawn by [`draw_text`] at `scale`.
+pub fn text_width(text: &str, scale: u32) -> u32 {
+    text.chars().count() as u32 * 8 * scale.max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,4 +197,19 @@ mod tests {
     }
 
     const COLOURS_FIRST: [u8; 3] = [31, 119, 180];
+
+    #[test]
+    fn text_is_drawn_where_asked_and_clipped() {
+        let mut img = RgbImage::new(40, 10);
+        let white = Rgb([255, 255, 255]);
+        draw_text(&mut img, 0, 0, "I", white, 1);
+        let lit: Vec<(u32, u32)> = img
+            .enumerate_pixels()
+            .filter(|(_, _, p)| **p == white)
+            .map(|(x, y, _)| (x, y))
+            .collect();
+        assert!(!lit.is_empty() && lit.iter().all(|&(x, y)| x < 8 && y < 8));
+        draw_text(&mut img, 36, 5, "WWW", white, 2); // off the edge: no panic
+        assert_eq!(text_width("abc", 2), 48);
+    }
 }

@@ -9,6 +9,18 @@ use tch::{Device, Tensor, nn};
 
 use crate::error::Result;
 
+/// Where training stands when a step runs (for curricula, loss warm-ups, annealing); a
+/// function of the step alone, so a resumed run sees what an uninterrupted one saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepContext {
+    /// 0-based index of this step.
+    pub step: usize,
+    /// 0-based epoch of this step.
+    pub epoch: usize,
+    /// Steps the run will take (without early stopping).
+    pub total_steps: usize,
+}
+
 /// Named evaluation results (`"r1_i2t"`, `"accuracy"`, ...).
 pub type Metrics = BTreeMap<String, f64>;
 
@@ -39,7 +51,7 @@ pub trait Task: Sized {
     fn train_size(&self) -> usize;
 
     /// The loss of one batch in training mode (a scalar tensor that requires gradients).
-    fn train_step(&mut self, batch: &[usize]) -> Result<Tensor>;
+    fn train_step(&mut self, batch: &[usize], ctx: &StepContext) -> Result<Tensor>;
 
     /// Metrics on `split` (`"val"` during training, `"test"` at the end), in eval mode.
     fn evaluate(&mut self, split: &str) -> Result<Metrics>;

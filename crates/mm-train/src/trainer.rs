@@ -13,7 +13,7 @@ use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::optim::Optimizer;
 use crate::plot;
-use crate::task::{Metrics, Task};
+use crate::task::{Metrics, StepContext, Task};
 
 /// What a finished (or early-stopped) training reports.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -182,7 +182,12 @@ impl Trainer {
             let t0 = Instant::now();
             opt.zero_grad();
             let autocast = cfg.autocast && self.device.is_cuda();
-            let loss = tch::autocast(autocast, || task.train_step(batch))?;
+            let ctx = StepContext {
+                step: st.step,
+                epoch,
+                total_steps: total,
+            };
+            let loss = tch::autocast(autocast, || task.train_step(batch, &ctx))?;
             let value = loss.f_double_value(&[])?;
             if !value.is_finite() {
                 return Err(Error::NonFiniteLoss {

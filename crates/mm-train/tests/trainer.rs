@@ -6,7 +6,7 @@ use std::path::Path;
 
 use mm_train::{
     Error, Metrics, Mode, OptimizerConfig, Result, RunConfig, RunOptions, ScheduleConfig,
-    ScheduleKind, Task, TrainConfig, Trainer, checkpoint,
+    ScheduleKind, StepContext, Task, TrainConfig, Trainer, checkpoint,
 };
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor, nn};
@@ -70,7 +70,7 @@ impl Task for Blobs {
         self.n_train
     }
 
-    fn train_step(&mut self, batch: &[usize]) -> Result<Tensor> {
+    fn train_step(&mut self, batch: &[usize], _ctx: &StepContext) -> Result<Tensor> {
         self.steps += 1;
         if Some(self.steps) == self.crash_at {
             return Err(Error::Config("simulated crash".into()));

@@ -1,0 +1,168 @@
+//! `mm train|eval|infer <task>` for tasks on the training engine (`mm-train`).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use mm_tasks::retrieval::Retrieval;
+use mm_train::{RunConfig, RunOptions, Task};
+
+/// Arguments of `mm train <task>` for engine tasks.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// A TOML file over the task's defaults (see configs/<task>/).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The data set (sets task.data).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Run directory (config.toml, metrics.jsonl, checkpoints/, PNG curves, summary.json).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run in DIR from its latest checkpoint, with its saved configuration.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "data", "set", "out"])]
+    resume: Option<PathBuf>,
+    /// Override a configuration value: --set train.optimizer.lr=1e-3 (repeatable). The
+    /// environment can too: MM_CFG__TRAIN__EPOCHS=5.
+    #[arg(long, value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Hide the progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Arguments of `mm eval <task>`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A run directory (its best checkpoint) or one checkpoint directory.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// The split to score.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+/// Arguments of `mm infer <task>`.
+#[derive(Debug, Args)]
+pub struct InferArgs {
+    /// A run directory (its best checkpoint) or one checkpoint directory.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// An input, as the task reads it (repeatable); retrieval: test:K, an image file, or
+    /// text:QUERY.
+    #[arg(long, required = true)]
+    input: Vec<String>,
+    /// Where pictures go.
+    #[arg(long, default_value = "runs/infer")]
+    out: PathBuf,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+/// Trains `T` and prints its test metrics.
+pub fn train<T: Task>(defaults: &RunConfig<T::Config>, args: TrainArgs) -> Result<()> {
+    let device = crate::parse_device(&args.device)?;
+    let mut overrides = args.set;
+    if let Some(d) = &args.data {
+        overrides.push(format!("task.data={}", d.display()));
+    }
+    let (dir, resume) = match (args.resume, args.out) {
+        (Some(d), _) => (d, true),
+        (None, Some(d)) => (d, false),
+        (None, None) => (PathBuf::from(format!("runs/{}", T::NAME)), false),
+    };
+    let opts = RunOptions {
+        config: args.config,
+        overrides,
+        device,
+        dir: dir.clone(),
+        resume,
+        progress: !args.quiet,
+    };
+    let t0 = std::time::Instant::now();
+    let report = mm_train::run::train::<T>(defaults, &opts)
+        .with_context(|| format!("training {} into {}", T::NAME, dir.display()))?;
+    let s = &report.summary;
+    println!(
+        "{}: {} steps in {:.1} s ({:.0} samples/s while training){}",
+        T::NAME,
+        s.steps,
+        t0.elapsed().as_secs_f64(),
+        s.samples_per_sec,
+        if s.stopped_early {
+            ", stopped early"
+        } else {
+            ""
+        }
+    );
+    if let Some((step, v)) = s.best {
+        println!("best validation value {v:.3} at step {step}");
+    }
+    print_metrics("test (best checkpoint)", &report.test);
+    println!("run directory: {}", dir.display());
+    Ok(())
+}
+
+fn print_metrics(title: &str, m: &mm_train::Metrics) {
+    println!("{title}:");
+    for (k, v) in m {
+        println!("  {k:<16} {v:10.3}");
+    }
+}
+
+/// Scores a checkpoint of `T`.
+pub fn eval<T: Task>(args: EvalArgs) -> Result<()> {
+    let device = crate::parse_device(&args.device)?;
+    let m = mm_train::run::evaluate::<T>(&args.checkpoint, &args.split, device)
+        .with_context(|| format!("evaluating {}", args.checkpoint.display()))?;
+    print_metrics(&format!("{} on {}", T::NAME, args.split), &m);
+    Ok(())
+}
+
+/// Runs a checkpoint of `T` on inputs.
+pub fn infer<T: Task>(args: InferArgs) -> Result<()> {
+    let device = crate::parse_device(&args.device)?;
+    if args.input.is_empty() {
+        bail!("give at least one --input");
+    }
+    let v = mm_train::run::infer::<T>(&args.checkpoint, &args.input, &args.out, device)
+        .with_context(|| format!("inference with {}", args.checkpoint.display()))?;
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}
+
+/// `mm eval <task>`.
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Image tagging and cross-modal retrieval: Recall@K and ranks both ways.
+    Retrieval(EvalArgs),
+}
+
+/// `mm infer <task>`.
+#[derive(Debug, Subcommand)]
+pub enum InferCommand {
+    /// Captions and tags for images (test:K or files), images for text:QUERY; writes
+    /// retrieval.png.
+    Retrieval(InferArgs),
+}
+
+/// Runs `mm eval`.
+pub fn run_eval(cmd: EvalCommand) -> Result<()> {
+    match cmd {
+        EvalCommand::Retrieval(a) => eval::<Retrieval>(a),
+    }
+}
+
+/// Runs `mm infer`.
+pub fn run_infer(cmd: InferCommand) -> Result<()> {
+    match cmd {
+        InferCommand::Retrieval(a) => infer::<Retrieval>(a),
+    }
+}

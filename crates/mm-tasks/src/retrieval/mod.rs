@@ -1,0 +1,635 @@
+//! Image tagging and cross-modal retrieval: the lecture's joint embedding.
+//!
+//! An image encoder (an `mm-vision` backbone's pooled vector, projected) and a text encoder
+//! (word embeddings, initialised from skip-gram vectors that `mm-text` trains on the training
+//! captions, then a GRU or mean pooling, projected) map into one L2-normalised space, trained
+//! with an `mm-fusion` metric-learning loss (VSE++ hardest negatives by default: the true pair
+//! is pulled together, the hardest in-batch negative pushed away). Evaluation: Recall@1/5/10,
+//! median and mean rank, image-to-text (an image's best-ranked caption counts) and
+//! text-to-image, beside chance; on SynthAV also tag precision. Inference: captions and tags
+//! for an image, images for a text query.
+//!
+//! Data: an mm HDF5 file with a `uint8 [H, W, 3]` image field, a ragged caption field (token
+//! ids; several captions per image) whose vocabulary the file's `meta.params` names
+//! (`decode.<field>` -> the key of a word list), and `train`/`val`/`test` splits: SynthAV, or
+//! Flickr8k/COCO as `mm data convert` writes them.
+
+mod model;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use image::{Rgb, RgbImage};
+use mm_data::Reader;
+use mm_fusion::Similarities;
+use mm_train::{Error, Metrics, Result, StepContext, Task, plot};
+use mm_vision::BackboneConfig;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor, nn};
+
+use model::JointModel;
+pub use model::{LossKind, TextEncoderKind};
+
+/// The `[task]` table of a retrieval run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrievalConfig {
+    /// The data set (`mm data synthav`, `mm data convert flickr8k`, ...).
+    pub data: PathBuf,
+    /// The image field.
+    #[serde(default = "default_image_field")]
+    pub image_field: String,
+    /// The ragged caption field.
+    #[serde(default = "default_captions_field")]
+    pub captions_field: String,
+    /// The image backbone.
+    pub backbone: BackboneConfig,
+    /// torchvision-named safetensors weights for the backbone (e.g. ImageNet ResNet-50).
+    #[serde(default)]
+    pub backbone_weights: Option<PathBuf>,
+    /// Freeze the whole backbone: no gradients, batch norms on their running statistics
+    /// (for pretrained weights; per-stage control is `mm_vision::Backbone::set_trainable`).
+    #[serde(default)]
+    pub freeze_backbone: bool,
+    /// Resize images to this side before the backbone (bilinear); `None` keeps them.
+    #[serde(default)]
+    pub image_size: Option<i64>,
+    /// Joint space dimension.
+    pub embed_dim: i64,
+    /// Word vector dimension.
+    pub word_dim: i64,
+    /// Initialise word vectors with skip-gram trained on the training captions.
+    #[serde(default = "yes")]
+    pub word2vec_init: bool,
+    /// The sentence encoder.
+    pub text_encoder: TextEncoderKind,
+    /// GRU hidden size.
+    #[serde(default = "default_hidden")]
+    pub hidden_dim: i64,
+    /// The metric-learning loss.
+    #[serde(default)]
+    pub loss: LossKind,
+    /// `vsepp_hardest`: use the sum over negatives for this many epochs first.
+    #[serde(default)]
+    pub sum_warmup_epochs: usize,
+    /// Triplet/contrastive margin.
+    #[serde(default = "default_margin")]
+    pub margin: f64,
+    /// Use only this many training images (`None`: all).
+    #[serde(default)]
+    pub max_train: Option<usize>,
+}
+
+fn default_image_field() -> String {
+    "image".into()
+}
+fn default_captions_field() -> String {
+    "captions".into()
+}
+fn yes() -> bool {
+    true
+}
+fn default_hidden() -> i64 {
+    256
+}
+fn default_margin() -> f64 {
+    0.2
+}
+
+/// One split in memory: images as `uint8 [N, H, W, 3]` on the CPU, captions as token ids.
+#[derive(Debug)]
+struct Split {
+    images: Tensor,
+    captions: Vec<Vec<Vec<i64>>>,
+    /// SynthAV's object table `[N, 3, 7]`, for tag precision.
+    objects: Option<Tensor>,
+}
+
+/// The retrieval task.
+#[derive(Debug)]
+pub struct Retrieval {
+    cfg: RetrievalConfig,
+    vs: nn::VarStore,
+    model: JointModel,
+    vocab: Vec<String>,
+    index: HashMap<String, i64>,
+    splits: BTreeMap<String, Split>,
+    /// Candidate tags (`"a red square"`) when the data set names colours and shapes.
+    tags: Vec<String>,
+    device: Device,
+}
+
+fn task_err(reason: impl Into<String>) -> Error {
+    Error::InvalidParameter {
+        name: "task",
+        reason: reason.into(),
+    }
+}
+
+fn load_split(
+    r: &Reader,
+    cfg: &RetrievalConfig,
+    name: &str,
+    limit: Option<usize>,
+) -> Result<Split> {
+    let mut idx: Vec<usize> = r
+        .split(name)
+        .map_err(Error::task)?
+        .into_iter()
+        .map(|i| i as usize)
+        .collect();
+    if let Some(n) = limit {
+        idx.truncate(n);
+    }
+    if idx.is_empty() {
+        return Err(task_err(format!(
+            "{}: split `{name}` is empty",
+            r.path().display()
+        )));
+    }
+    let b = r.read_batch(&idx).map_err(Error::task)?;
+    let images = b
+        .tensor(&cfg.image_field, Device::Cpu)
+        .map_err(Error::task)?;
+    let captions: Vec<Vec<Vec<i64>>> = b
+        .ragged
+        .get(&cfg.captions_field)
+        .ok_or_else(|| task_err(format!("no ragged field `{}`", cfg.captions_field)))?
+        .iter()
+        .map(|caps| {
+            caps.iter()
+                .map(|c| c.iter().map(|&t| t as i64).collect())
+                .collect()
+        })
+        .collect();
+    if let Some(i) = captions
+        .iter()
+        .position(|c| c.is_empty() || c.iter().any(Vec::is_empty))
+    {
+        return Err(task_err(format!(
+            "sample {} of `{name}` has an empty caption list or caption",
+            idx[i]
+        )));
+    }
+    let objects = b
+        .fixed
+        .contains_key("objects")
+        .then(|| b.tensor("objects", Device::Cpu))
+        .transpose()
+        .map_err(Error::task)?;
+    Ok(Split {
+        images,
+        captions,
+        objects,
+    })
+}
+
+impl Retrieval {
+    fn split(&self, name: &str) -> Result<&Split> {
+        self.splits.get(name).ok_or_else(|| {
+            task_err(format!(
+                "no split `{name}` (have {:?})",
+                self.splits.keys().collect::<Vec<_>>()
+            ))
+        })
+    }
+
+    /// Token ids of a sentence (lower-cased, split on whitespace); unknown words are skipped.
+    pub fn encode_words(&self, text: &str) -> Vec<i64> {
+        text.to_lowercase()
+            .split_whitespace()
+            .filter_map(|w| self.index.get(w).copied())
+            .collect()
+    }
+
+    fn sentence(&self, ids: &[i64]) -> String {
+        ids.iter()
+            .map(|&i| self.vocab.get(i as usize).map_or("<?>", String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Embeddings of `images` (`uint8 [N, H, W, 3]`), in chunks.
+    fn embed_images(&self, images: &Tensor, train: bool) -> Result<Tensor> {
+        let n = images.size()[0];
+        let mut out = Vec::new();
+        let chunk = if train { n } else { 256 };
+        for s in (0..n).step_by(chunk as usize) {
+            let len = chunk.min(n - s);
+            out.push(
+                self.model
+                    .embed_images(&images.narrow(0, s, len), self.device, train)?,
+            );
+        }
+        Ok(Tensor::f_cat(&out, 0)?)
+    }
+
+    fn embed_sentences(&self, sents: &[&[i64]], train: bool) -> Result<Tensor> {
+        let mut out = Vec::new();
+        for chunk in sents.chunks(if train { sents.len().max(1) } else { 512 }) {
+            out.push(self.model.embed_text(chunk, self.device, train)?);
+        }
+        Ok(Tensor::f_cat(&out, 0)?)
+    }
+
+    /// Every caption of `split`, flattened, with the image each belongs to.
+    fn caption_list(split: &Split) -> (Vec<&[i64]>, Vec<usize>) {
+        let mut sents = Vec::new();
+        let mut owner = Vec::new();
+        for (i, caps) in split.captions.iter().enumerate() {
+            for c in caps {
+                sents.push(c.as_slice());
+                owner.push(i);
+            }
+        }
+        (sents, owner)
+    }
+
+    /// Images of `uint8 [N, H, W, 3]` from `inputs`: `test:K` (a test image) or a file.
+    fn input_image(&self, input: &str) -> Result<(Tensor, String)> {
+        if let Some(k) = input.strip_prefix("test:") {
+            let k: i64 = k
+                .parse()
+                .map_err(|_| task_err(format!("`{input}`: expected test:INDEX")))?;
+            let test = self.split("test")?;
+            let n = test.images.size()[0];
+            if !(0..n).contains(&k) {
+                return Err(task_err(format!(
+                    "`{input}`: the test split has {n} images"
+                )));
+            }
+            return Ok((test.images.narrow(0, k, 1), input.to_owned()));
+        }
+        let img = mm_vision::image::load_rgb(Path::new(input)).map_err(Error::task)?;
+        let side = self.split("test")?.images.size()[1] as u32;
+        let img = mm_vision::image::Transform {
+            resize: Some(side),
+            crop: Some(side),
+            random_crop: false,
+            hflip: false,
+        }
+        .apply(&img, &mut rand::rng())
+        .map_err(Error::task)?;
+        Ok((
+            mm_vision::image::to_tensor(&[img]).map_err(Error::task)?,
+            input.to_owned(),
+        ))
+    }
+
+    /// Tag precision@1 on SynthAV: does the best tag name an object in the image?
+    fn tag_precision(&self, split: &Split, img_emb: &Tensor) -> Result<Option<(f64, f64)>> {
+        let Some(objects) = &split.objects else {
+            return Ok(None);
+        };
+        if self.tags.is_empty() {
+            return Ok(None);
+        }
+        let tag_ids: Vec<Vec<i64>> = self.tags.iter().map(|t| self.encode_words(t)).collect();
+        let refs: Vec<&[i64]> = tag_ids.iter().map(Vec::as_slice).collect();
+        let tag_emb = self.embed_sentences(&refs, false)?;
+        let best = img_emb
+            .f_matmul(&tag_emb.f_tr()?)?
+            .f_argmax(-1, false)?
+            .to_device(Device::Cpu);
+        let best = Vec::<i64>::try_from(&best)?;
+        let obj = Vec::<i64>::try_from(&objects.reshape([-1]))?;
+        let (n_shapes, n) = (mm_data::synthav::SHAPES.len() as i64, best.len());
+        let (mut hits, mut chance) = (0usize, 0.0);
+        for (i, &t) in best.iter().enumerate() {
+            // tag t = colour * n_shapes + shape; object row: present, shape, colour, ...
+            let rows: Vec<&[i64]> = obj[i * 21..(i + 1) * 21]
+                .chunks(7)
+                .filter(|r| r[0] == 1)
+                .collect();
+            let truth: std::collections::BTreeSet<i64> =
+                rows.iter().map(|r| r[2] * n_shapes + r[1]).collect();
+            hits += usize::from(truth.contains(&t));
+            chance += truth.len() as f64 / self.tags.len() as f64;
+        }
+        Ok(Some((
+            100.0 * hits as f64 / n as f64,
+            100.0 * chance / n as f64,
+        )))
+    }
+
+    /// A picture: each image (scaled x3) with its top captions and tags beside it.
+    fn gallery(rows: &[(Tensor, Vec<String>)]) -> Result<RgbImage> {
+        let scale = 3u32;
+        let side = rows.first().map_or(64, |(t, _)| t.size()[0] as u32) * scale;
+        let text_w = rows
+            .iter()
+            .flat_map(|(_, l)| l.iter())
+            .map(|l| plot::text_width(l, 1))
+            .max()
+            .unwrap_or(0);
+        let row_h = side.max(
+            rows.iter()
+                .map(|(_, l)| l.len() as u32 * 12)
+                .max()
+                .unwrap_or(0),
+        ) + 8;
+        let mut img = RgbImage::from_pixel(
+            side + 16 + text_w + 8,
+            row_h * rows.len() as u32,
+            Rgb([255, 255, 255]),
+        );
+        for (r, (pix, lines)) in rows.iter().enumerate() {
+            let (h, w) = (pix.size()[0] as u32, pix.size()[1] as u32);
+            let data = Vec::<u8>::try_from(&pix.reshape([-1]))?;
+            let y0 = r as u32 * row_h + 4;
+            for y in 0..h * scale {
+                for x in 0..w * scale {
+                    let o = (((y / scale) * w + x / scale) * 3) as usize;
+                    img.put_pixel(4 + x, y0 + y, Rgb([data[o], data[o + 1], data[o + 2]]));
+                }
+            }
+            for (k, line) in lines.iter().enumerate() {
+                let colour = if line.starts_with("tag") {
+                    Rgb([180, 60, 20])
+                } else {
+                    Rgb([20, 20, 20])
+                };
+                plot::draw_text(&mut img, side + 16, y0 + k as u32 * 12, line, colour, 1);
+            }
+        }
+        Ok(img)
+    }
+}
+
+impl Task for Retrieval {
+    const NAME: &'static str = "retrieval";
+    type Config = RetrievalConfig;
+
+    fn build(cfg: &RetrievalConfig, device: Device) -> Result<Self> {
+        let r = Reader::open(&cfg.data).map_err(Error::task)?;
+        let params = &r.meta().params;
+        let key = params["decode"][&cfg.captions_field]
+            .as_str()
+            .unwrap_or("vocabulary");
+        let vocab: Vec<String> = params[key]
+            .as_array()
+            .ok_or_else(|| {
+                task_err(format!(
+                    "{}: meta.params has no word list `{key}` for `{}`",
+                    cfg.data.display(),
+                    cfg.captions_field
+                ))
+            })?
+            .iter()
+            .map(|w| w.as_str().unwrap_or_default().to_owned())
+            .collect();
+        let mut splits = BTreeMap::new();
+        splits.insert(
+            "train".to_string(),
+            load_split(&r, cfg, "train", cfg.max_train)?,
+        );
+        for s in ["val", "test"] {
+            splits.insert(s.to_string(), load_split(&r, cfg, s, None)?);
+        }
+        let index: HashMap<String, i64> = vocab
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.clone(), i as i64))
+            .collect();
+        let tags = match (params["colours"].as_array(), params["shapes"].as_array()) {
+            (Some(c), Some(s)) => c
+                .iter()
+                .flat_map(|c| {
+                    s.iter().map(move |s| {
+                        format!(
+                            "a {} {}",
+                            c.as_str().unwrap_or(""),
+                            s.as_str().unwrap_or("")
+                        )
+                    })
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let init = if cfg.word2vec_init {
+            Some(model::word2vec_init(
+                &splits["train"].captions,
+                &vocab,
+                cfg.word_dim,
+            )?)
+        } else {
+            None
+        };
+        let mut vs = nn::VarStore::new(device);
+        let model = JointModel::new(&vs.root(), cfg, vocab.len() as i64, init.as_ref())?;
+        if let Some(w) = &cfg.backbone_weights {
+            let opts = mm_vision::LoadOptions {
+                prefix: String::new(),
+                strict: false,
+            };
+            model.load_backbone(&mut vs, w, &opts)?;
+        }
+        Ok(Self {
+            cfg: cfg.clone(),
+            vs,
+            model,
+            vocab,
+            index,
+            splits,
+            tags,
+            device,
+        })
+    }
+
+    fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
+    fn var_store_mut(&mut self) -> &mut nn::VarStore {
+        &mut self.vs
+    }
+
+    fn train_size(&self) -> usize {
+        self.splits["train"].captions.len()
+    }
+
+    fn train_step(&mut self, batch: &[usize], ctx: &StepContext) -> Result<Tensor> {
+        let train = &self.splits["train"];
+        let idx = Tensor::from_slice(&batch.iter().map(|&i| i as i64).collect::<Vec<_>>());
+        // one caption per image, drawn from libtorch's generator (seeded per step)
+        let draws = Vec::<f64>::try_from(&Tensor::rand(
+            [batch.len() as i64],
+            (Kind::Double, Device::Cpu),
+        ))?;
+        let sents: Vec<&[i64]> = batch
+            .iter()
+            .zip(draws)
+            .map(|(&i, u)| {
+                let caps = &train.captions[i];
+                caps[((u * caps.len() as f64) as usize).min(caps.len() - 1)].as_slice()
+            })
+            .collect();
+        let im = self
+            .model
+            .embed_images(&train.images.index_select(0, &idx), self.device, true)?;
+        let s = self.model.embed_text(&sents, self.device, true)?;
+        // VSE++ from scratch: hardest negatives only after a warm-up on all negatives (with
+        // random features the hardest negative is noise and training collapses)
+        let hardest_ok = ctx.epoch >= self.cfg.sum_warmup_epochs;
+        self.model.loss(&im, &s, self.cfg.margin, hardest_ok)
+    }
+
+    fn after_step(&mut self) -> Result<()> {
+        self.model.after_step()
+    }
+
+    fn evaluate(&mut self, split: &str) -> Result<Metrics> {
+        let sp = self.split(split)?;
+        let im = self.embed_images(&sp.images, false)?;
+        let (sents, owner) = Self::caption_list(sp);
+        let txt = self.embed_sentences(&sents, false)?;
+        let sims = Similarities::from_tensor(&im.f_matmul(&txt.f_tr()?)?).map_err(Error::task)?;
+        let i2t = sims.image_to_text(&owner).map_err(Error::task)?;
+        let t2i = sims.text_to_image(&owner).map_err(Error::task)?;
+        let n = sp.captions.len() as f64;
+        let mut m = Metrics::new();
+        for (dir, r) in [("i2t", i2t), ("t2i", t2i)] {
+            m.insert(format!("r1_{dir}"), r.r1);
+            m.insert(format!("r5_{dir}"), r.r5);
+            m.insert(format!("r10_{dir}"), r.r10);
+            m.insert(format!("medr_{dir}"), r.median_rank);
+            m.insert(format!("meanr_{dir}"), r.mean_rank);
+        }
+        m.insert(
+            "rsum".into(),
+            i2t.r1 + i2t.r5 + i2t.r10 + t2i.r1 + t2i.r5 + t2i.r10,
+        );
+        // a random ranking puts one of an image's captions first with probability 1/N
+        // (i2t), and a caption's image first with probability 1/N (t2i)
+        m.insert("chance_r1".into(), 100.0 / n);
+        if let Some((p, chance)) = self.tag_precision(sp, &im)? {
+            m.insert("tag_p1".into(), p);
+            m.insert("tag_p1_chance".into(), chance);
+        }
+        Ok(m)
+    }
+
+    fn infer(&mut self, inputs: &[String], out_dir: &Path) -> Result<serde_json::Value> {
+        if inputs.is_empty() {
+            return Err(task_err(
+                "give inputs: test:K, an image file, or text:QUERY",
+            ));
+        }
+        let test = self.split("test")?;
+        let (sents, _) = Self::caption_list(test);
+        let txt = self.embed_sentences(&sents, false)?;
+        let test_im = self.embed_images(&test.images, false)?;
+        let tag_ids: Vec<Vec<i64>> = self.tags.iter().map(|t| self.encode_words(t)).collect();
+        let tag_refs: Vec<&[i64]> = tag_ids.iter().map(Vec::as_slice).collect();
+        let tag_emb = if tag_refs.is_empty() {
+            None
+        } else {
+            Some(self.embed_sentences(&tag_refs, false)?)
+        };
+        let top = |scores: &Tensor, k: i64| -> Result<Vec<(i64, f64)>> {
+            let k = k.min(scores.size()[0]);
+            let (v, i) = scores.f_topk(k, 0, true, true)?;
+            let v = Vec::<f64>::try_from(&v.to_device(Device::Cpu).to_kind(Kind::Double))?;
+            let i = Vec::<i64>::try_from(&i.to_device(Device::Cpu))?;
+            Ok(i.into_iter().zip(v).collect())
+        };
+        let mut report = Vec::new();
+        let mut rows = Vec::new();
+        for input in inputs {
+            if let Some(q) = input.strip_prefix("text:") {
+                let ids = self.encode_words(q);
+                if ids.is_empty() {
+                    return Err(task_err(format!(
+                        "`{q}`: no word of the query is in the vocabulary"
+                    )));
+                }
+                let e = self.embed_sentences(&[&ids], false)?;
+                let hits = top(&test_im.f_matmul(&e.f_tr()?)?.f_squeeze_dim(1)?, 5)?;
+                for (k, &(i, _)) in hits.iter().enumerate().take(3) {
+                    rows.push((
+                        test.images.get(i),
+                        vec![
+                            format!("query: {q}"),
+                            format!("image #{} (test:{i})", k + 1),
+                        ],
+                    ));
+                }
+                report.push(serde_json::json!({ "query": q, "images": hits.iter().map(|(i, s)| serde_json::json!({"test": i, "score": s})).collect::<Vec<_>>() }));
+            } else {
+                let (pix, name) = self.input_image(input)?;
+                let e = self.model.embed_images(&pix, self.device, false)?;
+                let caps = top(&txt.f_matmul(&e.f_tr()?)?.f_squeeze_dim(1)?, 5)?;
+                let captions: Vec<String> = caps
+                    .iter()
+                    .map(|&(i, _)| self.sentence(sents[i as usize]))
+                    .collect();
+                let tags: Vec<String> = match &tag_emb {
+                    Some(t) => top(&t.f_matmul(&e.f_tr()?)?.f_squeeze_dim(1)?, 3)?
+                        .iter()
+                        .map(|&(i, _)| self.tags[i as usize].trim_start_matches("a ").to_string())
+                        .collect(),
+                    None => Vec::new(),
+                };
+                let mut lines: Vec<String> =
+                    captions.iter().take(3).map(|c| format!("- {c}")).collect();
+                if !tags.is_empty() {
+                    lines.push(format!("tags: {}", tags.join(", ")));
+                }
+                rows.push((pix.get(0), lines));
+                report
+                    .push(serde_json::json!({ "image": name, "captions": captions, "tags": tags }));
+            }
+        }
+        let png = out_dir.join("retrieval.png");
+        plot::save_png_atomic(&Self::gallery(&rows)?, &png)?;
+        Ok(serde_json::json!({ "results": report, "picture": png }))
+    }
+}
+
+/// The defaults of `mm train retrieval`: SynthAV at `data/synthav.h5`, a small CNN, a GRU,
+/// VSE++ hardest negatives; minutes on a CPU. `configs/retrieval/synthav.toml` spells them out.
+pub fn defaults() -> mm_train::RunConfig<RetrievalConfig> {
+    use mm_train::{Mode, OptimizerConfig, ScheduleConfig, ScheduleKind, TrainConfig};
+    mm_train::RunConfig {
+        train: TrainConfig {
+            epochs: 40,
+            max_steps: 0,
+            batch_size: 64,
+            eval_every: 0,
+            log_every: 5,
+            seed: 0,
+            optimizer: OptimizerConfig::adam(2e-3),
+            schedule: ScheduleConfig {
+                kind: ScheduleKind::Cosine,
+                warmup_steps: 20,
+                min_factor: 0.05,
+                ..Default::default()
+            },
+            lr_groups: vec![],
+            clip_grad_norm: 2.0,
+            monitor: "rsum".into(),
+            mode: Mode::Max,
+            patience: 8,
+            keep_last: 2,
+            autocast: false,
+        },
+        task: RetrievalConfig {
+            data: PathBuf::from("data/synthav.h5"),
+            image_field: default_image_field(),
+            captions_field: default_captions_field(),
+            backbone: BackboneConfig::headless(mm_vision::Arch::SmallCnn),
+            backbone_weights: None,
+            freeze_backbone: false,
+            image_size: None,
+            embed_dim: 128,
+            word_dim: 64,
+            word2vec_init: true,
+            text_encoder: TextEncoderKind::Gru,
+            hidden_dim: 128,
+            loss: LossKind::VseppHardest,
+            sum_warmup_epochs: 10,
+            margin: 0.2,
+            max_train: None,
+        },
+    }
+}
