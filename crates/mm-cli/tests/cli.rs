@@ -609,3 +609,140 @@ fn vision_convert_turns_a_wrapped_pth_into_loadable_safetensors() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("does not fit resnet34"));
 }
+
+/// A training process killed mid-run and resumed ends exactly where an uninterrupted run with
+/// the same seed ends: same validation history, same test metrics, same final weights. Also:
+/// environment overrides, refusing to overwrite a run, and a corrupt checkpoint is reported.
+#[test]
+fn killed_training_resumes_to_the_uninterrupted_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("sv.h5");
+    let o = mm(&[
+        "data",
+        "synthav",
+        "--out",
+        data.to_str().unwrap(),
+        "--scenes",
+        "200",
+    ]);
+    assert!(o.status.success());
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "train",
+            "retrieval",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--quiet",
+            "--set",
+            "train.batch_size=32",
+            "--set",
+            "train.eval_every=2",
+            "--set",
+            "train.patience=0",
+            "--set",
+            "task.hidden_dim=32",
+            "--set",
+            "task.sum_warmup_epochs=1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let run = |out: &Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_mm"));
+        c.args(args(out))
+            .env("MM_CFG__TRAIN__EPOCHS", "6")
+            .env("MM_LOG", "warn");
+        c
+    };
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let o = run(&a).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cfg = std::fs::read_to_string(a.join("config.toml")).unwrap();
+    assert!(
+        cfg.contains("epochs = 6"),
+        "the environment override is in the resolved config"
+    );
+
+    let mut child = run(&b).spawn().unwrap();
+    let marker = b.join("checkpoints/step-00000010/manifest.json");
+    let t0 = std::time::Instant::now();
+    while !marker.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before it could be killed"
+        );
+        assert!(
+            t0.elapsed().as_secs() < 120,
+            "no checkpoint after 2 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!b.join("summary.json").exists(), "killed before the end");
+    // the same command again refuses to overwrite the run
+    let o = run(&b).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--resume"));
+    let o = Command::new(env!("CARGO_BIN_EXE_mm"))
+        .args([
+            "train",
+            "retrieval",
+            "--resume",
+            b.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--quiet",
+        ])
+        .env("MM_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let val = |d: &Path| -> Vec<String> {
+        std::fs::read_to_string(d.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("\"val\""))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(val(&a).len(), 15);
+    assert_eq!(val(&a), val(&b), "validation history differs after resume");
+    let test = |d: &Path| {
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("summary.json")).unwrap())
+                .unwrap();
+        s["test"].clone()
+    };
+    assert_eq!(test(&a), test(&b));
+    let last = "checkpoints/step-00000030/model.safetensors";
+    assert!(std::fs::read(a.join(last)).unwrap() == std::fs::read(b.join(last)).unwrap());
+
+    // a damaged checkpoint is detected, not loaded
+    let model = b.join(last);
+    let mut bytes = std::fs::read(&model).unwrap();
+    let k = bytes.len() / 2;
+    bytes[k] ^= 0xff;
+    std::fs::write(&model, bytes).unwrap();
+    let ck = b.join("checkpoints/step-00000030");
+    let o = mm(&[
+        "eval",
+        "retrieval",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("SHA-256"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

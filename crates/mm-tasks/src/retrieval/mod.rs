@@ -114,8 +114,11 @@ pub struct Retrieval {
     vocab: Vec<String>,
     index: HashMap<String, i64>,
     splits: BTreeMap<String, Split>,
-    /// Candidate tags (`"a red square"`) when the data set names colours and shapes.
-    tags: Vec<String>,
+    /// Candidate tags as token-id phrases: `colour shape` pairs when the data set names its
+    /// colours and shapes (SynthAV), else the vocabulary's words outside the 25 most frequent.
+    tags: Vec<(String, Vec<i64>)>,
+    /// Whether `tags` are SynthAV's colour-shape pairs (which `objects` can check).
+    colour_shape_tags: bool,
     device: Device,
 }
 
@@ -276,34 +279,85 @@ impl Retrieval {
         ))
     }
 
-    /// Tag precision@1 on SynthAV: does the best tag name an object in the image?
+    /// The training captions and their embeddings: the bank that tags are voted from.
+    fn caption_bank(&self) -> Result<(Vec<&[i64]>, Tensor)> {
+        let (sents, _) = Self::caption_list(&self.splits["train"]);
+        let emb = self.embed_sentences(&sents, false)?;
+        Ok((sents, emb))
+    }
+
+    /// Tags of each image: the phrases of its 10 nearest training captions, each caption's vote
+    /// weighted by `softmax(similarity / 0.05)` over the 10; the best `k` with their weights.
+    fn tag_images(
+        &self,
+        img_emb: &Tensor,
+        bank: &(Vec<&[i64]>, Tensor),
+        k: usize,
+    ) -> Result<Vec<Vec<(String, f64)>>> {
+        let (sents, emb) = bank;
+        let knn = 10.min(sents.len() as i64);
+        let (v, i) = img_emb
+            .f_matmul(&emb.f_tr()?)?
+            .f_topk(knn, -1, true, true)?;
+        let w = (v / 0.05)
+            .f_softmax(-1, Kind::Double)?
+            .to_device(Device::Cpu);
+        let w = Vec::<f64>::try_from(&w.reshape([-1]))?;
+        let i = Vec::<i64>::try_from(&i.to_device(Device::Cpu).reshape([-1]))?;
+        let knn = knn as usize;
+        let mut out = Vec::new();
+        for row in 0..img_emb.size()[0] as usize {
+            let mut score = vec![0.0; self.tags.len()];
+            for j in 0..knn {
+                let cap = sents[i[row * knn + j] as usize];
+                for (t, (_, phrase)) in self.tags.iter().enumerate() {
+                    if cap
+                        .windows(phrase.len())
+                        .any(|win| win == phrase.as_slice())
+                    {
+                        score[t] += w[row * knn + j];
+                    }
+                }
+            }
+            let mut order: Vec<usize> = (0..self.tags.len()).collect();
+            order.sort_by(|&a, &b| score[b].total_cmp(&score[a]).then(a.cmp(&b)));
+            out.push(
+                order
+                    .into_iter()
+                    .take(k)
+                    .filter(|&t| score[t] > 0.0)
+                    .map(|t| (self.tags[t].0.clone(), score[t]))
+                    .collect(),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Tag precision@1 on SynthAV (does the best tag name an object in the image?) and its
+    /// chance level (a uniformly drawn tag).
     fn tag_precision(&self, split: &Split, img_emb: &Tensor) -> Result<Option<(f64, f64)>> {
         let Some(objects) = &split.objects else {
             return Ok(None);
         };
-        if self.tags.is_empty() {
+        if self.tags.is_empty() || !self.colour_shape_tags {
             return Ok(None);
         }
-        let tag_ids: Vec<Vec<i64>> = self.tags.iter().map(|t| self.encode_words(t)).collect();
-        let refs: Vec<&[i64]> = tag_ids.iter().map(Vec::as_slice).collect();
-        let tag_emb = self.embed_sentences(&refs, false)?;
-        let best = img_emb
-            .f_matmul(&tag_emb.f_tr()?)?
-            .f_argmax(-1, false)?
-            .to_device(Device::Cpu);
-        let best = Vec::<i64>::try_from(&best)?;
+        let bank = self.caption_bank()?;
+        let tags = self.tag_images(img_emb, &bank, 1)?;
         let obj = Vec::<i64>::try_from(&objects.reshape([-1]))?;
-        let (n_shapes, n) = (mm_data::synthav::SHAPES.len() as i64, best.len());
+        let (n_shapes, n) = (mm_data::synthav::SHAPES.len(), tags.len());
         let (mut hits, mut chance) = (0usize, 0.0);
-        for (i, &t) in best.iter().enumerate() {
+        for (i, best) in tags.iter().enumerate() {
             // tag t = colour * n_shapes + shape; object row: present, shape, colour, ...
-            let rows: Vec<&[i64]> = obj[i * 21..(i + 1) * 21]
+            let truth: std::collections::BTreeSet<usize> = obj[i * 21..(i + 1) * 21]
                 .chunks(7)
                 .filter(|r| r[0] == 1)
+                .map(|r| r[2] as usize * n_shapes + r[1] as usize)
                 .collect();
-            let truth: std::collections::BTreeSet<i64> =
-                rows.iter().map(|r| r[2] * n_shapes + r[1]).collect();
-            hits += usize::from(truth.contains(&t));
+            if let Some((name, _)) = best.first() {
+                let t = self.tags.iter().position(|(n, _)| n == name);
+                hits += usize::from(t.is_some_and(|t| truth.contains(&t)));
+            }
             chance += truth.len() as f64 / self.tags.len() as f64;
         }
         Ok(Some((
@@ -391,20 +445,22 @@ impl Task for Retrieval {
             .enumerate()
             .map(|(i, w)| (w.clone(), i as i64))
             .collect();
-        let tags = match (params["colours"].as_array(), params["shapes"].as_array()) {
-            (Some(c), Some(s)) => c
-                .iter()
-                .flat_map(|c| {
-                    s.iter().map(move |s| {
-                        format!(
-                            "a {} {}",
-                            c.as_str().unwrap_or(""),
-                            s.as_str().unwrap_or("")
-                        )
-                    })
-                })
-                .collect(),
-            _ => Vec::new(),
+        let id = |w: &str| index.get(w).copied();
+        let colours = params["colours"].as_array();
+        let shapes = params["shapes"].as_array();
+        let (tags, colour_shape_tags) = match (colours, shapes) {
+            (Some(c), Some(sh)) => {
+                let mut t = Vec::new();
+                for c in c.iter().filter_map(|c| c.as_str()) {
+                    for s in sh.iter().filter_map(|s| s.as_str()) {
+                        if let (Some(a), Some(b)) = (id(c), id(s)) {
+                            t.push((format!("{c} {s}"), vec![a, b]));
+                        }
+                    }
+                }
+                (t, true)
+            }
+            _ => (frequent_word_tags(&vocab, &splits["train"].captions), false),
         };
         let init = if cfg.word2vec_init {
             Some(model::word2vec_init(
@@ -432,6 +488,7 @@ impl Task for Retrieval {
             index,
             splits,
             tags,
+            colour_shape_tags,
             device,
         })
     }
@@ -519,13 +576,7 @@ impl Task for Retrieval {
         let (sents, _) = Self::caption_list(test);
         let txt = self.embed_sentences(&sents, false)?;
         let test_im = self.embed_images(&test.images, false)?;
-        let tag_ids: Vec<Vec<i64>> = self.tags.iter().map(|t| self.encode_words(t)).collect();
-        let tag_refs: Vec<&[i64]> = tag_ids.iter().map(Vec::as_slice).collect();
-        let tag_emb = if tag_refs.is_empty() {
-            None
-        } else {
-            Some(self.embed_sentences(&tag_refs, false)?)
-        };
+        let bank = self.caption_bank()?;
         let top = |scores: &Tensor, k: i64| -> Result<Vec<(i64, f64)>> {
             let k = k.min(scores.size()[0]);
             let (v, i) = scores.f_topk(k, 0, true, true)?;
@@ -563,13 +614,12 @@ impl Task for Retrieval {
                     .iter()
                     .map(|&(i, _)| self.sentence(sents[i as usize]))
                     .collect();
-                let tags: Vec<String> = match &tag_emb {
-                    Some(t) => top(&t.f_matmul(&e.f_tr()?)?.f_squeeze_dim(1)?, 3)?
-                        .iter()
-                        .map(|&(i, _)| self.tags[i as usize].trim_start_matches("a ").to_string())
-                        .collect(),
-                    None => Vec::new(),
-                };
+                let tags: Vec<String> = self
+                    .tag_images(&e, &bank, 3)?
+                    .remove(0)
+                    .into_iter()
+                    .map(|(t, w)| format!("{t} ({w:.2})"))
+                    .collect();
                 let mut lines: Vec<String> =
                     captions.iter().take(3).map(|c| format!("- {c}")).collect();
                 if !tags.is_empty() {
@@ -632,4 +682,24 @@ pub fn defaults() -> mm_train::RunConfig<RetrievalConfig> {
             max_train: None,
         },
     }
+}
+
+/// Tags for data sets without a colour/shape list: the words of the training captions outside
+/// the 25 most frequent (which are function words in any caption corpus), alphabetic only.
+fn frequent_word_tags(vocab: &[String], captions: &[Vec<Vec<i64>>]) -> Vec<(String, Vec<i64>)> {
+    let mut freq = vec![0usize; vocab.len()];
+    for w in captions.iter().flatten().flatten() {
+        if let Some(f) = freq.get_mut(*w as usize) {
+            *f += 1;
+        }
+    }
+    let mut by_freq: Vec<usize> = (0..vocab.len()).collect();
+    by_freq.sort_by(|&a, &b| freq[b].cmp(&freq[a]).then(a.cmp(&b)));
+    let common: std::collections::HashSet<usize> = by_freq.iter().take(25).copied().collect();
+    (0..vocab.len())
+        .filter(|w| {
+            freq[*w] > 0 && !common.contains(w) && vocab[*w].chars().all(char::is_alphabetic)
+        })
+        .map(|w| (vocab[w].clone(), vec![w as i64]))
+        .collect()
 }
