@@ -158,6 +158,18 @@ pub fn draw_text(img: &mut RgbImage, x: u32, y: u32, text: &str, colour: Rgb<u8>
     }
 }
 
+/// `img` under a white header strip holding `title` (for curves: what, range, steps).
+pub fn titled(img: &RgbImage, title: &str) -> RgbImage {
+    let mut out = RgbImage::from_pixel(
+        img.width().max(text_width(title, 1) + 8),
+        img.height() + 14,
+        Rgb([255, 255, 255]),
+    );
+    image::imageops::overlay(&mut out, img, 0, 14);
+    draw_text(&mut out, 4, 3, title, Rgb([40, 40, 40]), 1);
+    out
+}
+
 /// Pixel width of `text` drawn by [`draw_text`] at `scale`.
 pub fn text_width(text: &str, scale: u32) -> u32 {
     text.chars().count() as u32 * 8 * scale.max(1)

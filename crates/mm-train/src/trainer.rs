@@ -289,7 +289,19 @@ impl Trainer {
         ] {
             let s = series(split, key);
             if s.len() >= 2 {
-                let img = plot::line_plot(&[&s], 480, 240)?;
+                let steps = series(split, "step");
+                let (lo, hi) = s
+                    .iter()
+                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+                        (a.min(v), b.max(v))
+                    });
+                let title = format!(
+                    "{split} {key}: {lo:.4} .. {hi:.4} (last {:.4}), steps {} .. {}",
+                    s[s.len() - 1],
+                    steps.first().copied().unwrap_or(0.0),
+                    steps.last().copied().unwrap_or(0.0)
+                );
+                let img = plot::titled(&plot::line_plot(&[&s], 480, 240)?, &title);
                 plot::save_png_atomic(&img, &self.dir.join(file))?;
             }
         }
