@@ -80,6 +80,8 @@ pub(crate) fn parse_device(s: &str) -> Result<tch::Device> {
 }
 
 fn main() -> std::process::ExitCode {
+    // reuse freed tensor buffers instead of unmapping them (see mm_train::malloc)
+    mm_train::malloc::keep_freed_buffers();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MM_LOG")

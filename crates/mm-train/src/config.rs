@@ -55,6 +55,10 @@ pub struct TrainConfig {
     pub max_steps: usize,
     /// Training examples per step.
     pub batch_size: usize,
+    /// Leave out each epoch's last batch when it is smaller than `batch_size` (PyTorch's
+    /// `DataLoader(drop_last=True)`).
+    #[serde(default)]
+    pub drop_last: bool,
     /// Evaluate on the validation split every this many steps (0: at the end of each epoch).
     #[serde(default)]
     pub eval_every: usize,
@@ -197,6 +201,7 @@ mod tests {
                 epochs: 3,
                 max_steps: 0,
                 batch_size: 8,
+                drop_last: false,
                 eval_every: 0,
                 log_every: 10,
                 seed: 0,

@@ -276,14 +276,19 @@ impl Optimizer {
                         }
                         let (m, rest) = p.state.split_at_mut(1);
                         let (m, v) = (&mut m[0], &mut rest[0]);
-                        let _ = m.f_mul_scalar_(b1)?.f_add_(&g.f_mul_scalar(1.0 - b1)?)?;
+                        // in place as torch's single-tensor Adam: two temporaries per step
+                        let _ = m.f_lerp_(&g, 1.0 - b1)?;
                         let _ = v
                             .f_mul_scalar_(b2)?
-                            .f_add_(&g.f_mul(&g)?.f_mul_scalar(1.0 - b2)?)?;
+                            .f_addcmul_(&g, &g.f_mul_scalar(1.0 - b2)?)?;
                         let bc1 = 1.0 - b1.powi(t as i32);
                         let bc2 = 1.0 - b2.powi(t as i32);
-                        let denom = v.f_sqrt()?.f_div_scalar(bc2.sqrt())?.f_add_scalar(c.eps)?;
-                        let _ = p.t.f_sub_(&m.f_div(&denom)?.f_mul_scalar(lr / bc1)?)?;
+                        let mut denom = v.f_sqrt()?;
+                        let _ = denom
+                            .f_div_scalar_(bc2.sqrt())?
+                            .f_add_scalar_(c.eps)?
+                            .f_mul_scalar_(-bc1 / lr)?;
+                        let _ = p.t.f_addcdiv_(m, &denom)?;
                     }
                     OptimizerKind::Rmsprop => {
                         let (v, rest) = p.state.split_at_mut(1);

@@ -26,11 +26,16 @@ pub struct Summary {
     pub stopped_early: bool,
     /// The last validation metrics.
     pub last_val: Metrics,
-    /// Training examples per second over the steps this process ran (evaluation excluded).
+    /// Training examples per second over the steps this process ran, evaluation excluded and
+    /// the first [`WARMUP_STEPS`] steps of the process too (libtorch's first steps pay for
+    /// kernel selection and allocator growth); over all steps when there were no more.
     pub samples_per_sec: f64,
     /// The checkpoint directory of the best step.
     pub best_checkpoint: Option<PathBuf>,
 }
+
+/// Steps of a process left out of [`Summary::samples_per_sec`].
+pub const WARMUP_STEPS: usize = 10;
 
 /// Runs [`Task`]s under a [`TrainConfig`], writing `metrics.jsonl`, checkpoints and PNG curves
 /// into a run directory.
@@ -112,7 +117,20 @@ impl Trainer {
                 reason: "the training split is empty".into(),
             });
         }
-        let per_epoch = n.div_ceil(cfg.batch_size);
+        let per_epoch = if cfg.drop_last {
+            n / cfg.batch_size
+        } else {
+            n.div_ceil(cfg.batch_size)
+        };
+        if per_epoch == 0 {
+            return Err(Error::InvalidParameter {
+                name: "train.drop_last",
+                reason: format!(
+                    "{n} training examples make no full batch of {}",
+                    cfg.batch_size
+                ),
+            });
+        }
         let total = match (cfg.epochs, cfg.max_steps) {
             (0, m) => m,
             (e, 0) => e * per_epoch,
@@ -161,7 +179,9 @@ impl Trainer {
         );
         bar.set_position(st.step as u64);
         let all: Vec<u64> = (0..n as u64).collect();
-        let (mut samples, mut busy) = (0usize, 0.0f64);
+        // (all steps, after warm-up) x (samples, seconds)
+        let (mut samples, mut busy) = ([0usize; 2], [0.0f64; 2]);
+        let mut ran = 0usize;
         let mut last_val = Metrics::new();
         let mut stopped_early = false;
         let mut order = Vec::new();
@@ -187,7 +207,11 @@ impl Trainer {
                 epoch,
                 total_steps: total,
             };
-            let loss = tch::autocast(autocast, || task.train_step(batch, &ctx))?;
+            let loss = if autocast {
+                tch::autocast(true, || task.train_step(batch, &ctx))?
+            } else {
+                task.train_step(batch, &ctx)?
+            };
             let value = loss.f_double_value(&[])?;
             if !value.is_finite() {
                 return Err(Error::NonFiniteLoss {
@@ -201,8 +225,12 @@ impl Trainer {
             }
             opt.step(lr)?;
             task.after_step()?;
-            busy += t0.elapsed().as_secs_f64();
-            samples += batch.len();
+            let dt = t0.elapsed().as_secs_f64();
+            ran += 1;
+            for k in 0..=usize::from(ran > WARMUP_STEPS) {
+                busy[k] += dt;
+                samples[k] += batch.len();
+            }
             st.step += 1;
             st.epoch = st.step / per_epoch;
             st.lr = lr;
@@ -260,8 +288,10 @@ impl Trainer {
             best: st.best_step.zip(st.best),
             stopped_early,
             last_val,
-            samples_per_sec: if busy > 0.0 {
-                samples as f64 / busy
+            samples_per_sec: if busy[1] > 0.0 {
+                samples[1] as f64 / busy[1]
+            } else if busy[0] > 0.0 {
+                samples[0] as f64 / busy[0]
             } else {
                 0.0
             },

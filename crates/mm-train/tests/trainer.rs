@@ -113,6 +113,7 @@ fn train_cfg() -> TrainConfig {
         epochs: 3,
         max_steps: 0,
         batch_size: 16,
+        drop_last: false,
         eval_every: 5,
         log_every: 3,
         seed: 11,

@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Training throughput of the retrieval task: mm against an equivalent PyTorch script.
+
+    cargo build --release -p mm-cli
+    /opt/venv-mm-ref/bin/python scripts/bench_retrieval.py --data data/synthav.h5 \
+        [--mm target/release/mm] [--steps 150] [--threads 2] [--device cpu|cuda] [--repeat 2]
+
+Same data (the SynthAV HDF5 file, read with h5py into memory as mm does), same model (the
+small CNN 32-64-128 with batch norm, global average pool, 128-d projection; 64-d word vectors
+into a 128-unit GRU, dropout 0.1, 128-d projection; both L2-normalised), same loss (VSE++,
+sum over negatives: the warm-up phase of mm's default, which costs as much as the hardest-
+negative phase), Adam at 2e-3, gradient clipping at 2.0, batch 64, one random caption per
+image, full batches only (drop_last). Time: the training steps only (batch assembly, forward, backward, clipping, update),
+not evaluation, and not the first 10 steps, as mm's summary.json `samples_per_sec` counts them. mm runs as
+`mm train retrieval --set train.max_steps=N`, without skip-gram initialisation (a one-off
+before training); both sides use --threads intra-op threads. Without --mm, only PyTorch runs.
+
+Allocator: `mm` sets glibc's M_MMAP_THRESHOLD to 1 GiB at start (mm_train::malloc); run this
+script a second time with MALLOC_MMAP_THRESHOLD_=1073741824 in the environment to give
+PyTorch the same setting, and report both.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import h5py
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def load(path):
+    with h5py.File(path, "r") as f:
+        train = np.sort(f["splits/train"][:])
+        images = f["samples/image"][:][train]
+        g = f["samples/captions"]
+        values, offsets, first = g["values"][:], g["offsets"][:], g["first"][:]
+        params = f["meta"].attrs["params"]
+        params = json.loads(params if isinstance(params, str) else params.decode())
+        vocab = params.get("vocabulary")
+    caps = [[values[offsets[k]:offsets[k + 1]].astype(np.int64) for k in range(first[i], first[i + 1])]
+            for i in train]
+    return images, caps, vocab
+
+
+class SmallCnn(nn.Module):
+    def __init__(self, widths=(32, 64, 128)):
+        super().__init__()
+        layers, c = [], 3
+        for w in widths:
+            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
+                       nn.MaxPool2d(2)]
+            c = w
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x).mean(dim=(2, 3))
+
+
+class Joint(nn.Module):
+    def __init__(self, vocab, word_dim=64, hidden=128, embed=128):
+        super().__init__()
+        self.cnn = SmallCnn()
+        self.iproj = nn.Linear(128, embed)
+        self.emb = nn.Embedding(vocab, word_dim)
+        self.gru = nn.GRU(word_dim, hidden, batch_first=True)
+        self.tproj = nn.Linear(hidden, embed)
+
+    def images(self, u8, device):
+        mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1)
+        std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1)
+        x = (u8.to(device).permute(0, 3, 1, 2).float() / 255.0 - mean) / std
+        return F.normalize(self.iproj(self.cnn(x)), dim=-1)
+
+    def text(self, ids, lens):
+        out, _ = self.gru(self.emb(ids))
+        h = out.gather(1, (lens - 1).view(-1, 1, 1).expand(-1, 1, out.size(2))).squeeze(1)
+        return F.normalize(self.tproj(F.dropout(h, 0.1, self.training)), dim=-1)
+
+
+def vsepp_sum(im, s, margin=0.2):
+    scores = im @ s.t()
+    d = scores.diag().view(-1, 1)
+    cost_s = (margin + scores - d).clamp(min=0)
+    cost_im = (margin + scores - d.t()).clamp(min=0)
+    eye = torch.eye(scores.size(0), dtype=torch.bool, device=scores.device)
+    return cost_s.masked_fill(eye, 0).sum() + cost_im.masked_fill(eye, 0).sum()
+
+
+def torch_run(images, caps, vocab_size, steps, batch, device, seed=0):
+    torch.manual_seed(seed)
+    model = Joint(vocab_size).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    imgs = torch.from_numpy(images)
+    n = len(caps)
+    rng = np.random.default_rng(seed)
+    model.train()
+    done, t_busy, order, pos = 0, 0.0, rng.permutation(n), 0
+    warm = 10
+    for step in range(steps + warm):
+        if pos + batch > n:
+            order, pos = rng.permutation(n), 0
+        idx = order[pos:pos + batch]
+        pos += batch
+        t0 = time.perf_counter()
+        chosen = [caps[i][rng.integers(len(caps[i]))] for i in idx]
+        lens = torch.tensor([len(c) for c in chosen])
+        ids = torch.zeros(len(chosen), int(lens.max()), dtype=torch.long)
+        for k, c in enumerate(chosen):
+            ids[k, :len(c)] = torch.from_numpy(c)
+        im = model.images(imgs[torch.from_numpy(idx)], device)
+        s = model.text(ids.to(device), lens.to(device))
+        loss = vsepp_sum(im, s)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
+        opt.step()
+        loss.item()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        if step >= warm:
+            t_busy += time.perf_counter() - t0
+            done += len(idx)
+    return done / t_busy
+
+
+def mm_run(binary, data, steps, threads, device):
+    with tempfile.TemporaryDirectory() as d:
+        cmd = [binary, "train", "retrieval", "--data", data, "--out", os.path.join(d, "run"),
+               "--device", device, "--quiet",
+               "--set", f"train.max_steps={steps}", "--set", "train.epochs=0",
+               "--set", "train.drop_last=true",
+               "--set", f"train.eval_every={steps}", "--set", "task.word2vec_init=false",
+               "--set", f"task.sum_warmup_epochs={steps}"]
+        env = dict(os.environ, MM_LOG="warn", OMP_NUM_THREADS=str(threads))
+        subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+        with open(os.path.join(d, "run", "summary.json")) as f:
+            return json.load(f)["summary"]["samples_per_sec"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default="data/synthav.h5")
+    ap.add_argument("--mm")
+    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeat", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    images, caps, vocab = load(args.data)
+    vocab_size = len(vocab) if vocab else int(max(int(c.max()) for cs in caps for c in cs)) + 1
+    print(f"# retrieval training throughput, {len(caps)} training images, batch 64, {args.steps} "
+          f"steps, {args.threads} threads, {args.device}; torch {torch.__version__}")
+    rows = []
+    for r in range(args.repeat):
+        order = ["torch", "mm"] if r % 2 == 0 else ["mm", "torch"]
+        res = {}
+        for side in order:
+            if side == "torch":
+                res["torch"] = torch_run(images, caps, vocab_size, args.steps, 64, args.device)
+            elif args.mm:
+                res["mm"] = mm_run(args.mm, args.data, args.steps, args.threads, args.device)
+        ratio = res["mm"] / res["torch"] if "mm" in res else None
+        rows.append({**res, "mm/torch": ratio})
+        print(f"run {r}: pytorch {res['torch']:.0f} samples/s"
+              + (f", mm {res['mm']:.0f} samples/s, mm/pytorch {ratio:.3f}" if ratio else ""), flush=True)
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()
