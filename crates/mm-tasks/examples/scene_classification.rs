@@ -142,6 +142,7 @@ impl Task for Scene {
 
 /// 4. Defaults, and a run: the engine does the rest (order, optimizer, checkpoints, curves).
 fn main() -> anyhow::Result<()> {
+    mm_train::malloc::keep_freed_buffers();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let data = PathBuf::from(args.first().map_or("data/synthav.h5", String::as_str));
     let out = PathBuf::from(args.get(1).map_or("runs/scene", String::as_str));
