@@ -37,6 +37,16 @@ check train-cuda "$here/mm" train sound-tagging --quick --device cuda --out "$ou
 for t in "$here"/tests/*; do check "$(basename "$t")" "$t" --test-threads=1; done
 # measurement, not a pass/fail check: mm's tensor path vs PyTorch on this card (W2)
 check w2-gpu-vs-torch "$venv/bin/python" "$here/gpu_w2_torch.py" --mm "$here/signal-workloads"
+# the training engine on CUDA: SynthAV retrieval, fp32 and with autocast
+check synthav "$here/mm" data synthav --out "$out/synthav.h5" --scenes 1000
+check retrieval-cuda "$here/mm" train retrieval --data "$out/synthav.h5" --device cuda --out "$out/retrieval-cuda" --quiet --set train.epochs=10
+check retrieval-cuda-autocast "$here/mm" train retrieval --data "$out/synthav.h5" --device cuda --out "$out/retrieval-autocast" --quiet --set train.epochs=10 --set train.autocast=true
+# measurement: retrieval training samples/s vs an equivalent PyTorch script (needs h5py there)
+if "$venv/bin/python" -c "import h5py" 2>/dev/null; then
+  check retrieval-gpu-vs-torch "$venv/bin/python" "$here/bench_retrieval.py" --data "$out/synthav.h5" --mm "$here/mm" --device cuda --steps 300 --repeat 2
+else
+  echo "== retrieval-gpu-vs-torch: skipped (no h5py in $venv)"
+fi
 # measurement: ResNet-50 forward (eval) and forward+backward at batch 64 vs PyTorch, same card
 check resnet-gpu-vs-torch env MM_VISION_BENCH="$here/vision-workloads" "$venv/bin/python" "$here/bench_vision.py" --device cuda --archs resnet50 --batch 64 --repeat 20
 check resnet-train-gpu-vs-torch env MM_VISION_BENCH="$here/vision-workloads" "$venv/bin/python" "$here/bench_vision.py" --device cuda --archs resnet50 --batch 64 --repeat 20 --train
@@ -111,7 +121,7 @@ pub fn run(args: &[String]) -> Result<()> {
         &target.join("vision-workloads"),
         &out.join("vision-workloads"),
     )?;
-    for name in ["gpu_w2_torch.py", "bench_vision.py"] {
+    for name in ["gpu_w2_torch.py", "bench_vision.py", "bench_retrieval.py"] {
         let script = project_root().join("scripts").join(name);
         std::fs::copy(&script, out.join(name))
             .with_context(|| format!("copying {}", script.display()))?;
