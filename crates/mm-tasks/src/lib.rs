@@ -1,9 +1,11 @@
 //! # mm-tasks: multi-modal learning tasks
 //!
 //! Each task wires `mm-data`, `mm-signal`, `mm-text`, `mm-vision` and `mm-fusion` into a model
-//! trained with tch. Today: [`sound_tagging`] (sound events from log-mel spectrograms). The
-//! shared training engine and the course's tasks (retrieval, captioning, VQA, SoundNet,
-//! localization, separation, ...) are planned.
+//! trained with tch. Today: [`retrieval`] (image tagging and cross-modal retrieval, on the
+//! training engine `mm-train`) and [`sound_tagging`] (sound events from log-mel spectrograms,
+//! with its own small loop). The course's other tasks (captioning, VQA, SoundNet,
+//! localization, separation, ...) are planned on the engine; `examples/scene_classification.rs`
+//! shows a task written outside this crate.
 //!
 //! ```no_run
 //! use mm_tasks::sound_tagging::{self, SoundTaggingConfig};
