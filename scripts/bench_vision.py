@@ -5,11 +5,13 @@
     MM_VISION_BENCH=target/release/vision-workloads \
         /opt/venv-torch-2.11.0/bin/python scripts/bench_vision.py [--threads 2] [--batch 8]
         [--archs resnet18,resnet50,vgg16] [--repeat 10] [--device cpu|cuda] [--train]
+        [--autocast off|bf16|fp16]
 
 Same model (torchvision's constructor; ours builds the same graph), same input shape
 [batch, 3, 224, 224], same thread count (torch.set_num_threads / tch::set_num_threads),
 eval mode without autograd (or, with --train, training mode forward + backward of a
-cross-entropy loss on the logits). Each side warms up for 0.5 s, then times --repeat batches;
+cross-entropy loss on the logits), optionally under torch.autocast(device, dtype) on both
+sides (--autocast bf16: the issue's ResNet-50 training comparison). Each side warms up for 0.5 s, then times --repeat batches;
 the table reports medians and ours/PyTorch. The two sides run one after the other, in
 alternating order per architecture, so neither always gets the cooler machine. Without
 $MM_VISION_BENCH the mm column is skipped.
@@ -78,7 +80,10 @@ def build(arch):
     return _resnet(*specs[arch])
 
 
-def torch_time(arch, batch, size, repeat, device, train):
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def torch_time(arch, batch, size, repeat, device, train, autocast="off"):
     torch.manual_seed(0)
     model = build(arch).to(device)
     x = torch.randn(batch, 3, size, size, device=device)
@@ -86,12 +91,14 @@ def torch_time(arch, batch, size, repeat, device, train):
     model.train(train)
 
     def step():
-        if train:
-            model.zero_grad(set_to_none=False)
-            torch.nn.functional.cross_entropy(model(x), labels).backward()
-        else:
-            with torch.no_grad():
-                model(x)
+        with torch.autocast(device, dtype=DTYPES.get(autocast, torch.float32),
+                            enabled=autocast != "off"):
+            if train:
+                model.zero_grad(set_to_none=False)
+                torch.nn.functional.cross_entropy(model(x), labels).backward()
+            else:
+                with torch.no_grad():
+                    model(x)
         if device == "cuda":
             torch.cuda.synchronize()
 
@@ -107,9 +114,10 @@ def torch_time(arch, batch, size, repeat, device, train):
     return times[len(times) // 2]
 
 
-def mm_time(binary, arch, batch, size, threads, repeat, device, train):
+def mm_time(binary, arch, batch, size, threads, repeat, device, train, autocast="off"):
     cmd = [binary, "--arch", arch, "--batch", str(batch), "--size", str(size),
-           "--threads", str(threads), "--repeat", str(repeat), "--device", device]
+           "--threads", str(threads), "--repeat", str(repeat), "--device", device,
+           "--autocast", autocast]
     if train:
         cmd.append("--train")
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -125,6 +133,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--train", action="store_true")
+    ap.add_argument("--autocast", default="off", choices=["off", "bf16", "fp16"])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     binary = os.environ.get("MM_VISION_BENCH")
@@ -132,6 +141,8 @@ def main():
         print(f"note: MM_VISION_BENCH={binary} does not exist; mm column skipped", file=sys.stderr)
         binary = None
     mode = "forward+backward (train)" if args.train else "forward (eval, no grad)"
+    if args.autocast != "off":
+        mode += f", {args.autocast} autocast"
     print(f"# {mode}, batch {args.batch}, {args.size}x{args.size}, {args.threads} threads, "
           f"{args.device}, median of {args.repeat}; torch {torch.__version__}, "
           f"torchvision {torchvision.__version__ if torchvision else 'absent (built-in ResNet)'}")
@@ -143,10 +154,10 @@ def main():
         for side in order:
             if side == "torch":
                 res["torch"] = torch_time(arch, args.batch, args.size, args.repeat, args.device,
-                                          args.train)
+                                          args.train, args.autocast)
             elif binary:
                 res["mm"] = mm_time(binary, arch, args.batch, args.size, args.threads,
-                                    args.repeat, args.device, args.train)
+                                    args.repeat, args.device, args.train, args.autocast)
         ratio = res["mm"] / res["torch"] if "mm" in res else None
         rows.append({"arch": arch, **res, "ratio": ratio})
         mm_s = f"{res['mm']:9.1f}" if "mm" in res else f"{'-':>9}"

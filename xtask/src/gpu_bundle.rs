@@ -40,7 +40,7 @@ check w2-gpu-vs-torch "$venv/bin/python" "$here/gpu_w2_torch.py" --mm "$here/sig
 # the training engine on CUDA: SynthAV retrieval, fp32 and with autocast
 check synthav "$here/mm" data synthav --out "$out/synthav.h5" --scenes 1000
 check retrieval-cuda "$here/mm" train retrieval --data "$out/synthav.h5" --device cuda --out "$out/retrieval-cuda" --quiet --set train.epochs=10
-check retrieval-cuda-autocast "$here/mm" train retrieval --data "$out/synthav.h5" --device cuda --out "$out/retrieval-autocast" --quiet --set train.epochs=10 --set train.autocast=true
+check retrieval-cuda-autocast "$here/mm" train retrieval --data "$out/synthav.h5" --device cuda --out "$out/retrieval-autocast" --quiet --set train.epochs=10 --set train.autocast=bf16
 # measurement: retrieval training samples/s vs an equivalent PyTorch script (needs h5py there)
 if "$venv/bin/python" -c "import h5py" 2>/dev/null; then
   check retrieval-gpu-vs-torch "$venv/bin/python" "$here/bench_retrieval.py" --data "$out/synthav.h5" --mm "$here/mm" --device cuda --steps 300 --repeat 2
@@ -49,7 +49,7 @@ else
 fi
 # measurement: ResNet-50 forward (eval) and forward+backward at batch 64 vs PyTorch, same card
 check resnet-gpu-vs-torch env MM_VISION_BENCH="$here/vision-workloads" "$venv/bin/python" "$here/bench_vision.py" --device cuda --archs resnet50 --batch 64 --repeat 20
-check resnet-train-gpu-vs-torch env MM_VISION_BENCH="$here/vision-workloads" "$venv/bin/python" "$here/bench_vision.py" --device cuda --archs resnet50 --batch 64 --repeat 20 --train
+check resnet-train-gpu-vs-torch env MM_VISION_BENCH="$here/vision-workloads" "$venv/bin/python" "$here/bench_vision.py" --device cuda --archs resnet50 --batch 64 --repeat 20 --train --autocast bf16
 echo
 if [ ${#failed[@]} -eq 0 ]; then echo "all CUDA checks passed"; else echo "failed: ${failed[*]}"; exit 1; fi
 "#;

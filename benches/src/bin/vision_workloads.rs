@@ -3,12 +3,13 @@
 //!
 //! ```text
 //! vision-workloads --arch resnet50 [--batch 8] [--size 224] [--threads N] [--repeat R]
-//!                  [--device cpu|cuda] [--train]
+//!                  [--device cpu|cuda] [--train] [--autocast off|bf16|fp16]
 //! ```
 //!
 //! The input is `randn([batch, 3, size, size])` with seed 0; weights are torchvision's random
 //! initialisation (timings do not depend on weight values). `--train` times forward + backward
-//! of a cross-entropy loss on the logits instead (training mode, batch statistics). Times are
+//! of a cross-entropy loss on the logits instead (training mode, batch statistics); `--autocast`
+//! runs the step under libtorch's autocast in that dtype (`mm_train::autocast`). Times are
 //! milliseconds per batch: the median and the best of `R` runs after a 0.5 s warm-up.
 
 use std::time::Instant;
@@ -22,6 +23,7 @@ fn main() -> Result<()> {
     let (mut arch, mut batch, mut size, mut threads, mut repeat) =
         (Arch::Resnet50, 8i64, 224i64, 0usize, 10usize);
     let (mut device, mut train) = (Device::Cpu, false);
+    let mut autocast = mm_train::Autocast::Off;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut val = || it.next().with_context(|| format!("{flag} needs a value"));
@@ -39,6 +41,10 @@ fn main() -> Result<()> {
                 }
             }
             "--train" => train = true,
+            "--autocast" => {
+                autocast = serde_json::from_value(serde_json::Value::String(val()?))
+                    .context("--autocast: off, bf16 or fp16")?
+            }
             other => bail!("unknown flag {other}"),
         }
     }
@@ -54,7 +60,7 @@ fn main() -> Result<()> {
     let net = backbone(&vs.root(), &cfg)?;
     let x = Tensor::randn([batch, 3, size, size], (Kind::Float, device));
     let labels = Tensor::zeros([batch], (Kind::Int64, device));
-    let step = || -> Result<()> {
+    let step_inner = || -> Result<()> {
         if train {
             vs.trainable_variables().iter().for_each(|v| {
                 let mut g = v.grad();
@@ -78,6 +84,10 @@ fn main() -> Result<()> {
             })?;
             let _ = std::hint::black_box(out);
         }
+        Ok(())
+    };
+    let step = || -> Result<()> {
+        mm_train::autocast::with_autocast(device, autocast, step_inner)?;
         if device.is_cuda() {
             tch::Cuda::synchronize(0);
         }
@@ -104,6 +114,7 @@ fn main() -> Result<()> {
             "threads": tch::get_num_threads(),
             "device": format!("{device:?}"),
             "train": train,
+            "autocast": autocast,
             "median_ms": times[times.len() / 2],
             "best_ms": times[0],
         })

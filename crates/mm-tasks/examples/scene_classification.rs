@@ -163,7 +163,7 @@ fn main() -> anyhow::Result<()> {
             mode: Mode::Max,
             patience: 0,
             keep_last: 1,
-            autocast: false,
+            autocast: mm_train::Autocast::Off,
         },
         task: SceneConfig {
             data,

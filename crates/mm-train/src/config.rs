@@ -88,9 +88,10 @@ pub struct TrainConfig {
     /// Checkpoints kept besides the best one.
     #[serde(default = "default_keep_last")]
     pub keep_last: usize,
-    /// Mixed precision on CUDA (libtorch's autocast; ignored on the CPU).
+    /// Mixed precision: `"off"`, `"bf16"` or `"fp16"` autocast of the training step, on the
+    /// run's device (CUDA or CPU).
     #[serde(default)]
-    pub autocast: bool,
+    pub autocast: crate::Autocast,
 }
 
 fn default_log_every() -> usize {
@@ -213,7 +214,7 @@ mod tests {
                 mode: Mode::Max,
                 patience: 0,
                 keep_last: 2,
-                autocast: false,
+                autocast: crate::Autocast::Off,
             },
             task: Task {
                 dim: 4,

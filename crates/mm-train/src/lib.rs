@@ -3,7 +3,8 @@
 //! A task implements [`Task`] (build from its config, one training step, evaluation,
 //! inference); the [`Trainer`] runs it: seeded data order, optimizers written on tensors
 //! ([`Optimizer`]: SGD, Adam, AdamW, RMSprop, per-module learning rates), schedules with
-//! warm-up ([`ScheduleConfig`]), gradient clipping, autocast on CUDA, evaluation every N
+//! warm-up ([`ScheduleConfig`]), gradient clipping, bf16/fp16 autocast on CUDA or the CPU
+//! ([`autocast`]), evaluation every N
 //! steps, early stopping, atomic checksummed checkpoints that keep the last N and the best, and
 //! exact resume: a killed run continued with `--resume` ends where an uninterrupted run ends.
 //! [`run::train`] adds the run directory (resolved `config.toml`, `metrics.jsonl`, PNG curves,
@@ -23,6 +24,7 @@
 //! ## Feature flags
 //! None: this crate always requires libtorch.
 
+pub mod autocast;
 pub mod checkpoint;
 pub mod config;
 mod error;
@@ -34,6 +36,7 @@ pub mod schedule;
 mod task;
 mod trainer;
 
+pub use autocast::Autocast;
 pub use checkpoint::TrainState;
 pub use config::{LrGroup, Mode, TrainConfig};
 pub use error::{Error, Result};

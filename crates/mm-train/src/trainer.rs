@@ -201,17 +201,14 @@ impl Trainer {
             let lr = cfg.optimizer.lr * cfg.schedule.factor(st.step, total);
             let t0 = Instant::now();
             opt.zero_grad();
-            let autocast = cfg.autocast && self.device.is_cuda();
             let ctx = StepContext {
                 step: st.step,
                 epoch,
                 total_steps: total,
             };
-            let loss = if autocast {
-                tch::autocast(true, || task.train_step(batch, &ctx))?
-            } else {
-                task.train_step(batch, &ctx)?
-            };
+            let loss = crate::autocast::with_autocast(self.device, cfg.autocast, || {
+                task.train_step(batch, &ctx)
+            })?;
             let value = loss.f_double_value(&[])?;
             if !value.is_finite() {
                 return Err(Error::NonFiniteLoss {

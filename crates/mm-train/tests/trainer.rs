@@ -132,7 +132,7 @@ fn train_cfg() -> TrainConfig {
         mode: Mode::Max,
         patience: 0,
         keep_last: 2,
-        autocast: false,
+        autocast: mm_train::Autocast::Off,
     }
 }
 
@@ -276,4 +276,24 @@ fn runs_write_their_directory_and_refuse_to_overwrite() {
         mm_train::run::infer::<Blobs>(&out, &["a".into()], &dir.path().join("inf"), Device::Cpu)
             .unwrap();
     assert_eq!(inferred["n"], 1);
+}
+
+#[test]
+fn bf16_autocast_trains_on_the_cpu() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = train_cfg();
+    cfg.autocast = mm_train::Autocast::Bf16;
+    let s = Trainer::new(cfg, dir.path(), Device::Cpu)
+        .unwrap()
+        .with_progress(false)
+        .fit(&mut fresh(None), false)
+        .unwrap();
+    assert!(s.best.unwrap().1 >= 0.8, "{:?}", s.best);
+    let c: TrainConfig = serde_json::from_value(serde_json::json!({
+        "epochs": 1, "batch_size": 4, "seed": 0, "monitor": "a", "mode": "max",
+        "optimizer": {"kind": "sgd", "lr": 0.1}, "autocast": "fp16"
+    }))
+    .unwrap();
+    assert_eq!(c.autocast, mm_train::Autocast::Fp16);
 }

@@ -662,7 +662,7 @@ pub fn defaults() -> mm_train::RunConfig<RetrievalConfig> {
             mode: Mode::Max,
             patience: 8,
             keep_last: 2,
-            autocast: false,
+            autocast: mm_train::Autocast::Off,
         },
         task: RetrievalConfig {
             data: PathBuf::from("data/synthav.h5"),
