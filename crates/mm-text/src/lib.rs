@@ -29,6 +29,7 @@
 //! None yet; a `tch` trainer is planned.
 
 mod error;
+pub mod metrics;
 pub mod subword;
 mod tokenize;
 mod vocab;
