@@ -56,8 +56,14 @@ pub struct InferArgs {
     checkpoint: PathBuf,
     /// An input, as the task reads it (repeatable); retrieval: test:K, an image file, or
     /// text:QUERY.
-    #[arg(long, required = true)]
+    #[arg(long)]
     input: Vec<String>,
+    /// The image (a file or test:K), for tasks that take one image (vqa).
+    #[arg(long)]
+    image: Option<String>,
+    /// The question (vqa).
+    #[arg(long)]
+    question: Option<String>,
     /// Where pictures go.
     #[arg(long, default_value = "runs/infer")]
     out: PathBuf,
@@ -129,10 +135,13 @@ pub fn eval<T: Task>(args: EvalArgs) -> Result<()> {
 /// Runs a checkpoint of `T` on inputs.
 pub fn infer<T: Task>(args: InferArgs) -> Result<()> {
     let device = crate::parse_device(&args.device)?;
-    if args.input.is_empty() {
-        bail!("give at least one --input");
+    let mut inputs = args.input;
+    inputs.extend(args.image.map(|i| format!("image:{i}")));
+    inputs.extend(args.question.map(|q| format!("question:{q}")));
+    if inputs.is_empty() {
+        bail!("give --input (or --image and --question)");
     }
-    let v = mm_train::run::infer::<T>(&args.checkpoint, &args.input, &args.out, device)
+    let v = mm_train::run::infer::<T>(&args.checkpoint, &inputs, &args.out, device)
         .with_context(|| format!("inference with {}", args.checkpoint.display()))?;
     println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())
@@ -143,6 +152,8 @@ pub fn infer<T: Task>(args: InferArgs) -> Result<()> {
 pub enum EvalCommand {
     /// Image tagging and cross-modal retrieval: Recall@K and ranks both ways.
     Retrieval(EvalArgs),
+    /// Visual question answering: official VQA accuracy, per question type, prior baseline.
+    Vqa(EvalArgs),
 }
 
 /// `mm infer <task>`.
@@ -151,12 +162,15 @@ pub enum InferCommand {
     /// Captions and tags for images (test:K or files), images for text:QUERY; writes
     /// retrieval.png.
     Retrieval(InferArgs),
+    /// The top-5 answers to --question about --image; writes vqa.png.
+    Vqa(InferArgs),
 }
 
 /// Runs `mm eval`.
 pub fn run_eval(cmd: EvalCommand) -> Result<()> {
     match cmd {
         EvalCommand::Retrieval(a) => eval::<Retrieval>(a),
+        EvalCommand::Vqa(a) => eval::<mm_tasks::vqa::Vqa>(a),
     }
 }
 
@@ -164,5 +178,6 @@ pub fn run_eval(cmd: EvalCommand) -> Result<()> {
 pub fn run_infer(cmd: InferCommand) -> Result<()> {
     match cmd {
         InferCommand::Retrieval(a) => infer::<Retrieval>(a),
+        InferCommand::Vqa(a) => infer::<mm_tasks::vqa::Vqa>(a),
     }
 }

@@ -14,6 +14,8 @@ pub enum TrainCommand {
     SoundTagging(SoundTaggingArgs),
     /// Image tagging and cross-modal retrieval (joint embedding, VSE++) on the engine.
     Retrieval(crate::engine::TrainArgs),
+    /// Visual question answering (image x question streams, fused, top-K answers).
+    Vqa(crate::engine::TrainArgs),
 }
 
 #[derive(Debug, Args)]
@@ -42,6 +44,9 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             &mm_tasks::retrieval::defaults(),
             args,
         ),
+        TrainCommand::Vqa(args) => {
+            crate::engine::train::<mm_tasks::vqa::Vqa>(&mm_tasks::vqa::defaults(), args)
+        }
     }
 }
 

@@ -22,5 +22,6 @@ mod error;
 pub use mm_train::plot;
 pub mod retrieval;
 pub mod sound_tagging;
+pub mod vqa;
 
 pub use error::{Error, Result};

@@ -16,6 +16,8 @@
 
 mod model;
 
+pub(crate) use model::word2vec_init as word2vec_vectors;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 

@@ -280,7 +280,7 @@ impl JointModel {
 
 /// Word vectors `[V, dim]` for `vocab`: skip-gram (`mm-text`) trained on the training
 /// captions; words it never saw keep small random vectors.
-pub(super) fn word2vec_init(
+pub(crate) fn word2vec_init(
     captions: &[Vec<Vec<i64>>],
     vocab: &[String],
     dim: i64,
