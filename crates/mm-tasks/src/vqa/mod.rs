@@ -55,6 +55,11 @@ pub struct VqaConfig {
     /// torchvision-named weights for the backbone.
     #[serde(default)]
     pub backbone_weights: Option<PathBuf>,
+    /// Attend over the backbone's last feature map with the question (Show-Attend-Tell soft
+    /// attention from `mm-fusion`) instead of pooling it globally: the image vector becomes
+    /// the question-weighted mean of the locations.
+    #[serde(default)]
+    pub question_attention: bool,
     /// Freeze the backbone (no gradients, batch norms on running statistics).
     #[serde(default)]
     pub freeze_backbone: bool,
@@ -110,6 +115,7 @@ pub struct Vqa {
     embed: nn::Embedding,
     lstm: nn::LSTM,
     fusion: Option<Fusion>,
+    attention: Option<mm_fusion::SoftAttention>,
     q_only: Option<nn::Linear>,
     hidden: nn::Linear,
     classifier: nn::Linear,
@@ -240,8 +246,18 @@ impl Vqa {
                 {
                     x = x.f_upsample_bilinear2d([s, s], false, None, None)?;
                 }
-                let v = mm_fusion::l2_normalize(&cnn.pooled(&x, train).map_err(Error::task)?)
-                    .map_err(Error::task)?;
+                let v = match &self.attention {
+                    Some(att) => {
+                        let map = cnn
+                            .feature_map(&x, &cnn.last_stage(), train)
+                            .map_err(Error::task)?;
+                        let (b, c) = (map.size()[0], map.size()[1]);
+                        let feats = map.f_view([b, c, -1])?.f_transpose(1, 2)?; // [N, L, C]
+                        att.forward(&feats, &q, None).map_err(Error::task)?.context
+                    }
+                    None => cnn.pooled(&x, train).map_err(Error::task)?,
+                };
+                let v = mm_fusion::l2_normalize(&v).map_err(Error::task)?;
                 f.forward(&v, &q).map_err(Error::task)?
             }
             (_, _, Some(lin)) => q.apply(lin).f_tanh()?,
@@ -391,7 +407,7 @@ impl Task for Vqa {
                 ..Default::default()
             },
         );
-        let (cnn, fusion, q_only) = match cfg.model {
+        let (cnn, fusion, attention, q_only) = match cfg.model {
             VqaModel::Fused => {
                 let mut cnn = backbone(&(&root / "image" / "backbone"), &cfg.backbone)
                     .map_err(Error::task)?;
@@ -404,9 +420,22 @@ impl Task for Vqa {
                     ..FusionConfig::new(cfg.fusion, feat, cfg.hidden_dim, cfg.fused_dim)
                 };
                 let fusion = Fusion::new(&(&root / "fusion"), &fc).map_err(Error::task)?;
-                (Some(cnn), Some(fusion), None)
+                let attention = if cfg.question_attention {
+                    let ac = mm_fusion::SoftAttentionConfig {
+                        feature_dim: feat,
+                        hidden_dim: cfg.hidden_dim,
+                        attention_dim: cfg.fused_dim,
+                        gate: false,
+                    };
+                    let a = mm_fusion::SoftAttention::new(&(&root / "attention"), &ac);
+                    Some(a.map_err(Error::task)?)
+                } else {
+                    None
+                };
+                (Some(cnn), Some(fusion), attention, None)
             }
             VqaModel::QuestionOnly => (
+                None,
                 None,
                 None,
                 Some(nn::linear(
@@ -456,6 +485,7 @@ impl Task for Vqa {
             embed,
             lstm,
             fusion,
+            attention,
             q_only,
             hidden,
             classifier,
@@ -653,6 +683,7 @@ pub fn defaults() -> mm_train::RunConfig<VqaConfig> {
             data: PathBuf::from("data/synthav.h5"),
             model: VqaModel::Fused,
             backbone: BackboneConfig::headless(mm_vision::Arch::SmallCnn),
+            question_attention: false,
             backbone_weights: None,
             freeze_backbone: false,
             image_size: None,

@@ -1,0 +1,155 @@
+//! VQA: the ten-answer (VQA v2 format) code path scores with the official accuracy, and on
+//! SynthAV the fused model beats the question-only baseline on colour and count questions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+
+use mm_data::{Dtype, FieldSpec, Meta, Sample, Schema, Value, Writer};
+use mm_tasks::vqa::{self, Vqa, VqaModel};
+use mm_train::{RunOptions, Task};
+use tch::Device;
+
+/// A VQA-v2-format file as `mm data convert vqa` writes it: 16x16 images, per image two
+/// questions with ten human answers each (ids into `params.answers`), question types.
+fn vqa_v2_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("vqa.h5");
+    let schema = Schema {
+        fixed: vec![FieldSpec {
+            name: "image".into(),
+            dtype: Dtype::U8,
+            shape: vec![16, 16, 3],
+            compress: false,
+        }],
+        ragged: [
+            "questions",
+            "answers",
+            "question_types",
+            "answer_types",
+            "question_ids",
+        ]
+        .map(String::from)
+        .to_vec(),
+    };
+    let vocab = ["what", "color", "is", "it", "how", "many", "?"];
+    let answers = ["red", "blue", "2", "two", "3"];
+    let qtypes = ["what color is the", "how many"];
+    let meta = Meta {
+        source: "vqa-v2".into(),
+        version: "test".into(),
+        params: serde_json::json!({
+            "vocabulary": vocab, "answers": answers, "question_types": qtypes,
+            "answer_types": ["other", "number"],
+            "decode": {"questions": "vocabulary", "answers": "answers", "question_types": "question_types", "answer_types": "answer_types"},
+        }),
+    };
+    let mut w = Writer::create(&path, &schema, &meta).unwrap();
+    let colour_q = vec![0, 1, 2, 3, 6];
+    let count_q = vec![4, 5, 2, 3, 6];
+    for i in 0..12 {
+        let train = i < 8;
+        // train: colour answers mostly "red" (id 0), counts mostly "2" (id 2);
+        // val/test: colour [red x2, blue x8], count [two x3, 2 x7]
+        let (ca, na): (Vec<i32>, Vec<i32>) = if train {
+            (
+                vec![0, 0, 0, 0, 0, 0, 0, 1, 1, 1],
+                vec![2, 2, 2, 2, 2, 2, 4, 4, 4, 4],
+            )
+        } else {
+            (
+                vec![0, 0, 1, 1, 1, 1, 1, 1, 1, 1],
+                vec![3, 3, 3, 2, 2, 2, 2, 2, 2, 2],
+            )
+        };
+        let mut s = Sample::default();
+        s.fixed.insert(
+            "image".into(),
+            Value::U8(ndarray::ArrayD::from_elem(vec![16, 16, 3], (i * 20) as u8)),
+        );
+        s.ragged
+            .insert("questions".into(), vec![colour_q.clone(), count_q.clone()]);
+        s.ragged.insert("answers".into(), vec![ca, na]);
+        s.ragged
+            .insert("question_types".into(), vec![vec![0], vec![1]]);
+        s.ragged
+            .insert("answer_types".into(), vec![vec![0], vec![1]]);
+        s.ragged
+            .insert("question_ids".into(), vec![vec![2 * i], vec![2 * i + 1]]);
+        w.push(&s).unwrap();
+    }
+    let splits = BTreeMap::from([
+        ("train".to_string(), (0..8).collect::<Vec<u64>>()),
+        ("val".to_string(), vec![8, 9]),
+        ("test".to_string(), vec![10, 11]),
+    ]);
+    w.finish(&splits).unwrap();
+    path
+}
+
+#[test]
+fn ten_human_answers_are_scored_with_the_official_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = vqa::defaults().task;
+    cfg.data = vqa_v2_file(dir.path());
+    cfg.model = VqaModel::QuestionOnly;
+    cfg.hidden_dim = 8;
+    cfg.fused_dim = 8;
+    cfg.word_dim = 4;
+    let mut task = Vqa::build(&cfg, Device::Cpu).unwrap();
+    assert_eq!(task.train_size(), 16);
+    let m = task.evaluate("val").unwrap();
+    // the prior answers "red" to colour questions: of [red x2, blue x8], each leave-one-out
+    // subset holds 1 (2 subsets) or 2 (8 subsets) reds -> (2/3 + 16/3) / 10 = 0.6
+    assert!((m["prior_what_color_is_the"] - 60.0).abs() < 1e-9, "{m:?}");
+    // "2" to count questions: [two x3, 2 x7] differ, so they are punctuation-processed only
+    // ("two" stays "two"); every subset keeps >= 6 "2"s -> 1.0
+    assert!((m["prior_how_many"] - 100.0).abs() < 1e-9, "{m:?}");
+    assert!((m["prior_accuracy"] - 80.0).abs() < 1e-9);
+    assert!((0.0..=100.0).contains(&m["accuracy"]));
+    // the classes are the normalised training answers by frequency, top_k of them
+    cfg.top_k = 2;
+    let small = Vqa::build(&cfg, Device::Cpu).unwrap();
+    let out = small.var_store().variables()["classifier.out.weight"].size();
+    assert_eq!(out, [2, 8]);
+    cfg.top_k = 0;
+    assert!(Vqa::build(&cfg, Device::Cpu).is_err());
+}
+
+#[test]
+fn the_image_stream_beats_the_question_only_baseline_on_synthav() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("sv.h5");
+    let sv = mm_data::synthav::SynthAvConfig {
+        scenes: 500,
+        seed: 5,
+        ..Default::default()
+    };
+    mm_data::synthav::write(&data, &sv, &mut |_, _| {}).unwrap();
+    let mut results = Vec::new();
+    for model in [VqaModel::Fused, VqaModel::QuestionOnly] {
+        let mut defaults = vqa::defaults();
+        defaults.task.data = data.clone();
+        defaults.task.model = model;
+        defaults.train.epochs = 6;
+        defaults.train.batch_size = 64;
+        defaults.train.patience = 0;
+        let opts = RunOptions {
+            config: None,
+            overrides: vec![],
+            device: Device::Cpu,
+            dir: dir.path().join(format!("{model:?}")),
+            resume: false,
+            progress: false,
+        };
+        let r = mm_train::run::train::<Vqa>(&defaults, &opts).unwrap();
+        eprintln!("{model:?}: {:?}", r.test);
+        results.push(r.test);
+    }
+    let gain = |k: &str| results[0][k] - results[1][k];
+    assert!(
+        gain("acc_colour") > 15.0,
+        "colour: fused {} vs question-only {}",
+        results[0]["acc_colour"],
+        results[1]["acc_colour"]
+    );
+    assert!(gain("acc_count") > 8.0, "count: gain {}", gain("acc_count"));
+}
