@@ -41,6 +41,7 @@ check w2-gpu-vs-torch "$venv/bin/python" "$here/gpu_w2_torch.py" --mm "$here/sig
 check synthav "$here/mm" data synthav --out "$out/synthav.h5" --scenes 1000
 check retrieval-cuda "$here/mm" train retrieval --data "$out/synthav.h5" --device cuda --out "$out/retrieval-cuda" --quiet --set train.epochs=10
 check retrieval-cuda-autocast "$here/mm" train retrieval --data "$out/synthav.h5" --device cuda --out "$out/retrieval-autocast" --quiet --set train.epochs=10 --set train.autocast=bf16
+check captioning-cuda "$here/mm" train captioning --data "$out/synthav.h5" --device cuda --out "$out/captioning-cuda" --quiet --set train.epochs=5
 check vqa-cuda "$here/mm" train vqa --data "$out/synthav.h5" --device cuda --out "$out/vqa-cuda" --quiet --set train.epochs=10 --set train.autocast=bf16
 # measurement: retrieval training samples/s vs an equivalent PyTorch script (needs h5py there)
 if "$venv/bin/python" -c "import h5py" 2>/dev/null; then

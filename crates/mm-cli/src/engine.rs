@@ -154,6 +154,8 @@ pub enum EvalCommand {
     Retrieval(EvalArgs),
     /// Visual question answering: official VQA accuracy, per question type, prior baseline.
     Vqa(EvalArgs),
+    /// Captioning: BLEU-1..4, ROUGE-L, CIDEr-D, and the nearest-neighbour baseline's.
+    Captioning(EvalArgs),
 }
 
 /// `mm infer <task>`.
@@ -164,6 +166,8 @@ pub enum InferCommand {
     Retrieval(InferArgs),
     /// The top-5 answers to --question about --image; writes vqa.png.
     Vqa(InferArgs),
+    /// A caption per image (test:K or files) and a PNG strip of its attention per word.
+    Captioning(InferArgs),
 }
 
 /// Runs `mm eval`.
@@ -171,6 +175,7 @@ pub fn run_eval(cmd: EvalCommand) -> Result<()> {
     match cmd {
         EvalCommand::Retrieval(a) => eval::<Retrieval>(a),
         EvalCommand::Vqa(a) => eval::<mm_tasks::vqa::Vqa>(a),
+        EvalCommand::Captioning(a) => eval::<mm_tasks::captioning::Captioning>(a),
     }
 }
 
@@ -179,5 +184,6 @@ pub fn run_infer(cmd: InferCommand) -> Result<()> {
     match cmd {
         InferCommand::Retrieval(a) => infer::<Retrieval>(a),
         InferCommand::Vqa(a) => infer::<mm_tasks::vqa::Vqa>(a),
+        InferCommand::Captioning(a) => infer::<mm_tasks::captioning::Captioning>(a),
     }
 }

@@ -16,6 +16,8 @@ pub enum TrainCommand {
     Retrieval(crate::engine::TrainArgs),
     /// Visual question answering (image x question streams, fused, top-K answers).
     Vqa(crate::engine::TrainArgs),
+    /// Image captioning: Show, Attend and Tell (soft attention, beam search).
+    Captioning(crate::engine::TrainArgs),
 }
 
 #[derive(Debug, Args)]
@@ -42,6 +44,10 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
         TrainCommand::SoundTagging(args) => sound_tagging_cmd(args),
         TrainCommand::Retrieval(args) => crate::engine::train::<mm_tasks::retrieval::Retrieval>(
             &mm_tasks::retrieval::defaults(),
+            args,
+        ),
+        TrainCommand::Captioning(args) => crate::engine::train::<mm_tasks::captioning::Captioning>(
+            &mm_tasks::captioning::defaults(),
             args,
         ),
         TrainCommand::Vqa(args) => {

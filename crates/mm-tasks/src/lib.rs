@@ -17,6 +17,7 @@
 //! ## Feature flags
 //! None: this crate always requires libtorch.
 
+pub mod captioning;
 mod error;
 /// PNG pictures (spectrogram strips, curves), from the engine.
 pub use mm_train::plot;

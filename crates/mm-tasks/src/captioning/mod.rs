@@ -1,0 +1,674 @@
+//! Image captioning: Show, Attend and Tell (Xu et al. 2015), soft attention.
+//!
+//! - **Encoder**: an `mm-vision` backbone's feature map at a chosen stage, `L = H x W`
+//!   annotation vectors of `D` channels (14x14x512 for VGG `block5` at 224 pixels; 8x8x128 for
+//!   the small CNN on SynthAV), frozen or fine-tuned.
+//! - **Decoder**: an LSTM cell whose initial state is `tanh` of linear maps of the mean
+//!   annotation; at each step the `mm-fusion` soft attention over the annotations gives a
+//!   context vector scaled by the gating scalar `beta = sigmoid(f_beta(h))`; the input is the
+//!   previous word's embedding and the context; the **deep output layer** predicts the next
+//!   word from `E y_{t-1} + L_h h_t + L_z z_t` (dropout, then a linear layer to the vocabulary).
+//! - **Loss**: cross-entropy with teacher forcing, averaged over the words of the batch, plus
+//!   the doubly stochastic attention penalty `lambda * sum_i (1 - sum_t alpha_ti)^2` of the
+//!   paper (equation 14), averaged over the batch. The popular PyTorch tutorial takes the
+//!   **mean** over locations instead of the sum, which divides the penalty by `L` (196): with
+//!   the same `lambda` its regularisation is 196 times weaker.
+//! - **Inference**: greedy or beam search (`beam_size`), with length normalisation
+//!   `score / length^length_alpha` (0: none).
+//! - **Metrics** (`mm_text::metrics`): BLEU-1..4 as coco-caption computes them, ROUGE-L and
+//!   CIDEr-D; and the same for a nearest-neighbour baseline (the first caption of the training
+//!   image nearest in the encoder's mean-annotation space), so the decoder's contribution shows.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use image::{Rgb, RgbImage};
+use mm_data::Reader;
+use mm_fusion::{SoftAttention, SoftAttentionConfig};
+use mm_train::{Error, Metrics, Result, StepContext, Task, plot};
+use mm_vision::{Backbone, BackboneConfig, IMAGENET_MEAN, IMAGENET_STD, backbone, normalize_batch};
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor, nn};
+
+/// The `[task]` table of a captioning run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptioningConfig {
+    /// The data set (SynthAV, Flickr8k, COCO as `mm data convert` writes them).
+    pub data: PathBuf,
+    /// The encoder.
+    pub backbone: BackboneConfig,
+    /// The stage whose feature map is attended (`None`: the last).
+    #[serde(default)]
+    pub stage: Option<String>,
+    /// torchvision-named weights for the backbone.
+    #[serde(default)]
+    pub backbone_weights: Option<PathBuf>,
+    /// Freeze the encoder.
+    #[serde(default)]
+    pub freeze_backbone: bool,
+    /// Resize images to this side first.
+    #[serde(default)]
+    pub image_size: Option<i64>,
+    /// Word embedding size `m`.
+    pub embed_dim: i64,
+    /// LSTM size `n`.
+    pub decoder_dim: i64,
+    /// Attention MLP size.
+    pub attention_dim: i64,
+    /// Dropout before the output layer.
+    #[serde(default = "default_dropout")]
+    pub dropout: f64,
+    /// `lambda` of the doubly stochastic attention penalty.
+    #[serde(default = "default_alpha_c")]
+    pub alpha_c: f64,
+    /// Longest generated caption (words).
+    #[serde(default = "default_max_len")]
+    pub max_len: usize,
+    /// Beam size for evaluation and inference (1: greedy).
+    #[serde(default = "default_beam")]
+    pub beam_size: usize,
+    /// Length normalisation exponent of beam scores.
+    #[serde(default)]
+    pub length_alpha: f64,
+}
+
+fn default_dropout() -> f64 {
+    0.5
+}
+fn default_alpha_c() -> f64 {
+    1.0
+}
+fn default_max_len() -> usize {
+    20
+}
+fn default_beam() -> usize {
+    3
+}
+
+#[derive(Debug)]
+struct Split {
+    images: Tensor,
+    captions: Vec<Vec<Vec<i64>>>,
+}
+
+/// The captioning task.
+#[derive(Debug)]
+pub struct Captioning {
+    cfg: CaptioningConfig,
+    vs: nn::VarStore,
+    cnn: Box<dyn Backbone>,
+    stage: String,
+    embed: nn::Embedding,
+    init_h: nn::Linear,
+    init_c: nn::Linear,
+    attention: SoftAttention,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor,
+    b_hh: Tensor,
+    l_h: nn::Linear,
+    l_z: nn::Linear,
+    out: nn::Linear,
+    words: Vec<String>,
+    start: i64,
+    end: i64,
+    splits: BTreeMap<String, Split>,
+    device: Device,
+}
+
+fn bad(reason: impl Into<String>) -> Error {
+    Error::InvalidParameter {
+        name: "task",
+        reason: reason.into(),
+    }
+}
+
+/// One decoded caption: words (without `<start>`/`<end>`) and the attention map of each word.
+#[derive(Debug, Clone)]
+struct Decoded {
+    tokens: Vec<i64>,
+    alphas: Vec<Vec<f32>>,
+}
+
+impl Captioning {
+    fn split(&self, name: &str) -> Result<&Split> {
+        self.splits
+            .get(name)
+            .ok_or_else(|| bad(format!("no split `{name}`")))
+    }
+
+    /// Annotations `[N, L, D]` of images `uint8 [N, H, W, 3]`, and the map's `(h, w)`.
+    fn encode(&self, images: &Tensor, train: bool) -> Result<(Tensor, (i64, i64))> {
+        let mut x = normalize_batch(images, &IMAGENET_MEAN, &IMAGENET_STD, self.device)
+            .map_err(Error::task)?;
+        if let Some(s) = self.cfg.image_size
+            && (x.size()[2] != s || x.size()[3] != s)
+        {
+            x = x.f_upsample_bilinear2d([s, s], false, None, None)?;
+        }
+        let map = self
+            .cnn
+            .feature_map(&x, &self.stage, train)
+            .map_err(Error::task)?;
+        let (n, d, h, w) = (map.size()[0], map.size()[1], map.size()[2], map.size()[3]);
+        Ok((map.f_view([n, d, h * w])?.f_transpose(1, 2)?, (h, w)))
+    }
+
+    fn init_state(&self, feats: &Tensor) -> Result<(Tensor, Tensor)> {
+        let mean = feats.f_mean_dim(&[1i64][..], false, None::<Kind>)?;
+        Ok((
+            mean.apply(&self.init_h).f_tanh()?,
+            mean.apply(&self.init_c).f_tanh()?,
+        ))
+    }
+
+    /// One decoder step: log-probabilities of the next word `[N, V]`, the new state and the
+    /// attention weights `[N, L]`.
+    fn step(
+        &self,
+        feats: &Tensor,
+        prev: &Tensor,
+        state: &(Tensor, Tensor),
+        train: bool,
+    ) -> Result<(Tensor, (Tensor, Tensor), Tensor)> {
+        let att = self
+            .attention
+            .forward(feats, &state.0, None)
+            .map_err(Error::task)?;
+        let e = Tensor::f_embedding(&self.embed.ws, prev, -1, false, false)?;
+        let input = Tensor::f_cat(&[&e, &att.context], 1)?;
+        let (h, c) = Tensor::f_lstm_cell(
+            &input,
+            &[&state.0, &state.1],
+            &self.w_ih,
+            &self.w_hh,
+            Some(&self.b_ih),
+            Some(&self.b_hh),
+        )?;
+        let deep = (&e + h.apply(&self.l_h) + att.context.apply(&self.l_z))
+            .f_dropout(self.cfg.dropout, train)?;
+        let logp = deep.apply(&self.out).f_log_softmax(-1, Kind::Float)?;
+        Ok((logp, (h, c), att.weights))
+    }
+
+    /// Beam search (beam 1 = greedy) for one image's annotations `[1, L, D]`.
+    fn beam(&self, feats: &Tensor) -> Result<Decoded> {
+        let k = self.cfg.beam_size.max(1) as i64;
+        let (h0, c0) = self.init_state(feats)?;
+        // live beams: tokens, alphas, log-prob; expanded as a batch
+        let mut beams: Vec<(Vec<i64>, Vec<Vec<f32>>, f64)> = vec![(vec![], vec![], 0.0)];
+        let mut state = (h0, c0);
+        let mut done: Vec<(Vec<i64>, Vec<Vec<f32>>, f64)> = Vec::new();
+        for _ in 0..self.cfg.max_len {
+            let b = beams.len() as i64;
+            let prev: Vec<i64> = beams
+                .iter()
+                .map(|(t, _, _)| t.last().copied().unwrap_or(self.start))
+                .collect();
+            let prev = Tensor::from_slice(&prev).to_device(self.device);
+            let f = feats.f_expand([b, feats.size()[1], feats.size()[2]], false)?;
+            let (logp, (h, c), alpha) = self.step(&f, &prev, &state, false)?;
+            let v = logp.size()[1];
+            let scores = Tensor::from_slice(&beams.iter().map(|x| x.2 as f32).collect::<Vec<_>>())
+                .to_device(self.device)
+                .unsqueeze(1)
+                + &logp;
+            let (top, idx) = scores.f_view([-1])?.f_topk(k.min(b * v), 0, true, true)?;
+            let top = Vec::<f32>::try_from(&top.to_device(Device::Cpu))?;
+            let idx = Vec::<i64>::try_from(&idx.to_device(Device::Cpu))?;
+            let alpha = Vec::<f32>::try_from(&alpha.to_device(Device::Cpu).reshape([-1]))?;
+            let l = alpha.len() / b as usize;
+            let mut next = Vec::new();
+            let mut rows = Vec::new();
+            for (&s, &i) in top.iter().zip(&idx) {
+                let (src, word) = ((i / v) as usize, i % v);
+                let (mut toks, mut al, _) = beams[src].clone();
+                al.push(alpha[src * l..(src + 1) * l].to_vec());
+                if word == self.end {
+                    done.push((toks, al, s as f64));
+                } else {
+                    toks.push(word);
+                    next.push((toks, al, s as f64));
+                    rows.push(src as i64);
+                }
+            }
+            if next.is_empty() || done.len() >= k as usize {
+                break;
+            }
+            let rows = Tensor::from_slice(&rows).to_device(self.device);
+            state = (h.f_index_select(0, &rows)?, c.f_index_select(0, &rows)?);
+            beams = next;
+        }
+        if done.is_empty() {
+            done = beams;
+        }
+        let norm = |x: &(Vec<i64>, Vec<Vec<f32>>, f64)| {
+            x.2 / ((x.0.len() + 1) as f64).powf(self.cfg.length_alpha)
+        };
+        let best = done
+            .into_iter()
+            .max_by(|a, b| norm(a).total_cmp(&norm(b)))
+            .ok_or_else(|| bad("empty beam"))?;
+        Ok(Decoded {
+            tokens: best.0,
+            alphas: best.1,
+        })
+    }
+
+    fn sentence(&self, tokens: &[i64]) -> String {
+        tokens
+            .iter()
+            .map(|&t| self.words.get(t as usize).map_or("<?>", String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Mean annotations (the nearest-neighbour baseline's space) of `images`, in chunks.
+    fn mean_annotations(&self, images: &Tensor) -> Result<Tensor> {
+        let n = images.size()[0];
+        let mut out = Vec::new();
+        for s in (0..n).step_by(256) {
+            let (f, _) = self.encode(&images.narrow(0, s, 256.min(n - s)), false)?;
+            out.push(
+                mm_fusion::l2_normalize(&f.f_mean_dim(&[1i64][..], false, None::<Kind>)?)
+                    .map_err(Error::task)?,
+            );
+        }
+        Ok(Tensor::f_cat(&out, 0)?)
+    }
+
+    /// An attention strip: per word, the image (x3) with its attention map laid over it.
+    fn strip(image: &Tensor, d: &Decoded, words: &[String], hw: (i64, i64)) -> Result<RgbImage> {
+        let (ih, iw) = (image.size()[0] as u32, image.size()[1] as u32);
+        let px = Vec::<u8>::try_from(&image.reshape([-1]))?;
+        let scale = 3u32;
+        let (tw, th) = (iw * scale, ih * scale);
+        let n = d.tokens.len() + 1;
+        let mut img = RgbImage::from_pixel((tw + 4) * n as u32, th + 16, Rgb([255, 255, 255]));
+        let (mh, mw) = (hw.0 as u32, hw.1 as u32);
+        for k in 0..n {
+            let alpha = &d.alphas[k.min(d.alphas.len() - 1)];
+            let amax = alpha.iter().copied().fold(f32::MIN, f32::max).max(1e-12);
+            let x0 = k as u32 * (tw + 4);
+            for y in 0..th {
+                for x in 0..tw {
+                    let (sy, sx) = (y / scale, x / scale);
+                    let o = ((sy * iw + sx) * 3) as usize;
+                    let a = alpha[((y * mh / th) * mw + x * mw / tw) as usize] / amax;
+                    let shade = |c: u8| ((c as f32) * (0.25 + 0.75 * a)) as u8;
+                    img.put_pixel(
+                        x0 + x,
+                        y,
+                        Rgb([shade(px[o]), shade(px[o + 1]), shade(px[o + 2])]),
+                    );
+                }
+            }
+            let word = if k < d.tokens.len() {
+                words.get(d.tokens[k] as usize).map_or("?", String::as_str)
+            } else {
+                "<end>"
+            };
+            plot::draw_text(&mut img, x0 + 2, th + 4, word, Rgb([20, 20, 20]), 1);
+        }
+        Ok(img)
+    }
+}
+
+impl Task for Captioning {
+    const NAME: &'static str = "captioning";
+    type Config = CaptioningConfig;
+
+    fn build(cfg: &CaptioningConfig, device: Device) -> Result<Self> {
+        for (name, v) in [
+            ("embed_dim", cfg.embed_dim),
+            ("decoder_dim", cfg.decoder_dim),
+            ("attention_dim", cfg.attention_dim),
+        ] {
+            if v <= 0 {
+                return Err(Error::InvalidParameter {
+                    name,
+                    reason: format!("must be positive, got {v}"),
+                });
+            }
+        }
+        if cfg.max_len == 0 || !(0.0..1.0).contains(&cfg.dropout) || cfg.alpha_c < 0.0 {
+            return Err(bad(
+                "max_len must be positive, dropout in [0, 1), alpha_c >= 0",
+            ));
+        }
+        let r = Reader::open(&cfg.data).map_err(Error::task)?;
+        let params = &r.meta().params;
+        let key = params["decode"]["captions"]
+            .as_str()
+            .unwrap_or("vocabulary");
+        let mut words: Vec<String> = params[key]
+            .as_array()
+            .ok_or_else(|| bad(format!("meta.params has no word list `{key}`")))?
+            .iter()
+            .map(|w| w.as_str().unwrap_or_default().to_string())
+            .collect();
+        let mut id = |w: &str| match words.iter().position(|x| x == w) {
+            Some(i) => i as i64,
+            None => {
+                words.push(w.to_string());
+                words.len() as i64 - 1
+            }
+        };
+        let (start, end) = (id("<start>"), id("<end>"));
+        let mut splits = BTreeMap::new();
+        for s in ["train", "val", "test"] {
+            let idx: Vec<usize> = r
+                .split(s)
+                .map_err(Error::task)?
+                .into_iter()
+                .map(|i| i as usize)
+                .collect();
+            if idx.is_empty() {
+                return Err(bad(format!("split `{s}` is empty")));
+            }
+            let b = r.read_batch(&idx).map_err(Error::task)?;
+            let images = b.tensor("image", Device::Cpu).map_err(Error::task)?;
+            let captions: Vec<Vec<Vec<i64>>> = b
+                .ragged
+                .get("captions")
+                .ok_or_else(|| bad("no ragged field `captions`"))?
+                .iter()
+                .map(|cs| {
+                    cs.iter()
+                        .map(|c| {
+                            c.iter()
+                                .map(|&t| t as i64)
+                                .filter(|&t| t != start && t != end)
+                                .collect()
+                        })
+                        .collect()
+                })
+                .collect();
+            if captions
+                .iter()
+                .any(|c: &Vec<Vec<i64>>| c.is_empty() || c.iter().any(Vec::is_empty))
+            {
+                return Err(bad(format!("split `{s}` has an image without captions")));
+            }
+            splits.insert(s.to_string(), Split { images, captions });
+        }
+        let vs = nn::VarStore::new(device);
+        let root = vs.root();
+        let mut cnn = backbone(&(&root / "encoder"), &cfg.backbone).map_err(Error::task)?;
+        if cfg.freeze_backbone {
+            cnn.set_all_trainable(false).map_err(Error::task)?;
+        }
+        let stage = cfg.stage.clone().unwrap_or_else(|| cnn.last_stage());
+        let d = cnn.channels(&stage).map_err(Error::task)?;
+        let (m, n, v) = (cfg.embed_dim, cfg.decoder_dim, words.len() as i64);
+        let dp = &root / "decoder";
+        let embed = nn::embedding(&dp / "embed", v, m, Default::default());
+        let init_h = nn::linear(&dp / "init_h", d, n, Default::default());
+        let init_c = nn::linear(&dp / "init_c", d, n, Default::default());
+        let attention = SoftAttention::new(
+            &(&dp / "attention"),
+            &SoftAttentionConfig {
+                feature_dim: d,
+                hidden_dim: n,
+                attention_dim: cfg.attention_dim,
+                gate: true,
+            },
+        )
+        .map_err(Error::task)?;
+        let bound = 1.0 / (n as f64).sqrt();
+        let u = nn::Init::Uniform {
+            lo: -bound,
+            up: bound,
+        };
+        let cell = &dp / "lstm";
+        let w_ih = cell.var("weight_ih", &[4 * n, m + d], u);
+        let w_hh = cell.var("weight_hh", &[4 * n, n], u);
+        let b_ih = cell.var("bias_ih", &[4 * n], u);
+        let b_hh = cell.var("bias_hh", &[4 * n], u);
+        let l_h = nn::linear(&dp / "l_h", n, m, Default::default());
+        let l_z = nn::linear(&dp / "l_z", d, m, Default::default());
+        let out = nn::linear(&dp / "out", m, v, Default::default());
+        if let Some(w) = &cfg.backbone_weights {
+            let mut tmp = nn::VarStore::new(device);
+            backbone(&tmp.root(), &cfg.backbone).map_err(Error::task)?;
+            mm_vision::load_safetensors(&mut tmp, w, &mm_vision::LoadOptions::default())
+                .map_err(Error::task)?;
+            let dst = vs.variables();
+            tch::no_grad(|| -> Result<()> {
+                for (name, t) in tmp.variables() {
+                    if let Some(d) = dst.get(&format!("encoder.{name}")) {
+                        d.shallow_clone().f_copy_(&t)?;
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        Ok(Self {
+            cfg: cfg.clone(),
+            vs,
+            cnn,
+            stage,
+            embed,
+            init_h,
+            init_c,
+            attention,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            l_h,
+            l_z,
+            out,
+            words,
+            start,
+            end,
+            splits,
+            device,
+        })
+    }
+
+    fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
+    fn var_store_mut(&mut self) -> &mut nn::VarStore {
+        &mut self.vs
+    }
+
+    fn train_size(&self) -> usize {
+        self.splits["train"].captions.len()
+    }
+
+    fn train_step(&mut self, batch: &[usize], _ctx: &StepContext) -> Result<Tensor> {
+        let train = &self.splits["train"];
+        let idx = Tensor::from_slice(&batch.iter().map(|&i| i as i64).collect::<Vec<_>>());
+        let draws = Vec::<f64>::try_from(&Tensor::rand(
+            [batch.len() as i64],
+            (Kind::Double, Device::Cpu),
+        ))?;
+        let caps: Vec<&Vec<i64>> = batch
+            .iter()
+            .zip(draws)
+            .map(|(&i, u)| {
+                let c = &train.captions[i];
+                &c[((u * c.len() as f64) as usize).min(c.len() - 1)]
+            })
+            .collect();
+        let (feats, _) = self.encode(&train.images.index_select(0, &idx), true)?;
+        let nb = batch.len();
+        let steps = caps.iter().map(|c| c.len() + 1).max().unwrap_or(1);
+        // inputs: <start> w1 .. wn; targets: w1 .. wn <end>; mask for the padding
+        let (mut inp, mut tgt, mut mask) = (
+            vec![self.start; nb * steps],
+            vec![0i64; nb * steps],
+            vec![0f32; nb * steps],
+        );
+        for (i, c) in caps.iter().enumerate() {
+            for t in 0..=c.len() {
+                inp[t * nb + i] = if t == 0 { self.start } else { c[t - 1] };
+                tgt[t * nb + i] = if t < c.len() { c[t] } else { self.end };
+                mask[t * nb + i] = 1.0;
+            }
+        }
+        let to = |v: Vec<i64>| {
+            Tensor::from_slice(&v)
+                .view([steps as i64, nb as i64])
+                .to_device(self.device)
+        };
+        let (inp, tgt) = (to(inp), to(tgt));
+        let mask = Tensor::from_slice(&mask)
+            .view([steps as i64, nb as i64])
+            .to_device(self.device);
+        let mut state = self.init_state(&feats)?;
+        let (mut nll, mut alphas) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
+        for t in 0..steps as i64 {
+            let (logp, s, alpha) = self.step(&feats, &inp.get(t), &state, true)?;
+            let m = mask.get(t);
+            let picked = logp
+                .f_gather(1, &tgt.get(t).unsqueeze(1), false)?
+                .f_squeeze_dim(1)?;
+            nll.push((picked * &m).f_sum(Kind::Float)?);
+            alphas.push(alpha * m.unsqueeze(1));
+            state = s;
+        }
+        let nll = Tensor::f_stack(&nll, 0)?.f_sum(Kind::Float)?.f_neg()?;
+        let alpha_sum = Tensor::f_stack(&alphas, 0)?.f_sum_dim_intlist(0, false, Kind::Float)?;
+        let words = mask.f_sum(Kind::Float)?;
+        let penalty = alpha_sum
+            .f_neg()?
+            .f_add_scalar(1.0)?
+            .f_pow_tensor_scalar(2.0)?
+            .f_sum_dim_intlist(1, false, Kind::Float)?
+            .f_mean(Kind::Float)?;
+        Ok(nll / words + penalty * self.cfg.alpha_c)
+    }
+
+    fn evaluate(&mut self, split: &str) -> Result<Metrics> {
+        let sp = self.split(split)?;
+        let n = sp.images.size()[0];
+        let mut hyps = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let (f, _) = self.encode(&sp.images.narrow(0, i, 1), false)?;
+            hyps.push(self.sentence(&self.beam(&f)?.tokens));
+        }
+        let refs: Vec<Vec<String>> = sp
+            .captions
+            .iter()
+            .map(|cs| cs.iter().map(|c| self.sentence(c)).collect())
+            .collect();
+        // nearest-neighbour baseline: the first caption of the closest training image
+        let train = &self.splits["train"];
+        let q = self.mean_annotations(&sp.images)?;
+        let db = self.mean_annotations(&train.images)?;
+        let nn_idx = Vec::<i64>::try_from(
+            &q.f_matmul(&db.f_tr()?)?
+                .f_argmax(-1, false)?
+                .to_device(Device::Cpu),
+        )?;
+        let nn_hyps: Vec<String> = nn_idx
+            .iter()
+            .map(|&j| self.sentence(&train.captions[j as usize][0]))
+            .collect();
+        let mut m = Metrics::new();
+        for (prefix, h) in [("", &hyps), ("nn_", &nn_hyps)] {
+            let b = mm_text::metrics::coco_bleu(h, &refs).map_err(Error::task)?;
+            for k in 0..4 {
+                m.insert(format!("{prefix}bleu{}", k + 1), 100.0 * b.corpus[k]);
+            }
+            m.insert(
+                format!("{prefix}cider_d"),
+                100.0 * mm_text::metrics::cider_d(h, &refs).map_err(Error::task)?.0,
+            );
+            m.insert(
+                format!("{prefix}rouge_l"),
+                100.0 * mm_text::metrics::rouge_l(h, &refs).map_err(Error::task)?.0,
+            );
+        }
+        Ok(m)
+    }
+
+    fn infer(&mut self, inputs: &[String], out_dir: &Path) -> Result<serde_json::Value> {
+        if inputs.is_empty() {
+            return Err(bad("give inputs: test:K or image files"));
+        }
+        let mut out = Vec::new();
+        for (k, input) in inputs.iter().enumerate() {
+            let pixels = if let Some(i) = input.strip_prefix("test:") {
+                let test = self.split("test")?;
+                let i: i64 = i
+                    .parse()
+                    .map_err(|_| bad(format!("`{input}`: expected test:INDEX")))?;
+                if !(0..test.images.size()[0]).contains(&i) {
+                    return Err(bad(format!("`{input}`: out of range")));
+                }
+                test.images.narrow(0, i, 1)
+            } else {
+                let side = self.splits["train"].images.size()[1] as u32;
+                let img = mm_vision::image::load_rgb(Path::new(input)).map_err(Error::task)?;
+                let t = mm_vision::image::Transform {
+                    resize: Some(side),
+                    crop: Some(side),
+                    random_crop: false,
+                    hflip: false,
+                };
+                mm_vision::image::to_tensor(&[t
+                    .apply(&img, &mut rand::rng())
+                    .map_err(Error::task)?])
+                .map_err(Error::task)?
+            };
+            let (f, hw) = self.encode(&pixels, false)?;
+            let d = self.beam(&f)?;
+            let png = out_dir.join(format!("caption_{k}.png"));
+            plot::save_png_atomic(&Self::strip(&pixels.get(0), &d, &self.words, hw)?, &png)?;
+            out.push(serde_json::json!({ "image": input, "caption": self.sentence(&d.tokens), "attention": png }));
+        }
+        Ok(serde_json::Value::Array(out))
+    }
+}
+
+/// The defaults of `mm train captioning`: SynthAV, small CNN (8x8 map), minutes on a CPU.
+pub fn defaults() -> mm_train::RunConfig<CaptioningConfig> {
+    use mm_train::{Autocast, Mode, OptimizerConfig, ScheduleConfig, ScheduleKind, TrainConfig};
+    mm_train::RunConfig {
+        train: TrainConfig {
+            epochs: 30,
+            max_steps: 0,
+            batch_size: 64,
+            drop_last: false,
+            eval_every: 0,
+            log_every: 10,
+            seed: 0,
+            optimizer: OptimizerConfig::adam(2e-3),
+            schedule: ScheduleConfig {
+                kind: ScheduleKind::Cosine,
+                warmup_steps: 20,
+                min_factor: 0.05,
+                ..Default::default()
+            },
+            lr_groups: vec![],
+            clip_grad_norm: 5.0,
+            monitor: "cider_d".into(),
+            mode: Mode::Max,
+            patience: 8,
+            keep_last: 2,
+            autocast: Autocast::Off,
+        },
+        task: CaptioningConfig {
+            data: PathBuf::from("data/synthav.h5"),
+            backbone: BackboneConfig::headless(mm_vision::Arch::SmallCnn),
+            stage: None,
+            backbone_weights: None,
+            freeze_backbone: false,
+            image_size: None,
+            embed_dim: 64,
+            decoder_dim: 256,
+            attention_dim: 128,
+            dropout: 0.3,
+            alpha_c: 1.0,
+            max_len: 20,
+            beam_size: 3,
+            length_alpha: 0.0,
+        },
+    }
+}
