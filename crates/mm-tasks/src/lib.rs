@@ -1,9 +1,10 @@
 //! # mm-tasks: multi-modal learning tasks
 //!
 //! Each task wires `mm-data`, `mm-signal`, `mm-text`, `mm-vision` and `mm-fusion` into a model
-//! trained with tch. Today: [`retrieval`] (image tagging and cross-modal retrieval, on the
-//! training engine `mm-train`) and [`sound_tagging`] (sound events from log-mel spectrograms,
-//! with its own small loop). The course's other tasks (captioning, VQA, SoundNet,
+//! trained with tch. Today, on the training engine `mm-train`: [`retrieval`] (image tagging and
+//! cross-modal retrieval), [`captioning`] (Show, Attend and Tell) and [`vqa`] (visual question
+//! answering); and [`sound_tagging`] (sound events from log-mel spectrograms,
+//! with its own small loop). The course's other tasks (SoundNet,
 //! localization, separation, ...) are planned on the engine; `examples/scene_classification.rs`
 //! shows a task written outside this crate.
 //!
