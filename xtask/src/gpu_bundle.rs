@@ -46,6 +46,7 @@ check vqa-cuda "$here/mm" train vqa --data "$out/synthav.h5" --device cuda --out
 # measurement: retrieval training samples/s vs an equivalent PyTorch script (needs h5py there)
 if "$venv/bin/python" -c "import h5py" 2>/dev/null; then
   check retrieval-gpu-vs-torch "$venv/bin/python" "$here/bench_retrieval.py" --data "$out/synthav.h5" --mm "$here/mm" --device cuda --steps 300 --repeat 2
+  check vqa-gpu-vs-torch "$venv/bin/python" "$here/bench_vqa.py" --data "$out/synthav.h5" --mm "$here/mm" --device cuda --steps 300 --repeat 2
 else
   echo "== retrieval-gpu-vs-torch: skipped (no h5py in $venv)"
 fi
@@ -123,7 +124,12 @@ pub fn run(args: &[String]) -> Result<()> {
         &target.join("vision-workloads"),
         &out.join("vision-workloads"),
     )?;
-    for name in ["gpu_w2_torch.py", "bench_vision.py", "bench_retrieval.py"] {
+    for name in [
+        "gpu_w2_torch.py",
+        "bench_vision.py",
+        "bench_retrieval.py",
+        "bench_vqa.py",
+    ] {
         let script = project_root().join("scripts").join(name);
         std::fs::copy(&script, out.join(name))
             .with_context(|| format!("copying {}", script.display()))?;
