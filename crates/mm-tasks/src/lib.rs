@@ -19,6 +19,7 @@
 //! None: this crate always requires libtorch.
 
 pub mod captioning;
+mod common;
 mod error;
 /// PNG pictures (spectrogram strips, curves), from the engine.
 pub use mm_train::plot;

@@ -86,6 +86,20 @@ fn bad_configurations_are_errors() {
             .contains("embed_dim")
     );
     cfg.embed_dim = 16;
+    // torchvision-named backbone weights load into `image.backbone.*`
+    tch::manual_seed(4);
+    let bvs = tch::nn::VarStore::new(Device::Cpu);
+    mm_vision::backbone(&bvs.root(), &cfg.backbone).unwrap();
+    let weights = dir.path().join("cnn.safetensors");
+    mm_vision::save_safetensors(&bvs, &weights, None).unwrap();
+    cfg.backbone_weights = Some(weights);
+    let t = Retrieval::build(&cfg, Device::Cpu).unwrap();
+    let vars = t.var_store().variables();
+    let want = &bvs.variables()["stages.1.conv.weight"];
+    assert!(vars["image.backbone.stages.1.conv.weight"].equal(want));
+    cfg.backbone_weights = Some(dir.path().join("absent.safetensors"));
+    assert!(Retrieval::build(&cfg, Device::Cpu).is_err());
+    cfg.backbone_weights = None;
     cfg.captions_field = "answers_typo".into();
     assert!(Retrieval::build(&cfg, Device::Cpu).is_err());
     // unknown keys in the TOML are rejected

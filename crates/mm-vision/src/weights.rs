@@ -16,6 +16,9 @@ pub struct LoadOptions {
     /// Fail on file entries the model does not use (PyTorch's `strict=True`). BatchNorm's
     /// `num_batches_tracked` counters are always ignored: tch keeps none.
     pub strict: bool,
+    /// Load only the variables whose names start with this prefix (e.g. `"image.backbone."`
+    /// for a backbone inside a larger model), matched without it; the others are untouched.
+    pub var_prefix: String,
 }
 
 /// What [`load_safetensors`] did.
@@ -65,7 +68,20 @@ pub fn load_safetensors(
         path: path.to_owned(),
         reason: e.to_string(),
     })?;
-    let vars = vs.variables();
+    let vars: HashMap<String, Tensor> = vs
+        .variables()
+        .into_iter()
+        .filter_map(|(n, t)| {
+            n.strip_prefix(opts.var_prefix.as_str())
+                .map(|k| (k.to_owned(), t))
+        })
+        .collect();
+    if vars.is_empty() {
+        return Err(Error::InvalidParameter {
+            name: "var_prefix",
+            reason: format!("no variable of the model starts with `{}`", opts.var_prefix),
+        });
+    }
     let mut missing = Vec::new();
     let mut plan = Vec::with_capacity(vars.len());
     for (name, var) in &vars {
@@ -300,9 +316,28 @@ mod tests {
         let opts = LoadOptions {
             prefix: "model.".into(),
             strict: true,
+            ..Default::default()
         };
         load_safetensors(&mut vs, &path, &opts).unwrap();
         assert_eq!(Vec::<f32>::try_from(&w).unwrap(), [1.5, -2.0]);
+
+        // a backbone inside a larger model: only `image.` variables load, by their inner names
+        let mut big = nn::VarStore::new(Device::Cpu);
+        let inner = (big.root() / "image").zeros("w", &[2]);
+        let other = (big.root() / "head").zeros("w", &[3]);
+        let nested = LoadOptions {
+            prefix: "model.".into(),
+            strict: true,
+            var_prefix: "image.".into(),
+        };
+        load_safetensors(&mut big, &path, &nested).unwrap();
+        assert_eq!(Vec::<f32>::try_from(&inner).unwrap(), [1.5, -2.0]);
+        assert_eq!(Vec::<f32>::try_from(&other).unwrap(), [0.0; 3]);
+        let nowhere = LoadOptions {
+            var_prefix: "text.".into(),
+            ..nested
+        };
+        assert!(load_safetensors(&mut big, &path, &nowhere).is_err());
 
         let junk = tmp("junk.safetensors");
         std::fs::write(&junk, b"not a safetensors file").unwrap();

@@ -393,7 +393,7 @@ impl Task for Captioning {
             }
             splits.insert(s.to_string(), Split { images, captions });
         }
-        let vs = nn::VarStore::new(device);
+        let mut vs = nn::VarStore::new(device);
         let root = vs.root();
         let mut cnn = backbone(&(&root / "encoder"), &cfg.backbone).map_err(Error::task)?;
         if cfg.freeze_backbone {
@@ -430,19 +430,11 @@ impl Task for Captioning {
         let l_z = nn::linear(&dp / "l_z", d, m, Default::default());
         let out = nn::linear(&dp / "out", m, v, Default::default());
         if let Some(w) = &cfg.backbone_weights {
-            let mut tmp = nn::VarStore::new(device);
-            backbone(&tmp.root(), &cfg.backbone).map_err(Error::task)?;
-            mm_vision::load_safetensors(&mut tmp, w, &mm_vision::LoadOptions::default())
-                .map_err(Error::task)?;
-            let dst = vs.variables();
-            tch::no_grad(|| -> Result<()> {
-                for (name, t) in tmp.variables() {
-                    if let Some(d) = dst.get(&format!("encoder.{name}")) {
-                        d.shallow_clone().f_copy_(&t)?;
-                    }
-                }
-                Ok(())
-            })?;
+            let opts = mm_vision::LoadOptions {
+                var_prefix: "encoder.".into(),
+                ..Default::default()
+            };
+            mm_vision::load_safetensors(&mut vs, w, &opts).map_err(Error::task)?;
         }
         Ok(Self {
             cfg: cfg.clone(),
@@ -594,29 +586,7 @@ impl Task for Captioning {
         }
         let mut out = Vec::new();
         for (k, input) in inputs.iter().enumerate() {
-            let pixels = if let Some(i) = input.strip_prefix("test:") {
-                let test = self.split("test")?;
-                let i: i64 = i
-                    .parse()
-                    .map_err(|_| bad(format!("`{input}`: expected test:INDEX")))?;
-                if !(0..test.images.size()[0]).contains(&i) {
-                    return Err(bad(format!("`{input}`: out of range")));
-                }
-                test.images.narrow(0, i, 1)
-            } else {
-                let side = self.splits["train"].images.size()[1] as u32;
-                let img = mm_vision::image::load_rgb(Path::new(input)).map_err(Error::task)?;
-                let t = mm_vision::image::Transform {
-                    resize: Some(side),
-                    crop: Some(side),
-                    random_crop: false,
-                    hflip: false,
-                };
-                mm_vision::image::to_tensor(&[t
-                    .apply(&img, &mut rand::rng())
-                    .map_err(Error::task)?])
-                .map_err(Error::task)?
-            };
+            let pixels = crate::common::input_image(&self.split("test")?.images, input)?;
             let (f, hw) = self.encode(&pixels, false)?;
             let d = self.beam(&f)?;
             let png = out_dir.join(format!("caption_{k}.png"));

@@ -250,35 +250,10 @@ impl Retrieval {
         (sents, owner)
     }
 
-    /// Images of `uint8 [N, H, W, 3]` from `inputs`: `test:K` (a test image) or a file.
+    /// `uint8 [1, H, W, 3]` from `input`: `test:K` (a test image) or an image file.
     fn input_image(&self, input: &str) -> Result<(Tensor, String)> {
-        if let Some(k) = input.strip_prefix("test:") {
-            let k: i64 = k
-                .parse()
-                .map_err(|_| task_err(format!("`{input}`: expected test:INDEX")))?;
-            let test = self.split("test")?;
-            let n = test.images.size()[0];
-            if !(0..n).contains(&k) {
-                return Err(task_err(format!(
-                    "`{input}`: the test split has {n} images"
-                )));
-            }
-            return Ok((test.images.narrow(0, k, 1), input.to_owned()));
-        }
-        let img = mm_vision::image::load_rgb(Path::new(input)).map_err(Error::task)?;
-        let side = self.split("test")?.images.size()[1] as u32;
-        let img = mm_vision::image::Transform {
-            resize: Some(side),
-            crop: Some(side),
-            random_crop: false,
-            hflip: false,
-        }
-        .apply(&img, &mut rand::rng())
-        .map_err(Error::task)?;
-        Ok((
-            mm_vision::image::to_tensor(&[img]).map_err(Error::task)?,
-            input.to_owned(),
-        ))
+        let pixels = crate::common::input_image(&self.split("test")?.images, input)?;
+        Ok((pixels, input.to_owned()))
     }
 
     /// The training captions and their embeddings: the bank that tags are voted from.
@@ -477,10 +452,10 @@ impl Task for Retrieval {
         let model = JointModel::new(&vs.root(), cfg, vocab.len() as i64, init.as_ref())?;
         if let Some(w) = &cfg.backbone_weights {
             let opts = mm_vision::LoadOptions {
-                prefix: String::new(),
-                strict: false,
+                var_prefix: "image.backbone.".into(),
+                ..Default::default()
             };
-            model.load_backbone(&mut vs, w, &opts)?;
+            mm_vision::load_safetensors(&mut vs, w, &opts).map_err(Error::task)?;
         }
         Ok(Self {
             cfg: cfg.clone(),

@@ -1,13 +1,11 @@
 //! The joint embedding model: image and sentence encoders into one space, and its losses.
 
-use std::path::Path;
-
 use mm_fusion::{
     LearnableTemperature, Negatives, ProjectionHead, ProjectionHeadConfig, contrastive_loss,
     info_nce_loss, triplet_loss,
 };
 use mm_train::{Error, Result};
-use mm_vision::{Backbone, IMAGENET_MEAN, IMAGENET_STD, LoadOptions, backbone, normalize_batch};
+use mm_vision::{Backbone, IMAGENET_MEAN, IMAGENET_STD, backbone, normalize_batch};
 use serde::{Deserialize, Serialize};
 use tch::nn::RNN;
 use tch::{Device, Kind, Tensor, nn};
@@ -48,7 +46,6 @@ fn mm_err(e: impl std::error::Error + Send + Sync + 'static) -> Error {
 #[derive(Debug)]
 pub(super) struct JointModel {
     backbone: Box<dyn Backbone>,
-    backbone_cfg: mm_vision::BackboneConfig,
     image_proj: ProjectionHead,
     image_size: Option<i64>,
     embed: nn::Embedding,
@@ -133,7 +130,6 @@ impl JointModel {
             .map_err(mm_err)?;
         Ok(Self {
             backbone,
-            backbone_cfg: cfg.backbone.clone(),
             image_proj,
             image_size: cfg.image_size,
             embed,
@@ -141,33 +137,6 @@ impl JointModel {
             text_proj,
             loss: cfg.loss,
             temperature,
-        })
-    }
-
-    /// Copies torchvision-named weights into `image.backbone.*`.
-    pub(super) fn load_backbone(
-        &self,
-        vs: &mut nn::VarStore,
-        path: &Path,
-        opts: &LoadOptions,
-    ) -> Result<()> {
-        let mut tmp = nn::VarStore::new(vs.device());
-        backbone(&tmp.root(), &self.backbone_cfg).map_err(mm_err)?;
-        mm_vision::load_safetensors(&mut tmp, path, opts).map_err(mm_err)?;
-        let dst = vs.variables();
-        tch::no_grad(|| -> Result<()> {
-            for (name, t) in tmp.variables() {
-                let key = format!("image.backbone.{name}");
-                let mut d = dst
-                    .get(&key)
-                    .ok_or_else(|| Error::InvalidParameter {
-                        name: "backbone_weights",
-                        reason: format!("no variable {key}"),
-                    })?
-                    .shallow_clone();
-                d.f_copy_(&t)?;
-            }
-            Ok(())
         })
     }
 

@@ -400,7 +400,7 @@ impl Task for Vqa {
         } else {
             None
         };
-        let vs = nn::VarStore::new(device);
+        let mut vs = nn::VarStore::new(device);
         let root = vs.root();
         let embed = nn::embedding(
             &root / "question" / "embed",
@@ -472,19 +472,11 @@ impl Task for Vqa {
             Default::default(),
         );
         if let Some(w) = &cfg.backbone_weights {
-            let mut tmp = nn::VarStore::new(device);
-            backbone(&tmp.root(), &cfg.backbone).map_err(Error::task)?;
-            mm_vision::load_safetensors(&mut tmp, w, &mm_vision::LoadOptions::default())
-                .map_err(Error::task)?;
-            let dst = vs.variables();
-            tch::no_grad(|| -> Result<()> {
-                for (name, t) in tmp.variables() {
-                    if let Some(d) = dst.get(&format!("image.backbone.{name}")) {
-                        d.shallow_clone().f_copy_(&t)?;
-                    }
-                }
-                Ok(())
-            })?;
+            let opts = mm_vision::LoadOptions {
+                var_prefix: "image.backbone.".into(),
+                ..Default::default()
+            };
+            mm_vision::load_safetensors(&mut vs, w, &opts).map_err(Error::task)?;
         }
         let vocab = words
             .iter()
@@ -588,27 +580,7 @@ impl Task for Vqa {
                 "`{question}`: no word of the question is in the vocabulary"
             )));
         }
-        let pixels = if let Some(k) = image.strip_prefix("test:") {
-            let test = self.split("test")?;
-            let k: i64 = k
-                .parse()
-                .map_err(|_| bad(format!("`{image}`: expected test:INDEX")))?;
-            if !(0..test.images.size()[0]).contains(&k) {
-                return Err(bad(format!("`{image}`: out of range")));
-            }
-            test.images.narrow(0, k, 1)
-        } else {
-            let side = self.splits["train"].images.size()[1] as u32;
-            let img = mm_vision::image::load_rgb(Path::new(image)).map_err(Error::task)?;
-            let t = mm_vision::image::Transform {
-                resize: Some(side),
-                crop: Some(side),
-                random_crop: false,
-                hflip: false,
-            };
-            mm_vision::image::to_tensor(&[t.apply(&img, &mut rand::rng()).map_err(Error::task)?])
-                .map_err(Error::task)?
-        };
+        let pixels = crate::common::input_image(&self.split("test")?.images, image)?;
         let probs = self
             .logits(&pixels, &[&tokens], false)?
             .f_softmax(-1, Kind::Float)?
