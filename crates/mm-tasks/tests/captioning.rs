@@ -19,6 +19,7 @@ fn learns_to_caption_and_writes_attention_strips() {
     let mut defaults = captioning::defaults();
     defaults.task.data = data.clone();
     defaults.task.decoder_dim = 128;
+    defaults.task.dropout = 0.3;
     defaults.task.beam_size = 2;
     defaults.train.epochs = 8;
     defaults.train.batch_size = 32;

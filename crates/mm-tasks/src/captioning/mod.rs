@@ -602,7 +602,7 @@ pub fn defaults() -> mm_train::RunConfig<CaptioningConfig> {
     use mm_train::{Autocast, Mode, OptimizerConfig, ScheduleConfig, ScheduleKind, TrainConfig};
     mm_train::RunConfig {
         train: TrainConfig {
-            epochs: 30,
+            epochs: 60,
             max_steps: 0,
             batch_size: 64,
             drop_last: false,
@@ -632,9 +632,9 @@ pub fn defaults() -> mm_train::RunConfig<CaptioningConfig> {
             freeze_backbone: false,
             image_size: None,
             embed_dim: 64,
-            decoder_dim: 256,
+            decoder_dim: 512,
             attention_dim: 128,
-            dropout: 0.3,
+            dropout: 0.1,
             alpha_c: 1.0,
             max_len: 20,
             beam_size: 3,
