@@ -47,6 +47,7 @@ check vqa-cuda "$here/mm" train vqa --data "$out/synthav.h5" --device cuda --out
 if "$venv/bin/python" -c "import h5py" 2>/dev/null; then
   check retrieval-gpu-vs-torch "$venv/bin/python" "$here/bench_retrieval.py" --data "$out/synthav.h5" --mm "$here/mm" --device cuda --steps 300 --repeat 2
   check vqa-gpu-vs-torch "$venv/bin/python" "$here/bench_vqa.py" --data "$out/synthav.h5" --mm "$here/mm" --device cuda --steps 300 --repeat 2
+  check captioning-gpu-vs-torch "$venv/bin/python" "$here/bench_captioning.py" --data "$out/synthav.h5" --mm "$here/mm" --device cuda --steps 200 --repeat 2
 else
   echo "== retrieval-gpu-vs-torch: skipped (no h5py in $venv)"
 fi
@@ -129,6 +130,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "bench_vision.py",
         "bench_retrieval.py",
         "bench_vqa.py",
+        "bench_captioning.py",
     ] {
         let script = project_root().join("scripts").join(name);
         std::fs::copy(&script, out.join(name))

@@ -152,7 +152,78 @@ impl SoftAttention {
                 ));
             }
         }
-        let att1 = apply(features, &self.encoder_att)?; // [N, L, A]
+        let att1 = self.project(features)?;
+        self.attend(features, &att1, hidden, mask)
+    }
+
+    /// The annotations' projection `encoder_att(features)`, the part of the attention that
+    /// does not depend on the query: a decoder computes it once per image and calls
+    /// [`SoftAttention::forward_projected`] at every step.
+    ///
+    /// # Shapes
+    /// `features: [N, L, D]` -> `[N, L, attention_dim]`.
+    pub fn project(&self, features: &Tensor) -> Result<Tensor> {
+        let f = features.size();
+        if f.len() != 3 || f[2] != self.cfg.feature_dim {
+            return Err(Error::shape(
+                "SoftAttention::project",
+                format!("features [N, L, {}]", self.cfg.feature_dim),
+                &[features],
+            ));
+        }
+        apply(features, &self.encoder_att)
+    }
+
+    /// [`SoftAttention::forward`] with `projected = self.project(features)` computed once.
+    ///
+    /// # Shapes
+    /// As [`SoftAttention::forward`], with `projected: [N, L, attention_dim]`.
+    pub fn forward_projected(
+        &self,
+        features: &Tensor,
+        projected: &Tensor,
+        hidden: &Tensor,
+        mask: Option<&Tensor>,
+    ) -> Result<SoftAttentionOutput> {
+        let (f, p) = (features.size(), projected.size());
+        if p.len() != 3 || f.len() != 3 || p[..2] != f[..2] || p[2] != self.cfg.attention_dim {
+            return Err(Error::shape(
+                "SoftAttention::forward_projected",
+                format!(
+                    "projected [N, L, {}] matching features",
+                    self.cfg.attention_dim
+                ),
+                &[features, projected],
+            ));
+        }
+        let (h, hd) = (hidden.size(), self.cfg.hidden_dim);
+        if h.len() != 2 || h[0] != f[0] || h[1] != hd {
+            return Err(Error::shape(
+                "SoftAttention::forward_projected",
+                format!("hidden [N, {hd}]"),
+                &[features, hidden],
+            ));
+        }
+        if let Some(m) = mask {
+            check_bool_mask(m)?;
+            if m.size() != [f[0], f[1]] {
+                return Err(Error::shape(
+                    "SoftAttention::forward_projected",
+                    format!("mask [N, L] = [{}, {}]", f[0], f[1]),
+                    &[features, m],
+                ));
+            }
+        }
+        self.attend(features, projected, hidden, mask)
+    }
+
+    fn attend(
+        &self,
+        features: &Tensor,
+        att1: &Tensor,
+        hidden: &Tensor,
+        mask: Option<&Tensor>,
+    ) -> Result<SoftAttentionOutput> {
         let att2 = apply(hidden, &self.decoder_att)?.f_unsqueeze(1)?; // [N, 1, A]
         let e = apply(&att1.f_add(&att2)?.f_tanh()?, &self.full_att)?.f_squeeze_dim(-1)?; // [N, L]
         let weights = masked_softmax(&e, mask)?;
@@ -446,6 +517,17 @@ mod tests {
             .unwrap()
             .sum_dim_intlist(1, false, Kind::Float);
         assert!(max_abs_diff(&out.context, &(plain * gate)) < 1e-6);
+        // the projection computed once gives the same result, and is shape-checked
+        let proj = att.project(&feats).unwrap();
+        assert_eq!(proj.size(), [3, 7, 4]);
+        let again = att.forward_projected(&feats, &proj, &hidden, None).unwrap();
+        assert!(max_abs_diff(&again.context, &out.context) == 0.0);
+        assert!(max_abs_diff(&again.weights, &out.weights) == 0.0);
+        assert!(
+            att.forward_projected(&feats, &feats, &hidden, None)
+                .is_err()
+        );
+        assert!(att.project(&randn(&[3, 7, 5])).is_err());
         let names: Vec<String> = vs.variables().into_keys().collect();
         for n in [
             "encoder_att.weight",

@@ -164,17 +164,18 @@ impl Captioning {
     }
 
     /// One decoder step: log-probabilities of the next word `[N, V]`, the new state and the
-    /// attention weights `[N, L]`.
+    /// attention weights `[N, L]`. `proj` is `attention.project(feats)`, computed once.
     fn step(
         &self,
         feats: &Tensor,
+        proj: &Tensor,
         prev: &Tensor,
         state: &(Tensor, Tensor),
         train: bool,
     ) -> Result<(Tensor, (Tensor, Tensor), Tensor)> {
         let att = self
             .attention
-            .forward(feats, &state.0, None)
+            .forward_projected(feats, proj, &state.0, None)
             .map_err(Error::task)?;
         let e = Tensor::f_embedding(&self.embed.ws, prev, -1, false, false)?;
         let input = Tensor::f_cat(&[&e, &att.context], 1)?;
@@ -196,6 +197,7 @@ impl Captioning {
     fn beam(&self, feats: &Tensor) -> Result<Decoded> {
         let k = self.cfg.beam_size.max(1) as i64;
         let (h0, c0) = self.init_state(feats)?;
+        let proj = self.attention.project(feats).map_err(Error::task)?;
         // live beams: tokens, alphas, log-prob; expanded as a batch
         let mut beams: Vec<(Vec<i64>, Vec<Vec<f32>>, f64)> = vec![(vec![], vec![], 0.0)];
         let mut state = (h0, c0);
@@ -208,7 +210,8 @@ impl Captioning {
                 .collect();
             let prev = Tensor::from_slice(&prev).to_device(self.device);
             let f = feats.f_expand([b, feats.size()[1], feats.size()[2]], false)?;
-            let (logp, (h, c), alpha) = self.step(&f, &prev, &state, false)?;
+            let p = proj.f_expand([b, proj.size()[1], proj.size()[2]], false)?;
+            let (logp, (h, c), alpha) = self.step(&f, &p, &prev, &state, false)?;
             let v = logp.size()[1];
             let scores = Tensor::from_slice(&beams.iter().map(|x| x.2 as f32).collect::<Vec<_>>())
                 .to_device(self.device)
@@ -513,9 +516,10 @@ impl Task for Captioning {
             .view([steps as i64, nb as i64])
             .to_device(self.device);
         let mut state = self.init_state(&feats)?;
+        let proj = self.attention.project(&feats).map_err(Error::task)?;
         let (mut nll, mut alphas) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
         for t in 0..steps as i64 {
-            let (logp, s, alpha) = self.step(&feats, &inp.get(t), &state, true)?;
+            let (logp, s, alpha) = self.step(&feats, &proj, &inp.get(t), &state, true)?;
             let m = mask.get(t);
             let picked = logp
                 .f_gather(1, &tgt.get(t).unsqueeze(1), false)?
