@@ -18,10 +18,8 @@ MALLOC_MMAP_THRESHOLD_=1073741824 for a like-for-like comparison.
 """
 
 import argparse
-import json
 import os
-import subprocess
-import tempfile
+import sys
 import time
 
 import h5py
@@ -30,16 +28,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import alternate, mm_samples_per_sec, ragged, read_params  # noqa: E402
+
 
 def load(path):
     with h5py.File(path, "r") as f:
         train = np.sort(f["splits/train"][:])
         images = f["samples/image"][:][train]
-        params = f["meta"].attrs["params"]
-        params = json.loads(params if isinstance(params, str) else params.decode())
-        g = f["samples/captions"]
-        v, o, fi = g["values"][:], g["offsets"][:], g["first"][:]
-        caps = [[v[o[k]:o[k + 1]].astype(np.int64) for k in range(fi[i], fi[i + 1])] for i in train]
+        params = read_params(f)
+        caps = ragged(f, "captions", train)
     words = params["vocabulary"]
     return images, caps, len(words), words.index("<start>"), words.index("<end>")
 
@@ -120,17 +118,6 @@ def torch_run(images, caps, vocab, start, end, steps, batch, device, seed=0):
     return done / busy
 
 
-def mm_run(binary, data, steps, threads, device):
-    with tempfile.TemporaryDirectory() as d:
-        cmd = [binary, "train", "captioning", "--data", data, "--out", os.path.join(d, "run"),
-               "--device", device, "--quiet", "--set", f"train.max_steps={steps}", "--set", "train.epochs=0",
-               "--set", "train.drop_last=true", "--set", f"train.eval_every={steps}", "--set", "task.beam_size=1"]
-        env = dict(os.environ, MM_LOG="warn", OMP_NUM_THREADS=str(threads))
-        subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
-        with open(os.path.join(d, "run", "summary.json")) as f:
-            return json.load(f)["summary"]["samples_per_sec"]
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="data/synthav.h5")
@@ -144,20 +131,11 @@ def main():
     images, caps, vocab, start, end = load(args.data)
     print(f"# captioning training, {len(caps)} training images, batch 64, {args.steps} steps, "
           f"{args.threads} threads, {args.device}; torch {torch.__version__}")
-    rows = []
-    for r in range(args.repeat):
-        res = {}
-        for side in (["torch", "mm"] if r % 2 == 0 else ["mm", "torch"]):
-            if side == "torch":
-                res["torch"] = torch_run(images, caps, vocab, start, end, args.steps, 64, args.device)
-            elif args.mm:
-                res["mm"] = mm_run(args.mm, args.data, args.steps, args.threads, args.device)
-        ratio = res["mm"] / res["torch"] if "mm" in res else None
-        rows.append({**res, "mm/torch": ratio})
-        print(f"run {r}: pytorch {res['torch']:.0f} samples/s"
-              + (f", mm {res['mm']:.0f} samples/s, mm/pytorch {ratio:.3f}" if ratio else ""), flush=True)
-    print(json.dumps(rows))
-
+    alternate(args.repeat,
+              lambda: torch_run(images, caps, vocab, start, end, args.steps, 64, args.device),
+              (lambda: mm_samples_per_sec(args.mm, "captioning", args.data, args.steps, args.threads,
+                                          args.device, ["task.beam_size=1"]))
+              if args.mm else None)
 
 if __name__ == "__main__":
     main()

@@ -21,11 +21,8 @@ PyTorch the same setting, and report both.
 """
 
 import argparse
-import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 
 import h5py
@@ -34,18 +31,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import alternate, mm_samples_per_sec, ragged, read_params  # noqa: E402
+
 
 def load(path):
     with h5py.File(path, "r") as f:
         train = np.sort(f["splits/train"][:])
         images = f["samples/image"][:][train]
-        g = f["samples/captions"]
-        values, offsets, first = g["values"][:], g["offsets"][:], g["first"][:]
-        params = f["meta"].attrs["params"]
-        params = json.loads(params if isinstance(params, str) else params.decode())
-        vocab = params.get("vocabulary")
-    caps = [[values[offsets[k]:offsets[k + 1]].astype(np.int64) for k in range(first[i], first[i + 1])]
-            for i in train]
+        caps = ragged(f, "captions", train)
+        vocab = read_params(f).get("vocabulary")
     return images, caps, vocab
 
 
@@ -130,20 +125,6 @@ def torch_run(images, caps, vocab_size, steps, batch, device, seed=0):
     return done / t_busy
 
 
-def mm_run(binary, data, steps, threads, device):
-    with tempfile.TemporaryDirectory() as d:
-        cmd = [binary, "train", "retrieval", "--data", data, "--out", os.path.join(d, "run"),
-               "--device", device, "--quiet",
-               "--set", f"train.max_steps={steps}", "--set", "train.epochs=0",
-               "--set", "train.drop_last=true",
-               "--set", f"train.eval_every={steps}", "--set", "task.word2vec_init=false",
-               "--set", f"task.sum_warmup_epochs={steps}"]
-        env = dict(os.environ, MM_LOG="warn", OMP_NUM_THREADS=str(threads))
-        subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
-        with open(os.path.join(d, "run", "summary.json")) as f:
-            return json.load(f)["summary"]["samples_per_sec"]
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="data/synthav.h5")
@@ -158,21 +139,12 @@ def main():
     vocab_size = len(vocab) if vocab else int(max(int(c.max()) for cs in caps for c in cs)) + 1
     print(f"# retrieval training throughput, {len(caps)} training images, batch 64, {args.steps} "
           f"steps, {args.threads} threads, {args.device}; torch {torch.__version__}")
-    rows = []
-    for r in range(args.repeat):
-        order = ["torch", "mm"] if r % 2 == 0 else ["mm", "torch"]
-        res = {}
-        for side in order:
-            if side == "torch":
-                res["torch"] = torch_run(images, caps, vocab_size, args.steps, 64, args.device)
-            elif args.mm:
-                res["mm"] = mm_run(args.mm, args.data, args.steps, args.threads, args.device)
-        ratio = res["mm"] / res["torch"] if "mm" in res else None
-        rows.append({**res, "mm/torch": ratio})
-        print(f"run {r}: pytorch {res['torch']:.0f} samples/s"
-              + (f", mm {res['mm']:.0f} samples/s, mm/pytorch {ratio:.3f}" if ratio else ""), flush=True)
-    print(json.dumps(rows))
-
+    sets = ["task.word2vec_init=false", f"task.sum_warmup_epochs={args.steps}"]
+    alternate(args.repeat,
+              lambda: torch_run(images, caps, vocab_size, args.steps, 64, args.device),
+              (lambda: mm_samples_per_sec(args.mm, "retrieval", args.data, args.steps, args.threads,
+                                          args.device, sets))
+              if args.mm else None)
 
 if __name__ == "__main__":
     main()

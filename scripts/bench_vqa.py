@@ -16,10 +16,8 @@ PyTorch the same with MALLOC_MMAP_THRESHOLD_=1073741824 for a like-for-like comp
 """
 
 import argparse
-import json
 import os
-import subprocess
-import tempfile
+import sys
 import time
 
 import h5py
@@ -28,20 +26,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import alternate, mm_samples_per_sec, ragged, read_params  # noqa: E402
+
 
 def load(path):
     with h5py.File(path, "r") as f:
         train = np.sort(f["splits/train"][:])
         images = f["samples/image"][:][train]
-        params = f["meta"].attrs["params"]
-        params = json.loads(params if isinstance(params, str) else params.decode())
-
-        def ragged(name):
-            g = f[f"samples/{name}"]
-            v, o, fi = g["values"][:], g["offsets"][:], g["first"][:]
-            return [[v[o[k]:o[k + 1]].astype(np.int64) for k in range(fi[i], fi[i + 1])] for i in train]
-
-        qs, ans = ragged("questions"), ragged("answers")
+        params = read_params(f)
+        qs, ans = ragged(f, "questions", train), ragged(f, "answers", train)
     items = [(i, q, int(a[0])) for i, (qq, aa) in enumerate(zip(qs, ans)) for q, a in zip(qq, aa)]
     return images, items, len(params["vocabulary"])
 
@@ -108,17 +102,6 @@ def torch_run(images, items, vocab, steps, batch, device, seed=0):
     return done / busy
 
 
-def mm_run(binary, data, steps, threads, device):
-    with tempfile.TemporaryDirectory() as d:
-        cmd = [binary, "train", "vqa", "--data", data, "--out", os.path.join(d, "run"), "--device", device,
-               "--quiet", "--set", f"train.max_steps={steps}", "--set", "train.epochs=0",
-               "--set", "train.drop_last=true", "--set", f"train.eval_every={steps}"]
-        env = dict(os.environ, MM_LOG="warn", OMP_NUM_THREADS=str(threads))
-        subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
-        with open(os.path.join(d, "run", "summary.json")) as f:
-            return json.load(f)["summary"]["samples_per_sec"]
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="data/synthav.h5")
@@ -132,20 +115,10 @@ def main():
     images, items, vocab = load(args.data)
     print(f"# VQA training, {len(items)} training questions, batch 128, {args.steps} steps, "
           f"{args.threads} threads, {args.device}; torch {torch.__version__}")
-    rows = []
-    for r in range(args.repeat):
-        res = {}
-        for side in (["torch", "mm"] if r % 2 == 0 else ["mm", "torch"]):
-            if side == "torch":
-                res["torch"] = torch_run(images, items, vocab, args.steps, 128, args.device)
-            elif args.mm:
-                res["mm"] = mm_run(args.mm, args.data, args.steps, args.threads, args.device)
-        ratio = res["mm"] / res["torch"] if "mm" in res else None
-        rows.append({**res, "mm/torch": ratio})
-        print(f"run {r}: pytorch {res['torch']:.0f} samples/s"
-              + (f", mm {res['mm']:.0f} samples/s, mm/pytorch {ratio:.3f}" if ratio else ""), flush=True)
-    print(json.dumps(rows))
-
+    alternate(args.repeat,
+              lambda: torch_run(images, items, vocab, args.steps, 128, args.device),
+              (lambda: mm_samples_per_sec(args.mm, "vqa", args.data, args.steps, args.threads, args.device))
+              if args.mm else None)
 
 if __name__ == "__main__":
     main()

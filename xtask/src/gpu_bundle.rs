@@ -131,6 +131,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "bench_retrieval.py",
         "bench_vqa.py",
         "bench_captioning.py",
+        "bench_common.py",
     ] {
         let script = project_root().join("scripts").join(name);
         std::fs::copy(&script, out.join(name))
