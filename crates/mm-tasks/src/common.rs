@@ -34,3 +34,46 @@ pub(crate) fn input_image(test_images: &Tensor, input: &str) -> Result<Tensor> {
     let img = t.apply(&img, &mut rand::rng()).map_err(Error::task)?;
     mm_vision::image::to_tensor(&[img]).map_err(Error::task)
 }
+
+/// The word list that decodes ragged field `field`: the `meta.params` list named by
+/// `params.decode.<field>` (or `default` when the file names none).
+pub(crate) fn word_list(
+    params: &serde_json::Value,
+    field: &str,
+    default: &str,
+) -> Result<Vec<String>> {
+    let key = params["decode"][field].as_str().unwrap_or(default);
+    params[key]
+        .as_array()
+        .ok_or_else(|| Error::InvalidParameter {
+            name: "data",
+            reason: format!("meta.params has no list `{key}` to decode `{field}`"),
+        })
+        .map(|a| {
+            a.iter()
+                .map(|w| w.as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+}
+
+/// Training-example indices as an `int64` tensor, for `index_select`.
+pub(crate) fn batch_index(batch: &[usize]) -> Tensor {
+    Tensor::from_slice(&batch.iter().map(|&i| i as i64).collect::<Vec<_>>())
+}
+
+/// One sequence per example of `batch`, drawn uniformly from `lists[i]` with libtorch's
+/// generator (which the engine reseeds before every step, so resumed runs draw the same).
+pub(crate) fn draw_one<'a>(lists: &'a [Vec<Vec<i64>>], batch: &[usize]) -> Result<Vec<&'a [i64]>> {
+    let draws = Vec::<f64>::try_from(&Tensor::rand(
+        [batch.len() as i64],
+        (tch::Kind::Double, tch::Device::Cpu),
+    ))?;
+    Ok(batch
+        .iter()
+        .zip(draws)
+        .map(|(&i, u)| {
+            let l = &lists[i];
+            l[((u * l.len() as f64) as usize).min(l.len() - 1)].as_slice()
+        })
+        .collect())
+}

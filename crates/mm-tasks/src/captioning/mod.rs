@@ -342,15 +342,7 @@ impl Task for Captioning {
         }
         let r = Reader::open(&cfg.data).map_err(Error::task)?;
         let params = &r.meta().params;
-        let key = params["decode"]["captions"]
-            .as_str()
-            .unwrap_or("vocabulary");
-        let mut words: Vec<String> = params[key]
-            .as_array()
-            .ok_or_else(|| bad(format!("meta.params has no word list `{key}`")))?
-            .iter()
-            .map(|w| w.as_str().unwrap_or_default().to_string())
-            .collect();
+        let mut words = crate::common::word_list(params, "captions", "vocabulary")?;
         let mut id = |w: &str| match words.iter().position(|x| x == w) {
             Some(i) => i as i64,
             None => {
@@ -477,19 +469,8 @@ impl Task for Captioning {
 
     fn train_step(&mut self, batch: &[usize], _ctx: &StepContext) -> Result<Tensor> {
         let train = &self.splits["train"];
-        let idx = Tensor::from_slice(&batch.iter().map(|&i| i as i64).collect::<Vec<_>>());
-        let draws = Vec::<f64>::try_from(&Tensor::rand(
-            [batch.len() as i64],
-            (Kind::Double, Device::Cpu),
-        ))?;
-        let caps: Vec<&Vec<i64>> = batch
-            .iter()
-            .zip(draws)
-            .map(|(&i, u)| {
-                let c = &train.captions[i];
-                &c[((u * c.len() as f64) as usize).min(c.len() - 1)]
-            })
-            .collect();
+        let idx = crate::common::batch_index(batch);
+        let caps = crate::common::draw_one(&train.captions, batch)?;
         let (feats, _) = self.encode(&train.images.index_select(0, &idx), true)?;
         let nb = batch.len();
         let steps = caps.iter().map(|c| c.len() + 1).max().unwrap_or(1);

@@ -394,21 +394,7 @@ impl Task for Retrieval {
     fn build(cfg: &RetrievalConfig, device: Device) -> Result<Self> {
         let r = Reader::open(&cfg.data).map_err(Error::task)?;
         let params = &r.meta().params;
-        let key = params["decode"][&cfg.captions_field]
-            .as_str()
-            .unwrap_or("vocabulary");
-        let vocab: Vec<String> = params[key]
-            .as_array()
-            .ok_or_else(|| {
-                task_err(format!(
-                    "{}: meta.params has no word list `{key}` for `{}`",
-                    cfg.data.display(),
-                    cfg.captions_field
-                ))
-            })?
-            .iter()
-            .map(|w| w.as_str().unwrap_or_default().to_owned())
-            .collect();
+        let vocab = crate::common::word_list(params, &cfg.captions_field, "vocabulary")?;
         let mut splits = BTreeMap::new();
         splits.insert(
             "train".to_string(),
@@ -484,20 +470,9 @@ impl Task for Retrieval {
 
     fn train_step(&mut self, batch: &[usize], ctx: &StepContext) -> Result<Tensor> {
         let train = &self.splits["train"];
-        let idx = Tensor::from_slice(&batch.iter().map(|&i| i as i64).collect::<Vec<_>>());
+        let idx = crate::common::batch_index(batch);
         // one caption per image, drawn from libtorch's generator (seeded per step)
-        let draws = Vec::<f64>::try_from(&Tensor::rand(
-            [batch.len() as i64],
-            (Kind::Double, Device::Cpu),
-        ))?;
-        let sents: Vec<&[i64]> = batch
-            .iter()
-            .zip(draws)
-            .map(|(&i, u)| {
-                let caps = &train.captions[i];
-                caps[((u * caps.len() as f64) as usize).min(caps.len() - 1)].as_slice()
-            })
-            .collect();
+        let sents = crate::common::draw_one(&train.captions, batch)?;
         let im = self
             .model
             .embed_images(&train.images.index_select(0, &idx), self.device, true)?;

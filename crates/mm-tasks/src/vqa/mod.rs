@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn::RNN;
 use tch::{Device, Kind, Tensor, nn};
 
+use crate::common::word_list;
 use accuracy::{normalize_answer, vqa_accuracy};
 
 /// Which streams the model uses.
@@ -133,22 +134,6 @@ fn bad(reason: impl Into<String>) -> Error {
         name: "task",
         reason: reason.into(),
     }
-}
-
-fn word_list(params: &serde_json::Value, field: &str, default: &str) -> Result<Vec<String>> {
-    let key = params["decode"][field].as_str().unwrap_or(default);
-    params[key]
-        .as_array()
-        .ok_or_else(|| {
-            bad(format!(
-                "meta.params has no list `{key}` to decode `{field}`"
-            ))
-        })
-        .map(|a| {
-            a.iter()
-                .map(|w| w.as_str().unwrap_or_default().to_string())
-                .collect()
-        })
 }
 
 fn load_split(r: &Reader, name: &str) -> Result<Split> {
@@ -518,7 +503,7 @@ impl Task for Vqa {
     fn train_step(&mut self, batch: &[usize], _ctx: &StepContext) -> Result<Tensor> {
         let train = &self.splits["train"];
         let qs: Vec<&Question> = batch.iter().map(|&i| &train.questions[i]).collect();
-        let img = Tensor::from_slice(&qs.iter().map(|q| q.image as i64).collect::<Vec<_>>());
+        let img = crate::common::batch_index(&qs.iter().map(|q| q.image).collect::<Vec<_>>());
         let tokens: Vec<&[i64]> = qs.iter().map(|q| q.tokens.as_slice()).collect();
         let logits = self.logits(&train.images.index_select(0, &img), &tokens, true)?;
         let target = self.targets(&qs);
