@@ -17,10 +17,8 @@ leaves out 10). mm sets glibc's M_MMAP_THRESHOLD; give PyTorch the same with
 MALLOC_MMAP_THRESHOLD_=1073741824 for a like-for-like comparison.
 """
 
-import argparse
 import os
 import sys
-import time
 
 import h5py
 import numpy as np
@@ -29,7 +27,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import alternate, mm_samples_per_sec, ragged, read_params  # noqa: E402
+from bench_common import (alternate, mm_samples_per_sec, parse_args, ragged,  # noqa: E402
+                          read_params, timed_training)
 
 
 def load(path):
@@ -86,14 +85,8 @@ def torch_run(images, caps, vocab, start, end, steps, batch, device, seed=0):
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     imgs = torch.from_numpy(images)
     rng = np.random.default_rng(seed)
-    order, pos, done, busy = rng.permutation(len(caps)), 0, 0, 0.0
-    model.train()
-    for step in range(steps + 5):
-        if pos + batch > len(caps):
-            order, pos = rng.permutation(len(caps)), 0
-        idx = order[pos:pos + batch]
-        pos += batch
-        t0 = time.perf_counter()
+
+    def loss(idx):
         chosen = [[w for w in caps[i][rng.integers(len(caps[i]))] if w not in (start, end)] for i in idx]
         steps_t = max(len(cc) for cc in chosen) + 1
         inp = torch.full((steps_t, len(idx)), start, dtype=torch.long)
@@ -104,29 +97,13 @@ def torch_run(images, caps, vocab, start, end, steps, batch, device, seed=0):
                 inp[t, k] = start if t == 0 else cc[t - 1]
                 tgt[t, k] = cc[t] if t < len(cc) else end
                 mask[t, k] = 1.0
-        loss = model.loss(imgs[torch.from_numpy(idx)].to(device), inp.to(device), tgt.to(device), mask.to(device))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        loss.item()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        if step >= 5:
-            busy += time.perf_counter() - t0
-            done += len(idx)
-    return done / busy
+        return model.loss(imgs[torch.from_numpy(idx)].to(device), inp.to(device), tgt.to(device), mask.to(device))
+
+    return timed_training(model, opt, loss, len(caps), batch, steps, 5, 5.0, device, rng)
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default="data/synthav.h5")
-    ap.add_argument("--mm")
-    ap.add_argument("--steps", type=int, default=60)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--repeat", type=int, default=2)
-    args = ap.parse_args()
+    args = parse_args(60)
     torch.set_num_threads(args.threads)
     images, caps, vocab, start, end = load(args.data)
     print(f"# captioning training, {len(caps)} training images, batch 64, {args.steps} steps, "

@@ -53,3 +53,59 @@ def alternate(repeat, torch_fn, mm_fn=None):
               + (f", mm {res['mm']:.0f} samples/s, mm/pytorch {ratio:.3f}" if ratio else ""), flush=True)
     print(json.dumps(rows))
     return rows
+
+
+def parse_args(default_steps):
+    """The flags every side-by-side training benchmark takes."""
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default="data/synthav.h5")
+    ap.add_argument("--mm")
+    ap.add_argument("--steps", type=int, default=default_steps)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeat", type=int, default=2)
+    return ap.parse_args()
+
+
+def pad(seqs):
+    """int64 sequences -> (zero-padded ids [N, max_len], lengths [N])."""
+    import torch
+
+    lens = torch.tensor([len(s) for s in seqs])
+    ids = torch.zeros(len(seqs), int(lens.max()), dtype=torch.long)
+    for k, s in enumerate(seqs):
+        ids[k, :len(s)] = torch.from_numpy(s)
+    return ids, lens
+
+
+def timed_training(model, opt, loss_fn, n, batch, steps, warm, clip, device, rng):
+    """Samples/s of `steps` training steps after `warm` untimed ones, on shuffled full batches
+    of example indices `0..n` (reshuffled when a pass ends): `loss_fn(idx)` builds the batch
+    and returns the loss (batch assembly is timed); then zero_grad, backward, clipping at
+    `clip`, the optimizer step, and a sync so that GPU time is counted."""
+    import time
+
+    import torch
+
+    model.train()
+    order, pos, done, busy = rng.permutation(n), 0, 0, 0.0
+    for step in range(steps + warm):
+        if pos + batch > n:
+            order, pos = rng.permutation(n), 0
+        idx = order[pos:pos + batch]
+        pos += batch
+        t0 = time.perf_counter()
+        loss = loss_fn(idx)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        loss.item()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        if step >= warm:
+            busy += time.perf_counter() - t0
+            done += len(idx)
+    return done / busy

@@ -20,10 +20,8 @@ script a second time with MALLOC_MMAP_THRESHOLD_=1073741824 in the environment t
 PyTorch the same setting, and report both.
 """
 
-import argparse
 import os
 import sys
-import time
 
 import h5py
 import numpy as np
@@ -32,7 +30,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import alternate, mm_samples_per_sec, ragged, read_params  # noqa: E402
+from bench_common import (alternate, mm_samples_per_sec, pad, parse_args, ragged,  # noqa: E402
+                          read_params, timed_training)
 
 
 def load(path):
@@ -93,47 +92,18 @@ def torch_run(images, caps, vocab_size, steps, batch, device, seed=0):
     model = Joint(vocab_size).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     imgs = torch.from_numpy(images)
-    n = len(caps)
     rng = np.random.default_rng(seed)
-    model.train()
-    done, t_busy, order, pos = 0, 0.0, rng.permutation(n), 0
-    warm = 10
-    for step in range(steps + warm):
-        if pos + batch > n:
-            order, pos = rng.permutation(n), 0
-        idx = order[pos:pos + batch]
-        pos += batch
-        t0 = time.perf_counter()
-        chosen = [caps[i][rng.integers(len(caps[i]))] for i in idx]
-        lens = torch.tensor([len(c) for c in chosen])
-        ids = torch.zeros(len(chosen), int(lens.max()), dtype=torch.long)
-        for k, c in enumerate(chosen):
-            ids[k, :len(c)] = torch.from_numpy(c)
+
+    def loss(idx):
+        ids, lens = pad([caps[i][rng.integers(len(caps[i]))] for i in idx])
         im = model.images(imgs[torch.from_numpy(idx)], device)
-        s = model.text(ids.to(device), lens.to(device))
-        loss = vsepp_sum(im, s)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
-        opt.step()
-        loss.item()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        if step >= warm:
-            t_busy += time.perf_counter() - t0
-            done += len(idx)
-    return done / t_busy
+        return vsepp_sum(im, model.text(ids.to(device), lens.to(device)))
+
+    return timed_training(model, opt, loss, len(caps), batch, steps, 10, 2.0, device, rng)
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default="data/synthav.h5")
-    ap.add_argument("--mm")
-    ap.add_argument("--steps", type=int, default=150)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--repeat", type=int, default=2)
-    args = ap.parse_args()
+    args = parse_args(150)
     torch.set_num_threads(args.threads)
     images, caps, vocab = load(args.data)
     vocab_size = len(vocab) if vocab else int(max(int(c.max()) for cs in caps for c in cs)) + 1

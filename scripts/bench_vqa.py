@@ -15,10 +15,8 @@ Without --mm only PyTorch runs. mm sets glibc's M_MMAP_THRESHOLD (mm_train::mall
 PyTorch the same with MALLOC_MMAP_THRESHOLD_=1073741824 for a like-for-like comparison.
 """
 
-import argparse
 import os
 import sys
-import time
 
 import h5py
 import numpy as np
@@ -27,7 +25,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import alternate, mm_samples_per_sec, ragged, read_params  # noqa: E402
+from bench_common import (alternate, mm_samples_per_sec, pad, parse_args, ragged,  # noqa: E402
+                          read_params, timed_training)
 
 
 def load(path):
@@ -74,43 +73,19 @@ def torch_run(images, items, vocab, steps, batch, device, seed=0):
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     imgs = torch.from_numpy(images)
     rng = np.random.default_rng(seed)
-    order, pos, done, busy = rng.permutation(len(items)), 0, 0, 0.0
-    model.train()
-    for step in range(steps + 10):
-        if pos + batch > len(items):
-            order, pos = rng.permutation(len(items)), 0
-        sel = [items[i] for i in order[pos:pos + batch]]
-        pos += batch
-        t0 = time.perf_counter()
-        lens = torch.tensor([len(q) for _, q, _ in sel])
-        ids = torch.zeros(len(sel), int(lens.max()), dtype=torch.long)
-        for k, (_, q, _) in enumerate(sel):
-            ids[k, :len(q)] = torch.from_numpy(q)
+
+    def loss(idx):
+        sel = [items[i] for i in idx]
+        ids, lens = pad([q for _, q, _ in sel])
         img = imgs[torch.tensor([i for i, _, _ in sel])].to(device)
         target = torch.tensor([index[a] for _, _, a in sel], device=device)
-        loss = F.cross_entropy(model(img, ids.to(device), lens.to(device)), target)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        loss.item()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        if step >= 10:
-            busy += time.perf_counter() - t0
-            done += len(sel)
-    return done / busy
+        return F.cross_entropy(model(img, ids.to(device), lens.to(device)), target)
+
+    return timed_training(model, opt, loss, len(items), batch, steps, 10, 5.0, device, rng)
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default="data/synthav.h5")
-    ap.add_argument("--mm")
-    ap.add_argument("--steps", type=int, default=150)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--repeat", type=int, default=2)
-    args = ap.parse_args()
+    args = parse_args(150)
     torch.set_num_threads(args.threads)
     images, items, vocab = load(args.data)
     print(f"# VQA training, {len(items)} training questions, batch 128, {args.steps} steps, "
