@@ -75,6 +75,9 @@ pub enum W2vCommand {
         /// 1 for CBOW, 0 for skip-gram.
         #[arg(long, default_value_t = 0)]
         cbow: u8,
+        /// 1 for hierarchical softmax (with `--negative 0` for it alone), 0 for none.
+        #[arg(long, default_value_t = 0)]
+        hs: u8,
         /// Seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -144,6 +147,7 @@ fn word2vec(cmd: W2vCommand) -> Result<()> {
             alpha,
             threads,
             cbow,
+            hs,
             seed,
             device,
             batch,
@@ -158,6 +162,7 @@ fn word2vec(cmd: W2vCommand) -> Result<()> {
                 alpha,
                 threads,
                 cbow: cbow != 0,
+                hs: hs != 0,
                 seed,
             };
             let w2v = Word2Vec::new(&cfg)?;
@@ -169,8 +174,11 @@ fn word2vec(cmd: W2vCommand) -> Result<()> {
             let emb = match device {
                 Some(dev) => {
                     let dev = crate::parse_device(&dev)?;
-                    if cfg.cbow {
-                        anyhow::bail!("--device trains skip-gram only; drop --cbow 1");
+                    if cfg.cbow || cfg.hs {
+                        anyhow::bail!(
+                            "--device trains skip-gram with negative sampling only; \
+                             drop --cbow 1 and --hs 1"
+                        );
                     }
                     mm_text::word2vec::tensor::train_tensor(
                         &train,

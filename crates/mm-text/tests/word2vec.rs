@@ -70,15 +70,26 @@ fn skip_gram_and_cbow_learn_the_topics() {
     let d = dir("topics");
     let corpus = d.join("corpus.txt");
     topic_corpus(&corpus, 2000);
-    for cbow in [false, true] {
-        let emb = Word2Vec::new(&Word2VecConfig { cbow, ..cfg() })
+    // negative sampling, hierarchical softmax alone, and both together (word2vec.c allows it)
+    for (hs, negative) in [(false, 5), (true, 0), (true, 5)] {
+        for cbow in [false, true] {
+            let emb = Word2Vec::new(&Word2VecConfig {
+                cbow,
+                hs,
+                negative,
+                ..cfg()
+            })
             .unwrap()
             .train_file(&corpus, &mut |_| {})
             .unwrap();
-        assert_eq!(emb.words[0], "</s>");
-        assert_eq!(emb.words.len(), 41);
-        let p = topic_precision(&emb);
-        assert!(p > 0.9, "cbow={cbow}: topic precision {p} (chance 0.23)");
+            assert_eq!(emb.words[0], "</s>");
+            assert_eq!(emb.words.len(), 41);
+            let p = topic_precision(&emb);
+            assert!(
+                p > 0.9,
+                "cbow={cbow} hs={hs} negative={negative}: topic precision {p} (chance 0.23)"
+            );
+        }
     }
     std::fs::remove_dir_all(&d).unwrap();
 }
@@ -247,6 +258,11 @@ fn bad_corpora_and_parameters_are_typed_errors() {
     for bad in [
         Word2VecConfig { size: 0, ..cfg() },
         Word2VecConfig { window: 0, ..cfg() },
+        Word2VecConfig {
+            negative: 0,
+            hs: false,
+            ..cfg()
+        },
         Word2VecConfig { iter: 0, ..cfg() },
         Word2VecConfig {
             sample: -1.0,

@@ -284,6 +284,7 @@ pub(crate) fn word2vec_init(
         alpha: None,
         threads: 1,
         cbow: false,
+        hs: false,
         seed: 1,
     };
     let trained =

@@ -34,6 +34,12 @@ pub fn train_tensor(
             reason: "must be positive".into(),
         });
     }
+    if cfg.hs || cfg.cbow || cfg.negative == 0 {
+        return Err(Error::InvalidParameter {
+            name: "hs/cbow/negative",
+            reason: "the tensor trainer does skip-gram with negative sampling only".into(),
+        });
+    }
     let Prepared {
         words,
         counts,
