@@ -475,14 +475,16 @@ fn apply_block_kernel(
     row_stride: usize,
 ) {
     for (m, (start, w)) in runs.iter().enumerate() {
-        let row = &mut out[m * row_stride + t0..m * row_stride + t0 + n];
-        row.fill(0.0);
+        // a whole block row at a time in registers (lanes past `n` hold stale values and are
+        // dropped), stored once per band
+        let mut acc = [0.0f32; BLOCK];
         for (i, &wk) in w.iter().enumerate() {
-            let p = &block[(start + i) * BLOCK..(start + i) * BLOCK + n];
-            for (o, v) in row.iter_mut().zip(p) {
+            let p = &block[(start + i) * BLOCK..(start + i + 1) * BLOCK];
+            for (o, v) in acc.iter_mut().zip(p) {
                 *o += wk * v;
             }
         }
+        out[m * row_stride + t0..m * row_stride + t0 + n].copy_from_slice(&acc[..n]);
     }
 }
 
