@@ -8,11 +8,13 @@
 //!   context vector scaled by the gating scalar `beta = sigmoid(f_beta(h))`; the input is the
 //!   previous word's embedding and the context; the **deep output layer** predicts the next
 //!   word from `E y_{t-1} + L_h h_t + L_z z_t` (dropout, then a linear layer to the vocabulary).
-//! - **Loss**: cross-entropy with teacher forcing, averaged over the words of the batch, plus
-//!   the doubly stochastic attention penalty `lambda * sum_i (1 - sum_t alpha_ti)^2` of the
-//!   paper (equation 14), averaged over the batch. The popular PyTorch tutorial takes the
-//!   **mean** over locations instead of the sum, which divides the penalty by `L` (196): with
-//!   the same `lambda` its regularisation is 196 times weaker.
+//! - **Loss**: the paper's per-caption objective (equation 14), the caption's negative
+//!   log-likelihood under teacher forcing plus the doubly stochastic attention penalty
+//!   `lambda * sum_i (1 - sum_t alpha_ti)^2`, summed over the batch and divided by its number of
+//!   words (so the cross-entropy part is the usual per-word mean, and the penalty keeps the
+//!   paper's proportion to it). The popular PyTorch tutorial takes the **mean** over locations
+//!   instead of the sum and adds it to the per-word mean, which changes that proportion by a
+//!   factor of `L / T` (196 locations, about 12 words).
 //! - **Inference**: greedy or beam search (`beam_size`), with length normalisation
 //!   `score / length^length_alpha` (0: none).
 //! - **Metrics** (`mm_text::metrics`): BLEU-1..4 as coco-caption computes them, ROUGE-L and
@@ -512,13 +514,15 @@ impl Task for Captioning {
         let nll = Tensor::f_stack(&nll, 0)?.f_sum(Kind::Float)?.f_neg()?;
         let alpha_sum = Tensor::f_stack(&alphas, 0)?.f_sum_dim_intlist(0, false, Kind::Float)?;
         let words = mask.f_sum(Kind::Float)?;
+        // the paper's per-caption objective, -log P(y | x) + lambda * sum_i (1 - sum_t alpha_ti)^2,
+        // summed over the batch and divided by the number of words: the word-mean
+        // cross-entropy of PyTorch practice with the penalty in the paper's proportion to it
         let penalty = alpha_sum
             .f_neg()?
             .f_add_scalar(1.0)?
             .f_pow_tensor_scalar(2.0)?
-            .f_sum_dim_intlist(1, false, Kind::Float)?
-            .f_mean(Kind::Float)?;
-        Ok(nll / words + penalty * self.cfg.alpha_c)
+            .f_sum(Kind::Float)?;
+        Ok((nll + penalty * self.cfg.alpha_c) / words)
     }
 
     fn evaluate(&mut self, split: &str) -> Result<Metrics> {
