@@ -14,6 +14,12 @@ and scored with OUR evaluator (`mm text word2vec eval`), so all are scored alike
                   built binary (skipped otherwise).  word2vec.c has no seed option, so
                   it runs once per thread count (seed shown as "-").
 
+Analogy accuracy is reported twice: on each model's own top --restrict words (what
+compute-accuracy and gensim report), and, in the "common %" column, on the words that every
+model of the run has in its top --restrict (`eval --within`), so that all answer the same
+questions: tools order words of equal count differently, which changes a few hundred of the
+~9,500 questions each one answers.
+
 Wall time is the whole training job: vocabulary, training and writing the vectors
 (for gensim it is timed inside the child, so interpreter start-up and import are
 excluded).  words/s/thread = raw corpus words x iter / wall / threads.
@@ -75,9 +81,25 @@ def run(cmd, log, **kw):
     return wall, p.stdout
 
 
-def evaluate(mm, vectors, a, log):
+def top_words(vectors, n):
+    """The first n words of a text-format vector file other than </s>, lower-cased."""
+    words = []
+    with open(vectors, encoding="utf-8", errors="replace") as f:
+        f.readline()
+        for line in f:
+            w = line.split(" ", 1)[0]
+            if w != "</s>":
+                words.append(w.lower())
+            if len(words) >= n:
+                break
+    return set(words)
+
+
+def evaluate(mm, vectors, a, log, within=None):
     cmd = [mm, "text", "word2vec", "eval", "--vectors", vectors,
            "--analogies", a.analogies, "--restrict", str(a.restrict), "--similarity", a.similarity]
+    if within:
+        cmd += ["--within", within]
     _, out = run(cmd, log)
     r = {"eval_output": out.strip()}
     m = re.search(r"analogies:\s*([\d.]+)\s*%\s*of\s*(\d+)\s*answered\s*\((\d+) questions", out)
@@ -108,6 +130,10 @@ def main():
     ap.add_argument("--tools", default="ours,gensim,c", help="subset of ours,gensim,c")
     ap.add_argument("--workdir", help="where vectors and logs go (default: a new temp dir)")
     ap.add_argument("--keep-vectors", action="store_true")
+    ap.add_argument("--no-common", action="store_true",
+                    help="skip re-scoring every model on the common question set (the words all "
+                         "models have in their top --restrict); that needs every vector file "
+                         "kept until the end")
     ap.add_argument("--out", help="write raw results as JSON here")
     a = ap.parse_args()
 
@@ -178,19 +204,41 @@ def main():
             except Exception as e:  # keep going; record the failure
                 rec["error"] = str(e)
                 print(f"# {tag}: {e}", file=sys.stderr)
-            if not a.keep_vectors and os.path.exists(vec):
+            rec["vectors"] = vec
+            if a.no_common and not a.keep_vectors and os.path.exists(vec):
                 os.remove(vec)
             results.append(rec)
+
+    # ------------------------------------------- the same questions for every model
+    scored = [r for r in results if "rho" in r and os.path.exists(r["vectors"])]
+    if not a.no_common and len(scored) > 1:
+        common = set.intersection(*(top_words(r["vectors"], a.restrict) for r in scored))
+        within = os.path.join(work, "common-words.txt")
+        with open(within, "w", encoding="utf-8") as f:
+            f.write("\n".join(sorted(common)) + "\n")
+        print(f"# common vocabulary: {len(common)} words in every model's top {a.restrict}",
+              file=sys.stderr)
+        for r in scored:
+            tag = os.path.splitext(os.path.basename(r["vectors"]))[0]
+            c = evaluate(a.mm, r["vectors"], a, os.path.join(work, tag + ".common.eval.log"), within)
+            r["common_analogy_pct"] = c.get("analogy_pct")
+            r["common_answered"] = c.get("analogy_answered")
+    if not a.keep_vectors:
+        for r in results:
+            if os.path.exists(r["vectors"]):
+                os.remove(r["vectors"])
 
     # ---------------------------------------------------------------- table
     def f(x, fmt):
         return format(x, fmt) if isinstance(x, (int, float)) else "-"
 
-    print(f"{'tool':<11} {'thr':>3} {'seed':>4} {'wall s':>8} {'words/s/thr':>12} {'analogy %':>9} {'rho':>7}")
+    print(f"{'tool':<11} {'thr':>3} {'seed':>4} {'wall s':>8} {'words/s/thr':>12} {'analogy %':>9} "
+          f"{'common %':>9} {'rho':>7}")
     for r in results:
         print(f"{r['tool']:<11} {r['threads']:>3} {str(r['seed'] if r['seed'] is not None else '-'):>4} "
               f"{f(r.get('wall_s'), '8.2f'):>8} {f(r.get('words_per_s_per_thread'), '12.0f'):>12} "
-              f"{f(r.get('analogy_pct'), '9.2f'):>9} {f(r.get('rho'), '7.4f'):>7}"
+              f"{f(r.get('analogy_pct'), '9.2f'):>9} {f(r.get('common_analogy_pct'), '9.2f'):>9} "
+              f"{f(r.get('rho'), '7.4f'):>7}"
               + (f"  ERROR: {r['error'][:60]}" if "error" in r else ""))
 
     def mean_speed(tool, t):
@@ -209,6 +257,24 @@ def main():
         print("speed ratios (words/s/thread, mean over seeds): " +
               ", ".join(f"{k} = {v:.2f}x" for k, v in ratios.items()))
 
+    # quality over seeds: mean +- sample standard deviation per tool and thread count
+    quality = {}
+    for t in threads:
+        for tool in ("ours", "gensim", "word2vec.c"):
+            rs = [r for r in results if r["tool"] == tool and r["threads"] == t and "rho" in r]
+            if not rs:
+                continue
+            q = {"runs": len(rs)}
+            for key in ("analogy_pct", "common_analogy_pct", "rho"):
+                v = [r[key] for r in rs if key in r]
+                if v:
+                    m = sum(v) / len(v)
+                    sd = (sum((x - m) ** 2 for x in v) / (len(v) - 1)) ** 0.5 if len(v) > 1 else 0.0
+                    q[key] = (m, sd)
+            quality[f"{tool}@{t}"] = q
+            print(f"quality {tool}@{t} over {q['runs']} run(s): "
+                  + ", ".join(f"{k} {q[k][0]:.3f} +- {q[k][1]:.3f}" for k in ("analogy_pct", "common_analogy_pct", "rho") if k in q))
+
     if a.out:
         with open(a.out, "w") as fo:
             json.dump({"corpus": os.path.abspath(a.corpus), "corpus_words": words,
@@ -218,7 +284,7 @@ def main():
                        "host": {"machine": platform.machine(), "cpus": os.cpu_count(),
                                 "python": platform.python_version()},
                        "word2vec_c": w2vc, "mm": a.mm, "work_dir": work,
-                       "results": results, "speed_ratios": ratios}, fo, indent=2)
+                       "results": results, "speed_ratios": ratios, "quality": quality}, fo, indent=2)
         print(f"# wrote {a.out}", file=sys.stderr)
 
 

@@ -103,6 +103,11 @@ pub enum W2vCommand {
         /// Use only the most frequent words for analogies.
         #[arg(long, default_value_t = 30_000)]
         restrict: usize,
+        /// Also limit the analogy vocabulary to the words in this file (one per line,
+        /// case-insensitive): give every compared model the same list (the words all of them
+        /// have in their top --restrict) so that they answer the same questions.
+        #[arg(long)]
+        within: Option<PathBuf>,
         /// Word pairs with human scores (WordSim353 format).
         #[arg(long)]
         similarity: Option<PathBuf>,
@@ -224,11 +229,26 @@ fn word2vec(cmd: W2vCommand) -> Result<()> {
             binary,
             analogies,
             restrict,
+            within,
             similarity,
         } => {
             let emb = read_vectors(&vectors, format(binary))?;
+            let within: Option<std::collections::BTreeSet<String>> = match within {
+                Some(p) => Some(
+                    eval::read_text(&p)?
+                        .split_whitespace()
+                        .map(str::to_lowercase)
+                        .collect(),
+                ),
+                None => None,
+            };
             if let Some(path) = analogies {
-                let rep = eval::analogies(&emb, &eval::read_text(&path)?, restrict);
+                let rep = eval::analogies_within(
+                    &emb,
+                    &eval::read_text(&path)?,
+                    restrict,
+                    within.as_ref(),
+                );
                 for (name, right, asked) in &rep.sections {
                     if *asked > 0 {
                         println!(

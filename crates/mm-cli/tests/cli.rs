@@ -409,6 +409,12 @@ fn word2vec_train_eval_and_neighbors() {
         "2",
         "--sample",
         "0",
+        // hierarchical softmax alone: without `--hs 1` reaching the trainer, `--negative 0`
+        // would be refused
+        "--hs",
+        "1",
+        "--negative",
+        "0",
         "--safetensors",
         dir.path().join("v.safetensors").to_str().unwrap(),
     ]);

@@ -213,6 +213,19 @@ fn analogies_and_similarity_compute_what_they_claim() {
     assert!((rep.accuracy() - 2.0 / 3.0).abs() < 1e-12);
     // restricting to the 3 most frequent words leaves queen out: nothing answerable
     assert_eq!(eval::analogies(&emb, text, 3).answered, 0);
+    // limited to a word list: a question with a word outside it is not answered, and a word
+    // outside it is no candidate (without queen, the royals question's best answer is apple)
+    let within: std::collections::BTreeSet<String> =
+        ["man", "king", "woman", "apple"].map(String::from).into();
+    let rep = eval::analogies_within(
+        &emb,
+        "man king woman apple
+man king woman queen
+",
+        30_000,
+        Some(&within),
+    );
+    assert_eq!((rep.total, rep.answered, rep.correct), (2, 1, 1));
     assert!((eval::spearman(&[1.0, 2.0, 3.0], &[10.0, 20.0, 30.0]) - 1.0).abs() < 1e-12);
     assert!((eval::spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
     let ws =

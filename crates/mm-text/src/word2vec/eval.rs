@@ -1,7 +1,7 @@
 //! Evaluation: analogies in the `questions-words.txt` format and word similarity in the
 //! WordSim353 format.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::train::{EOS, Embeddings};
@@ -36,6 +36,20 @@ impl AnalogyReport {
 /// `compute-accuracy` and gensim do. Questions with a word outside the restricted vocabulary are
 /// skipped (counted in `total`, not in `answered`).
 pub fn analogies(emb: &Embeddings, text: &str, restrict: usize) -> AnalogyReport {
+    analogies_within(emb, text, restrict, None)
+}
+
+/// [`analogies`] with the vocabulary further limited to the (lower-case) words of `within`,
+/// when given. Models whose top `restrict` words differ (ties in counts are ordered differently
+/// by different tools) answer different questions; scoring each with the same `within` (the
+/// words every compared model has in its top `restrict`) makes them answer the same questions
+/// with the same candidates.
+pub fn analogies_within(
+    emb: &Embeddings,
+    text: &str,
+    restrict: usize,
+    within: Option<&BTreeSet<String>>,
+) -> AnalogyReport {
     let u = emb.unit();
     let lower: BTreeMap<String, usize> = emb
         .words
@@ -43,8 +57,10 @@ pub fn analogies(emb: &Embeddings, text: &str, restrict: usize) -> AnalogyReport
         .enumerate()
         .filter(|(_, w)| *w != EOS)
         .take(restrict)
+        .map(|(i, w)| (i, w.to_lowercase()))
+        .filter(|(_, w)| within.is_none_or(|set| set.contains(w)))
         .fold(BTreeMap::new(), |mut m, (i, w)| {
-            m.entry(w.to_lowercase()).or_insert(i);
+            m.entry(w).or_insert(i);
             m
         });
     let allowed: Vec<usize> = lower.values().copied().collect();
