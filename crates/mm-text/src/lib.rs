@@ -17,10 +17,11 @@
 //! Special tokens take the first ids; ordinary words follow by decreasing count, ties
 //! alphabetical.
 //!
-//! [`word2vec`]: skip-gram and CBOW with negative sampling, faithful to word2vec.c (its
-//! defaults, subsampling formula, dynamic window, linear learning-rate decay, lock-free threads
-//! over a streamed corpus), word2vec's text and binary vector files, analogy (3CosAdd) and
-//! word-similarity (Spearman) evaluation.
+//! [`word2vec`]: skip-gram and CBOW with negative sampling and/or hierarchical softmax,
+//! faithful to word2vec.c (its defaults, subsampling formula, dynamic window, Huffman tree,
+//! sigmoid table, linear learning-rate decay, lock-free threads over a streamed corpus),
+//! word2vec's text and binary vector files, analogy (3CosAdd, optionally limited to a shared
+//! word list) and word-similarity (Spearman) evaluation.
 //!
 //! [`subword`]: byte-level BPE and WordPiece trained on our own corpus through Hugging Face's
 //! `tokenizers`, saved as `tokenizer.json`.
