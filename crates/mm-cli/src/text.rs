@@ -179,12 +179,6 @@ fn word2vec(cmd: W2vCommand) -> Result<()> {
             let emb = match device {
                 Some(dev) => {
                     let dev = crate::parse_device(&dev)?;
-                    if cfg.cbow || cfg.hs {
-                        anyhow::bail!(
-                            "--device trains skip-gram with negative sampling only; \
-                             drop --cbow 1 and --hs 1"
-                        );
-                    }
                     mm_text::word2vec::tensor::train_tensor(
                         &train,
                         &cfg,

@@ -10,7 +10,7 @@ use ndarray::Array2;
 use tch::{Device, Kind, Tensor};
 
 use super::sampling::Lcg;
-use super::train::{Embeddings, Prepared, Word2Vec, Word2VecConfig, for_each_word};
+use super::train::{Embeddings, Prepared, Word2Vec, Word2VecConfig, WordMap, for_each_word};
 use crate::error::{Error, Result};
 
 fn torch(e: tch::TchError) -> Error {
@@ -48,7 +48,7 @@ pub fn train_tensor(
         table,
         keep,
     } = Word2Vec::new(cfg)?.prepare(path)?;
-    let index: std::collections::HashMap<&str, i64> = words
+    let index: WordMap<&str, i64> = words
         .iter()
         .enumerate()
         .map(|(i, w)| (w.as_str(), i as i64))
@@ -215,6 +215,20 @@ mod tests {
         let precision = hit as f64 / all as f64;
         assert!(precision > 0.85, "topic precision {precision} (chance 0.3)");
         assert!(train_tensor(&p, &cfg, Device::Cpu, 0, &mut |_, _| {}).is_err());
+        // only skip-gram with negative sampling: CBOW and hierarchical softmax are refused
+        for bad in [
+            Word2VecConfig {
+                cbow: true,
+                ..cfg.clone()
+            },
+            Word2VecConfig {
+                hs: true,
+                ..cfg.clone()
+            },
+        ] {
+            let e = train_tensor(&p, &bad, Device::Cpu, 512, &mut |_, _| {}).unwrap_err();
+            assert!(matches!(e, Error::InvalidParameter { .. }), "{e}");
+        }
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -20,8 +20,9 @@ const MAX_SENTENCE: usize = 1000;
 /// 10 % faster than none on the benchmark corpus, the same as the whole row).
 const PREFETCH_FLOATS: usize = 64;
 
-/// The word-to-id maps of the hot loops: a fast, fixed-seed hash (the corpus is our own
-/// input, so hash flooding is not a concern; counting and lookups are 2-3x faster than SipHash).
+/// The word-to-id maps of the hot loops (the vocabulary count and a lookup per corpus word and
+/// epoch): a fast, fixed-seed hash instead of SipHash; the corpus is the user's own input, so
+/// hash flooding is not a concern.
 pub(crate) type WordMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 /// Hyper-parameters, named as word2vec.c's flags; defaults are its defaults.
@@ -266,13 +267,6 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-#[inline(always)]
-fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    for (yi, xi) in y.iter_mut().zip(x) {
-        *yi += a * xi;
-    }
-}
-
 /// `neu1e += g * l2; l2 += g * l1` in one pass (word2vec.c's two loops, same arithmetic).
 #[inline(always)]
 fn update(neu1e: &mut [f32], l2: &mut [f32], l1: &[f32], g: f32) {
@@ -337,7 +331,9 @@ fn hierarchical_softmax(
 /// `y += x`, compiled for AVX2 too (CBOW's sums).
 #[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.2"))]
 fn add(y: &mut [f32], x: &[f32]) {
-    axpy(y, 1.0, x);
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += xi;
+    }
 }
 
 /// What one training thread reads: the shared matrices and tables.
@@ -353,9 +349,14 @@ struct Model<'a> {
     sigmoid: &'a Sigmoid,
 }
 
-/// One thread's scratch buffers.
+/// One thread's scratch buffers: CBOW's mean context vector and the output side's buffers.
 struct Scratch {
     neu1: Vec<f32>,
+    out: OutputScratch,
+}
+
+/// The input vector's gradient and the drawn output rows of one [`Model::output`] call.
+struct OutputScratch {
     neu1e: Vec<f32>,
     targets: Vec<u32>,
 }
@@ -364,7 +365,7 @@ impl Model<'_> {
     /// The output side for centre word `word` and input vector `l1`: the Huffman path and/or
     /// `negative` draws (a draw equal to `word` is dropped, as word2vec.c does).
     #[inline]
-    fn output(&self, word: usize, l1: &[f32], s: &mut Scratch, alpha: f32, rng: &mut Lcg) {
+    fn output(&self, word: usize, l1: &[f32], s: &mut OutputScratch, alpha: f32, rng: &mut Lcg) {
         s.neu1e.fill(0.0);
         if let Some(h) = self.huffman {
             let (codes, points) = h.path(word);
@@ -418,11 +419,9 @@ impl Model<'_> {
                     continue;
                 }
                 s.neu1.iter_mut().for_each(|x| *x /= cw as f32);
-                let l1 = std::mem::take(&mut s.neu1);
-                self.output(word, &l1, s, alpha, rng);
-                s.neu1 = l1;
+                self.output(word, &s.neu1, &mut s.out, alpha, rng);
                 for c in (lo..hi).filter(|&c| c != pos) {
-                    add(self.syn0.row(sentence[c] as usize), &s.neu1e);
+                    add(self.syn0.row(sentence[c] as usize), &s.out.neu1e);
                 }
             } else {
                 for c in (lo..hi).filter(|&c| c != pos) {
@@ -430,8 +429,8 @@ impl Model<'_> {
                         self.syn0.prefetch(sentence[c + 1] as usize);
                     }
                     let l1 = self.syn0.row(sentence[c] as usize);
-                    self.output(word, l1, s, alpha, rng);
-                    add(l1, &s.neu1e);
+                    self.output(word, l1, &mut s.out, alpha, rng);
+                    add(l1, &s.out.neu1e);
                 }
             }
         }
@@ -608,11 +607,11 @@ impl Word2Vec {
             table,
             keep,
         } = self.prepare(path)?;
-        let mut index: WordMap<&str, u32> = WordMap::default();
-        index.reserve(words.len());
-        for (i, w) in words.iter().enumerate() {
-            index.insert(w.as_str(), i as u32);
-        }
+        let index: WordMap<&str, u32> = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.as_str(), i as u32))
+            .collect();
         let (v, size) = (words.len(), cfg.size);
         let huffman = cfg.hs.then(|| Huffman::new(&counts));
         let mut syn1neg = Array2::<f32>::zeros((if cfg.negative > 0 { v } else { 0 }, size));
@@ -654,8 +653,10 @@ impl Word2Vec {
                         let mut rng = Lcg(cfg.seed.wrapping_add(id as u64));
                         let mut scratch = Scratch {
                             neu1: vec![0.0; size],
-                            neu1e: vec![0.0; size],
-                            targets: Vec::with_capacity(cfg.negative + 1),
+                            out: OutputScratch {
+                                neu1e: vec![0.0; size],
+                                targets: Vec::with_capacity(cfg.negative + 1),
+                            },
                         };
                         let io = |source| Error::Io {
                             path: path.to_owned(),
