@@ -20,23 +20,18 @@ MALLOC_MMAP_THRESHOLD_=1073741824 for a like-for-like comparison.
 import os
 import sys
 
-import h5py
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import (alternate, mm_samples_per_sec, parse_args, ragged,  # noqa: E402
-                          read_params, timed_training)
+from bench_common import (alternate, mm_samples_per_sec, parse_args, read_train,  # noqa: E402
+                          timed_training)
 
 
 def load(path):
-    with h5py.File(path, "r") as f:
-        train = np.sort(f["splits/train"][:])
-        images = f["samples/image"][:][train]
-        params = read_params(f)
-        caps = ragged(f, "captions", train)
+    images, params, (caps,) = read_train(path, "captions")
     words = params["vocabulary"]
     return images, caps, len(words), words.index("<start>"), words.index("<end>")
 

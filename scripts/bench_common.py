@@ -23,6 +23,17 @@ def ragged(f, name, rows):
     return [[v[o[k]:o[k + 1]].astype(np.int64) for k in range(first[i], first[i + 1])] for i in rows]
 
 
+def read_train(path, *fields):
+    """The training split of the mm HDF5 file at `path`: its images `[N, H, W, 3]`, the data
+    set's params, and per ragged field named in `fields`, its sequences per image."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        train = np.sort(f["splits/train"][:])
+        images = f["samples/image"][:][train]
+        return images, read_params(f), [ragged(f, name, train) for name in fields]
+
+
 def mm_samples_per_sec(binary, task, data, steps, threads, device, sets=()):
     """Runs `mm train TASK` for `steps` full batches and returns its summary's samples/s."""
     with tempfile.TemporaryDirectory() as d:

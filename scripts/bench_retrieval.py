@@ -23,24 +23,19 @@ PyTorch the same setting, and report both.
 import os
 import sys
 
-import h5py
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import (alternate, mm_samples_per_sec, pad, parse_args, ragged,  # noqa: E402
-                          read_params, timed_training)
+from bench_common import (alternate, mm_samples_per_sec, pad, parse_args, read_train,  # noqa: E402
+                          timed_training)
 
 
 def load(path):
-    with h5py.File(path, "r") as f:
-        train = np.sort(f["splits/train"][:])
-        images = f["samples/image"][:][train]
-        caps = ragged(f, "captions", train)
-        vocab = read_params(f).get("vocabulary")
-    return images, caps, vocab
+    images, params, (caps,) = read_train(path, "captions")
+    return images, caps, params.get("vocabulary")
 
 
 class SmallCnn(nn.Module):

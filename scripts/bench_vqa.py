@@ -18,23 +18,18 @@ PyTorch the same with MALLOC_MMAP_THRESHOLD_=1073741824 for a like-for-like comp
 import os
 import sys
 
-import h5py
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import (alternate, mm_samples_per_sec, pad, parse_args, ragged,  # noqa: E402
-                          read_params, timed_training)
+from bench_common import (alternate, mm_samples_per_sec, pad, parse_args, read_train,  # noqa: E402
+                          timed_training)
 
 
 def load(path):
-    with h5py.File(path, "r") as f:
-        train = np.sort(f["splits/train"][:])
-        images = f["samples/image"][:][train]
-        params = read_params(f)
-        qs, ans = ragged(f, "questions", train), ragged(f, "answers", train)
+    images, params, (qs, ans) = read_train(path, "questions", "answers")
     items = [(i, q, int(a[0])) for i, (qq, aa) in enumerate(zip(qs, ans)) for q, a in zip(qq, aa)]
     return images, items, len(params["vocabulary"])
 
