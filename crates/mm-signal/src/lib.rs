@@ -84,6 +84,8 @@ mod istft;
 mod mel;
 mod mfcc;
 mod pad;
+mod rfft;
+mod simd;
 mod stft;
 #[cfg(feature = "tch")]
 pub mod tensor;

@@ -4,7 +4,8 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, invalid};
-use crate::stft::{SpectrumKind, Stft, StftConfig, StftScratch, check_finite};
+use crate::simd::BLOCK;
+use crate::stft::{SpectrumKind, Stft, StftConfig, StftScratch, check_finite, write_block};
 use rayon::prelude::*;
 
 /// Which hertz-to-mel formula to use.
@@ -173,16 +174,25 @@ impl MelFilterbank {
                 got: vec![spec.nrows(), spec.ncols()],
             });
         }
-        let mut out = Array2::zeros((self.n_mels(), spec.ncols()));
-        let mut col = vec![0.0f32; self.n_bins()];
-        let mut mel = vec![0.0f32; self.n_mels()];
-        for (t, frame) in spec.columns().into_iter().enumerate() {
-            for (c, v) in col.iter_mut().zip(frame) {
-                *c = *v;
+        let frames = spec.ncols();
+        let mut out = Array2::zeros((self.n_mels(), frames));
+        // the fused path's kernel, on blocks of columns copied out of `spec`
+        let mut block = vec![0.0f32; self.n_bins() * BLOCK];
+        let mut tmp = Vec::new();
+        let flat = spec.as_slice().filter(|_| spec.is_standard_layout());
+        for t0 in (0..frames).step_by(BLOCK) {
+            let n = BLOCK.min(frames - t0);
+            for (k, dst) in block.chunks_exact_mut(BLOCK).enumerate() {
+                match flat {
+                    Some(f) => dst[..n].copy_from_slice(&f[k * frames + t0..k * frames + t0 + n]),
+                    None => {
+                        for (j, d) in dst[..n].iter_mut().enumerate() {
+                            *d = spec[[k, t0 + j]];
+                        }
+                    }
+                }
             }
-            self.apply_frame(&col, &mut mel);
-            out.column_mut(t)
-                .assign(&ndarray::ArrayView1::from(&mel[..]));
+            self.apply_block(&block, n, t0, &mut out.view_mut(), &mut tmp);
         }
         Ok(out)
     }
@@ -278,13 +288,9 @@ pub struct MelSpectrogram {
 #[derive(Debug, Clone)]
 pub struct MelScratch {
     stft: StftScratch,
-    /// Spectra of up to [`BLOCK`] frames, `[bins, BLOCK]` (frames contiguous per bin).
-    block: Vec<f32>,
+    /// A block of mel frames, `[n_mels, BLOCK]`, for outputs whose rows are not one buffer.
+    mel: Vec<f32>,
 }
-
-/// Frames per block of the fused mel stage: the bank is applied to `BLOCK` frames at a time,
-/// as `out[band, t..t + BLOCK] += w * power[bin, ..]`, which vectorises along time.
-const BLOCK: usize = 32;
 
 impl MelSpectrogram {
     /// Plans the STFT and builds the filter bank for power spectra (librosa's `power=2.0`);
@@ -332,7 +338,7 @@ impl MelSpectrogram {
     pub fn make_scratch(&self) -> MelScratch {
         MelScratch {
             stft: self.stft.make_scratch(),
-            block: vec![0.0; self.stft.n_bins() * BLOCK],
+            mel: vec![0.0; self.n_mels() * BLOCK],
         }
     }
 
@@ -408,38 +414,31 @@ impl MelSpectrogram {
         mut out: ArrayViewMut2<'_, f32>,
         scratch: &mut MelScratch,
     ) -> Result<()> {
-        let MelScratch { stft, block } = scratch;
-        if block.len() != self.stft.n_bins() * BLOCK {
-            return Err(Error::BufferLen {
-                name: "scratch.block",
-                expected: self.stft.n_bins() * BLOCK,
-                got: block.len(),
-            });
-        }
-        let kind = self.kind;
         let frames = out.ncols();
-        let mut t0 = 0;
-        self.stft
-            .frames_unchecked(y, t_start..t_start + frames, stft, |t, spec| {
-                let j = t - t_start - t0;
-                for (k, c) in spec.iter().enumerate() {
-                    block[k * BLOCK + j] = kind.apply(*c);
-                }
-                if j + 1 == BLOCK {
-                    self.bank.apply_block(block, BLOCK, t0, &mut out);
-                    t0 += BLOCK;
-                }
-            })?;
-        if t0 < frames {
-            self.bank.apply_block(block, frames - t0, t0, &mut out);
-        }
-        Ok(())
+        self.stft.spectrum_blocks_unchecked(
+            y,
+            t_start..t_start + frames,
+            self.kind,
+            &mut scratch.stft,
+            |t0, n, block| {
+                self.bank
+                    .apply_block(block, n, t0 - t_start, &mut out, &mut scratch.mel)
+            },
+        )
     }
 }
 
 impl MelFilterbank {
-    /// `out[:, t0..t0 + n] = bank . block[:, ..n]`, where `block` is `[bins, BLOCK]`.
-    fn apply_block(&self, block: &[f32], n: usize, t0: usize, out: &mut ArrayViewMut2<'_, f32>) {
+    /// `out[:, t0..t0 + n] = bank . block[:, ..n]`, where `block` is `[bins, BLOCK]`; `tmp`
+    /// is resized and used when `out` is not in standard layout.
+    fn apply_block(
+        &self,
+        block: &[f32],
+        n: usize,
+        t0: usize,
+        out: &mut ArrayViewMut2<'_, f32>,
+        tmp: &mut Vec<f32>,
+    ) {
         let row_stride = out.strides()[0];
         // a standard-layout array: rows are slices of one contiguous buffer
         if out.is_standard_layout()
@@ -448,17 +447,9 @@ impl MelFilterbank {
             apply_block_kernel(&self.runs, block, n, t0, flat, row_stride as usize);
             return;
         }
-        for (m, (start, w)) in self.runs.iter().enumerate() {
-            let mut row = out.slice_mut(ndarray::s![m, t0..t0 + n]);
-            row.fill(0.0);
-            for (i, &wk) in w.iter().enumerate() {
-                let p = &block[(start + i) * BLOCK..(start + i) * BLOCK + n];
-                match row.as_slice_mut() {
-                    Some(r) => r.iter_mut().zip(p).for_each(|(o, v)| *o += wk * v),
-                    None => row.iter_mut().zip(p).for_each(|(o, v)| *o += wk * v),
-                }
-            }
-        }
+        tmp.resize(self.n_mels() * BLOCK, 0.0);
+        apply_block_kernel(&self.runs, block, BLOCK, 0, tmp, BLOCK);
+        write_block(tmp, n, t0, out);
     }
 }
 
@@ -475,8 +466,8 @@ fn apply_block_kernel(
     row_stride: usize,
 ) {
     for (m, (start, w)) in runs.iter().enumerate() {
-        // a whole block row at a time in registers (lanes past `n` hold stale values and are
-        // dropped), stored once per band
+        // a whole block row (one AVX register) at a time in registers (lanes past `n` hold
+        // stale values and are dropped), stored once per band
         let mut acc = [0.0f32; BLOCK];
         for (i, &wk) in w.iter().enumerate() {
             let p = &block[(start + i) * BLOCK..(start + i + 1) * BLOCK];
@@ -528,6 +519,45 @@ mod tests {
         for row in plain.rows() {
             let peak = row.iter().cloned().fold(0.0f32, f32::max);
             assert!(peak > 0.9 && peak <= 1.0);
+        }
+    }
+
+    /// The blocked paths (fused, and the bank on a given spectrogram in either memory order)
+    /// against the dense product `weights . power`, for frame counts around the block size.
+    #[test]
+    fn blocked_paths_equal_the_dense_product() {
+        let stft_cfg = StftConfig {
+            n_fft: 256,
+            hop_length: Some(64),
+            ..Default::default()
+        };
+        let mel_cfg = MelConfig {
+            n_fft: 256,
+            n_mels: 24,
+            sample_rate_hz: 8000.0,
+            ..Default::default()
+        };
+        let m = MelSpectrogram::new(&stft_cfg, &mel_cfg).unwrap();
+        for len in [64 * 6, 64 * 7, 64 * 8, 64 * 9, 64 * 17 + 5] {
+            let y: Vec<f32> = (0..len)
+                .map(|i| (i as f32 * 0.21).sin() + 0.3 * (i as f32 * 0.047).cos())
+                .collect();
+            let power = m.stft().power(&y).unwrap();
+            let want = m.filterbank().dot(&power);
+            let scale = want.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+            let fortran = power.t().as_standard_layout().into_owned();
+            for (name, got) in [
+                ("fused", m.process(&y).unwrap()),
+                ("bank", m.bank().apply(power.view()).unwrap()),
+                (
+                    "bank, transposed layout",
+                    m.bank().apply(fortran.t()).unwrap(),
+                ),
+            ] {
+                assert_eq!(got.dim(), want.dim());
+                let err = (&got - &want).iter().fold(0.0f32, |a, v| a.max(v.abs()));
+                assert!(err <= 1e-6 * scale, "{name}, len {len}: {err} vs {scale}");
+            }
         }
     }
 
