@@ -1,6 +1,7 @@
 //! Decibel scaling, as `librosa.power_to_db` and `librosa.amplitude_to_db` compute it.
 
 use ndarray::{ArrayBase, DataMut, Dimension};
+use rayon::prelude::*;
 
 use crate::error::{Result, invalid};
 
@@ -130,31 +131,76 @@ where
     S: DataMut<Elem = f32>,
     D: Dimension,
 {
+    if let Some(v) = spec.as_slice_memory_order_mut() {
+        return power_to_db_slice(v, cfg, false);
+    }
     cfg.validate()?;
     let reference = match cfg.reference {
         DbRef::Value(r) => r.abs(),
         DbRef::Max => max_of(spec),
     };
-    let offset = (10.0 * f64::from(reference.max(cfg.amin)).log10()) as f32;
+    let offset = db_offset(reference, cfg.amin);
     let amin = cfg.amin;
-    let top = if amin >= f32::MIN_POSITIVE {
-        // every argument is a normal positive number or +inf
-        match spec.as_slice_memory_order_mut() {
-            Some(v) => db_pass(v, amin, offset),
-            None => {
-                spec.mapv_inplace(|s| ten_log10(s.max(amin)) - offset);
-                max_of(spec)
-            }
-        }
+    if amin >= f32::MIN_POSITIVE {
+        spec.mapv_inplace(|s| ten_log10(s.max(amin)) - offset);
     } else {
         spec.mapv_inplace(|s| 10.0 * s.max(amin).log10() - offset);
-        max_of(spec)
+    }
+    if let Some(t) = cfg.top_db {
+        let floor = max_of(spec) - t;
+        spec.mapv_inplace(|v| v.max(floor));
+    }
+    Ok(())
+}
+
+/// `10 log10(max(amin, |ref|))`, in `f64` as librosa computes it.
+fn db_offset(reference: f32, amin: f32) -> f32 {
+    (10.0 * f64::from(reference.max(amin)).log10()) as f32
+}
+
+/// [`power_to_db_inplace`] on a slice; with `parallel`, the slice is cut into one chunk per
+/// thread of the current rayon pool (the clamp's maximum is taken over all of them).
+pub(crate) fn power_to_db_slice(v: &mut [f32], cfg: &DbConfig, parallel: bool) -> Result<()> {
+    cfg.validate()?;
+    // below this, splitting costs more than it saves
+    const MIN_CHUNK: usize = 1 << 14;
+    let chunk = v
+        .len()
+        .div_ceil(rayon::current_num_threads())
+        .max(MIN_CHUNK);
+    let split = parallel && chunk < v.len();
+    // `f` on every chunk, largest result
+    let each = |v: &mut [f32], f: &(dyn Fn(&mut [f32]) -> f32 + Sync)| -> f32 {
+        if split {
+            v.par_chunks_mut(chunk)
+                .map(f)
+                .reduce(|| f32::NEG_INFINITY, f32::max)
+        } else {
+            f(v)
+        }
     };
+    let reference = match cfg.reference {
+        DbRef::Value(r) => r.abs(),
+        DbRef::Max => each(v, &|c| max_slice(c)),
+    };
+    let offset = db_offset(reference, cfg.amin);
+    let amin = cfg.amin;
+    let top = each(v, &|c| {
+        if amin >= f32::MIN_POSITIVE {
+            // every argument is a normal positive number or +inf
+            db_pass(c, amin, offset)
+        } else {
+            c.iter_mut()
+                .for_each(|s| *s = 10.0 * s.max(amin).log10() - offset);
+            max_slice(c)
+        }
+    });
     if let Some(t) = cfg.top_db {
         let floor = top - t;
-        match spec.as_slice_memory_order_mut() {
-            Some(v) => clamp_below(v, floor),
-            None => spec.mapv_inplace(|v| v.max(floor)),
+        if split {
+            v.par_chunks_mut(chunk).for_each(|c| clamp_below(c, floor));
+        } else {
+            clamp_below(v, floor);
         }
     }
     Ok(())
@@ -236,6 +282,45 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a[0], f32::INFINITY);
+    }
+
+    /// Split across threads, every reference and clamp setting gives the sequential result.
+    #[test]
+    fn parallel_slices_equal_sequential() {
+        let v: Vec<f32> = (0..100_003)
+            .map(|i| ((i * 7919) % 10_007) as f32 * 1e-3 * (i % 5) as f32)
+            .collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for reference in [DbRef::Value(2.0), DbRef::Max] {
+            for top_db in [None, Some(40.0)] {
+                for amin in [1e-10, 1e-45] {
+                    let cfg = DbConfig {
+                        reference,
+                        amin,
+                        top_db,
+                    };
+                    let mut seq = v.clone();
+                    power_to_db_slice(&mut seq, &cfg, false).unwrap();
+                    let mut par = v.clone();
+                    pool.install(|| power_to_db_slice(&mut par, &cfg, true))
+                        .unwrap();
+                    assert_eq!(par, seq, "{cfg:?}");
+                    let mut arr = ndarray::Array1::from(v.clone());
+                    power_to_db_inplace(&mut arr, &cfg).unwrap();
+                    assert_eq!(arr.to_vec(), seq, "{cfg:?}");
+                    // a strided view goes through the element-wise path
+                    let mut every_other: Vec<f32> = v.iter().step_by(2).copied().collect();
+                    power_to_db_slice(&mut every_other, &cfg, false).unwrap();
+                    let mut arr = ndarray::Array1::from(v.clone());
+                    let mut view = arr.slice_mut(ndarray::s![..;2]);
+                    power_to_db_inplace(&mut view, &cfg).unwrap();
+                    assert_eq!(view.to_vec(), every_other, "{cfg:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -62,7 +62,11 @@
 //! matrix; they are `Send + Sync` and shared by rayon workers in [`batch`], [`batch_into`] and
 //! [`batch_ragged`], each worker with its own scratch. The `process_into` methods write into a
 //! caller's array without allocating. The mel spectrogram is fused with the STFT (no
-//! `[bins, frames]` intermediate) and applies the bank to blocks of frames.
+//! `[bins, frames]` intermediate): spectra of 8 frames at a time are transposed in registers to
+//! `[bins, 8]` and the sparse bank is applied to the block with one vector per bin. The real FFT
+//! is rustfft's half-length complex FFT plus our own vectorised separation pass (bit-identical
+//! to realfft's, about twice as fast overall at `n_fft = 2048`). Hot loops are compiled for
+//! AVX2 as well and picked at run time.
 //!
 //! ## Conventions
 //! - Layout `[bins, frames]` (librosa's); batches `[batch, bins, frames]`; frames centred at

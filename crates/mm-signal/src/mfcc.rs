@@ -1,9 +1,10 @@
 //! Mel-frequency cepstral coefficients, as `librosa.feature.mfcc` computes them: a DCT-II
 //! (`norm='ortho'`) of the dB mel spectrogram, then optional liftering.
 
-use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
+use rayon::prelude::*;
 
-use crate::db::{DbConfig, power_to_db_inplace};
+use crate::db::{DbConfig, power_to_db_inplace, power_to_db_slice};
 use crate::error::{Error, Result, invalid};
 use crate::mel::{MelConfig, MelSpectrogram};
 use crate::stft::StftConfig;
@@ -111,8 +112,21 @@ impl Mfcc {
     /// [`MelSpectrogram::process_par`]).
     pub fn process_par(&self, y: &[f32]) -> Result<Array2<f32>> {
         let mut s = self.mel.process_par(y)?;
-        power_to_db_inplace(&mut s, &self.cfg.db)?;
-        self.from_db_mel(s.view())
+        match s.as_slice_mut() {
+            Some(v) => power_to_db_slice(v, &self.cfg.db, true)?,
+            None => power_to_db_inplace(&mut s, &self.cfg.db)?,
+        }
+        // the DCT on column chunks, one per thread
+        let mut out = Array2::zeros((self.cfg.n_mfcc, s.ncols()));
+        let chunk = s.ncols().div_ceil(rayon::current_num_threads()).max(64);
+        let parts: Vec<_> = out
+            .axis_chunks_iter_mut(Axis(1), chunk)
+            .zip(s.axis_chunks_iter(Axis(1), chunk))
+            .collect();
+        parts.into_par_iter().for_each(|(mut o, m)| {
+            ndarray::linalg::general_mat_mul(1.0, &self.dct, &m, 0.0, &mut o);
+        });
+        Ok(out)
     }
 
     /// MFCCs of a dB mel spectrogram `[n_mels, frames]` (librosa's `mfcc(S=...)`).
@@ -150,6 +164,36 @@ impl Mfcc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parallel_equals_sequential() {
+        let y: Vec<f32> = (0..64_000)
+            .map(|i| (i as f32 * 0.011).sin() * (1.0 + (i % 13) as f32 * 0.05))
+            .collect();
+        let stft = StftConfig {
+            n_fft: 512,
+            hop_length: Some(128),
+            ..Default::default()
+        };
+        let mel = MelConfig {
+            n_fft: 512,
+            n_mels: 40,
+            sample_rate_hz: 16000.0,
+            ..Default::default()
+        };
+        let m = Mfcc::new(&stft, &mel, &MfccConfig::default()).unwrap();
+        let want = m.process(&y).unwrap();
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let got = pool.install(|| m.process_par(&y)).unwrap();
+            let scale = want.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+            let err = (&got - &want).iter().fold(0.0f32, |a, v| a.max(v.abs()));
+            assert!(err <= 1e-5 * scale, "{threads} threads: {err} vs {scale}");
+        }
+    }
 
     #[test]
     fn dct_is_orthonormal() {

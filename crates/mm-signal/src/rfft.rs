@@ -5,9 +5,10 @@
 //! that separates the spectra of the even and odd samples. realfft's own version of that pass
 //! is a scalar loop, and at `n_fft = 2048` it cost as much as the complex FFT itself (0.73 of
 //! 1.41 us per frame on the dev VM). Here the pass works on chunks of eight bin pairs in
-//! plain arrays, compiled for AVX2 too and picked at run time (0.34 us per frame, the whole
-//! transform 0.99 us); it computes the same expressions in the same order as realfft (the same
-//! results bit for bit, tested). Odd lengths go to realfft.
+//! plain arrays, compiled for AVX2 too and picked at run time; it computes the same
+//! expressions in the same order as realfft (the same results bit for bit, tested). On W1's
+//! 1292 frames, windowing and transforming take 1.4-1.5 ms against 1.9-2.0 ms for realfft's
+//! transforms alone. Odd lengths go to realfft.
 
 use std::sync::Arc;
 
