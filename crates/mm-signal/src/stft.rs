@@ -110,6 +110,8 @@ pub struct StftScratch {
     tile: Vec<f32>,
     /// The same, transposed to `[bins, BLOCK]` (empty until first needed).
     block: Vec<f32>,
+    /// Complex spectra of up to [`BLOCK`] frames, `[BLOCK, bins]` (empty until first needed).
+    ctile: Vec<Complex32>,
     frame64: Vec<f64>,
     spectrum64: Vec<Complex64>,
     fft64: Vec<Complex64>,
@@ -230,7 +232,7 @@ impl Stft {
         let bins = self.n_bins();
         // sized on first use: calls that never need them (complex spectra, a single frame)
         // allocate nothing for them
-        let (tile, block) = (Vec::new(), Vec::new());
+        let (tile, block, ctile) = (Vec::new(), Vec::new(), Vec::new());
         match &self.fft {
             Engine::F32(fft) => StftScratch {
                 frame: vec![0.0; self.n_fft],
@@ -238,6 +240,7 @@ impl Stft {
                 fft: vec![Complex32::default(); fft.scratch_len()],
                 tile,
                 block,
+                ctile,
                 frame64: Vec::new(),
                 spectrum64: Vec::new(),
                 fft64: Vec::new(),
@@ -248,6 +251,7 @@ impl Stft {
                 fft: Vec::new(),
                 tile,
                 block,
+                ctile,
                 frame64: fft.make_input_vec(),
                 spectrum64: fft.make_output_vec(),
                 fft64: fft.make_scratch_vec(),
@@ -425,6 +429,7 @@ impl Stft {
             frame64,
             spectrum64,
             fft64,
+            ..
         } = scratch;
         tile.resize(BLOCK * bins, 0.0);
         block.resize(bins * BLOCK, 0.0);
@@ -494,6 +499,29 @@ impl Stft {
         scratch: &mut StftScratch,
     ) -> Result<()> {
         self.check_out(y.len(), out.dim())?;
+        let (bins, frames) = out.dim();
+        if frames >= BLOCK
+            && let Some(flat) = out.as_slice_mut()
+        {
+            // [BLOCK] frames at a time, each row of the block written whole: writing one
+            // column per frame touches a different cache line for every bin
+            let mut tile = std::mem::take(&mut scratch.ctile);
+            tile.resize(BLOCK * bins, Complex32::default());
+            let result = self.for_each_frame(y, scratch, |t, spec| {
+                let j = t % BLOCK;
+                tile[j * bins..(j + 1) * bins].copy_from_slice(spec);
+                if j + 1 == BLOCK || t + 1 == frames {
+                    let t0 = t - j;
+                    for (k, row) in flat.chunks_exact_mut(frames).enumerate() {
+                        for (jj, o) in row[t0..=t].iter_mut().enumerate() {
+                            *o = tile[jj * bins + k];
+                        }
+                    }
+                }
+            });
+            scratch.ctile = tile;
+            return result;
+        }
         self.for_each_frame(y, scratch, |t, spec| {
             for (o, c) in out.column_mut(t).iter_mut().zip(spec) {
                 *o = *c;
@@ -692,8 +720,9 @@ mod tests {
         }
     }
 
-    /// The blocked power and magnitude paths give `|X|^2` and `|X|` of the complex STFT in
-    /// every frame, for both precisions, odd and even `n_fft`, frame counts around the block
+    /// The blocked complex path gives the frame-by-frame spectra, and the blocked power and
+    /// magnitude paths give `|X|^2` and `|X|` of the complex STFT in every frame, for both
+    /// precisions, odd and even `n_fft`, frame counts around the block
     /// size, and an output in either memory order.
     #[test]
     fn spectra_equal_the_complex_stft_in_every_frame() {
@@ -714,6 +743,18 @@ mod tests {
                 .unwrap();
                 let y: Vec<f32> = (0..len).map(|i| (i as f32 * 0.3).sin() + 0.2).collect();
                 let c = stft.process(&y).unwrap();
+                // the blocked complex path against frame-by-frame columns, and the column
+                // path (an output not in standard layout)
+                let mut cols = Array2::zeros(c.dim());
+                stft.for_each_frame(&y, &mut stft.make_scratch(), |t, spec| {
+                    cols.column_mut(t).assign(&ndarray::ArrayView1::from(spec));
+                })
+                .unwrap();
+                assert_eq!(c, cols, "{precision:?} {n_fft} {len} complex");
+                let mut fortran_c = Array2::zeros(c.dim().f());
+                stft.process_into(&y, fortran_c.view_mut(), &mut stft.make_scratch())
+                    .unwrap();
+                assert_eq!(c, fortran_c, "{precision:?} {n_fft} {len} complex, F order");
                 for (kind, want) in [
                     (SpectrumKind::Power, c.mapv(|c| c.norm_sqr())),
                     (SpectrumKind::Magnitude, c.mapv(|c| c.norm())),
