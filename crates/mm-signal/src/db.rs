@@ -64,18 +64,6 @@ impl DbConfig {
     }
 }
 
-/// The largest value (NaN ignored; `-inf` for an empty array).
-fn max_of<S, D>(a: &ArrayBase<S, D>) -> f32
-where
-    S: ndarray::Data<Elem = f32>,
-    D: Dimension,
-{
-    match a.as_slice_memory_order() {
-        Some(v) => max_slice(v),
-        None => a.iter().cloned().fold(f32::NEG_INFINITY, f32::max),
-    }
-}
-
 /// Lanes of the vectorised passes: partial maxima are kept per lane, so that the reduction
 /// needs no reassociation.
 const LANES: usize = 8;
@@ -134,22 +122,10 @@ where
     if let Some(v) = spec.as_slice_memory_order_mut() {
         return power_to_db_slice(v, cfg, false);
     }
-    cfg.validate()?;
-    let reference = match cfg.reference {
-        DbRef::Value(r) => r.abs(),
-        DbRef::Max => max_of(spec),
-    };
-    let offset = db_offset(reference, cfg.amin);
-    let amin = cfg.amin;
-    if amin >= f32::MIN_POSITIVE {
-        spec.mapv_inplace(|s| ten_log10(s.max(amin)) - offset);
-    } else {
-        spec.mapv_inplace(|s| 10.0 * s.max(amin).log10() - offset);
-    }
-    if let Some(t) = cfg.top_db {
-        let floor = max_of(spec) - t;
-        spec.mapv_inplace(|v| v.max(floor));
-    }
+    // a strided view: through a contiguous copy, so that there is one implementation
+    let mut v: Vec<f32> = spec.iter().copied().collect();
+    power_to_db_slice(&mut v, cfg, false)?;
+    spec.iter_mut().zip(v).for_each(|(s, x)| *s = x);
     Ok(())
 }
 

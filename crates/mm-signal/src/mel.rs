@@ -179,7 +179,7 @@ impl MelFilterbank {
         // the fused path's kernel, on blocks of columns copied out of `spec`
         let mut block = vec![0.0f32; self.n_bins() * BLOCK];
         let mut tmp = Vec::new();
-        let flat = spec.as_slice().filter(|_| spec.is_standard_layout());
+        let flat = spec.as_slice();
         for t0 in (0..frames).step_by(BLOCK) {
             let n = BLOCK.min(frames - t0);
             for (k, dst) in block.chunks_exact_mut(BLOCK).enumerate() {
@@ -441,9 +441,8 @@ impl MelFilterbank {
     ) {
         let row_stride = out.strides()[0];
         // a standard-layout array: rows are slices of one contiguous buffer
-        if out.is_standard_layout()
-            && let Some(flat) = out.as_slice_mut()
-        {
+        // `as_slice_mut` succeeds only in standard layout
+        if let Some(flat) = out.as_slice_mut() {
             apply_block_kernel(&self.runs, block, n, t0, flat, row_stride as usize);
             return;
         }

@@ -598,9 +598,8 @@ pub(crate) fn centred_window(kind: WindowKind, win_length: usize, n_fft: usize) 
 /// `out.nrows()` rows of [`BLOCK`]).
 pub(crate) fn write_block(block: &[f32], n: usize, t0: usize, out: &mut ArrayViewMut2<'_, f32>) {
     let stride = out.strides()[0];
-    if out.is_standard_layout()
-        && let Some(flat) = out.as_slice_mut()
-    {
+    // `as_slice_mut` succeeds only in standard layout
+    if let Some(flat) = out.as_slice_mut() {
         let stride = stride as usize;
         for (k, src) in block.chunks_exact(BLOCK).enumerate() {
             flat[k * stride + t0..k * stride + t0 + n].copy_from_slice(&src[..n]);
