@@ -7,11 +7,15 @@ stay O(1) through 100 layers), saved as safetensors with torchvision's state-dic
 eval-mode outputs on a fixed input: the feature map after every stage mm-vision exposes, the
 pooled vector, the class logits (and VGG's fc7).
 
-    python scripts/vision_reference.py --out DIR [--arch resnet18 ...]
+    python scripts/vision_reference.py --out DIR [--arch resnet18 ...] [--dtype float16]
 
 writes DIR/<arch>.safetensors, DIR/<arch>.outputs.safetensors and DIR/manifest.json. The
-weights are large (VGG ~550 MB each), so tests generate them into target/ rather than commit
-them. Needs torch 2.11.0, torchvision 0.26.0 and safetensors (installed by `cargo xtask setup`).
+weights are large (VGG ~550 MB each in float32), so tests generate them into target/ one
+architecture at a time and delete them after the check rather than commit them. With
+`--dtype float16` every floating-point weight and buffer is rounded to float16 *before* the
+outputs are computed (in float32), and the file stores float16: half the disk, the same check,
+and it exercises the loader's dtype conversion. Needs torch 2.11.0, torchvision 0.26.0 and
+safetensors (installed by `cargo xtask setup`).
 """
 
 import argparse
@@ -77,20 +81,28 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("--arch", nargs="*", default=ARCHS, choices=ARCHS)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float16"],
+                    help="storage dtype of the weights file (outputs are always float32)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
     x = torch.randn(*INPUT_SHAPE, generator=torch.Generator().manual_seed(1234))
-    for i, arch in enumerate(args.arch):
+    for arch in args.arch:
+        i = ARCHS.index(arch)  # seeds depend on the architecture, not on the selection
         torch.manual_seed(100 + i)
         model = getattr(torchvision.models, arch)(weights=None)
         calibrate(model, 200 + i)
+        if args.dtype == "float16":
+            model.half().float()  # the stored values, so the outputs are theirs
         model.eval()
         with torch.no_grad():
             outs = (resnet_outputs if arch.startswith("resnet") else vgg_outputs)(model, x)
         outs = {k: v.contiguous() for k, v in outs.items()}
         outs["input"] = x.contiguous()
-        state = {k: v.contiguous() for k, v in model.state_dict().items()}
+        state = {
+            k: (v.half() if args.dtype == "float16" and v.is_floating_point() else v).contiguous()
+            for k, v in model.state_dict().items()
+        }
         save_file(state, os.path.join(args.out, f"{arch}.safetensors"))
         save_file(outs, os.path.join(args.out, f"{arch}.outputs.safetensors"))
         scale = {k: float(v.abs().max()) for k, v in outs.items()}
@@ -103,6 +115,7 @@ def main():
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "archs": args.arch,
+        "dtype": args.dtype,
         "input_shape": list(INPUT_SHAPE),
     }
     with open(os.path.join(args.out, "manifest.json"), "w") as f:

@@ -2,22 +2,29 @@
 //! norms), loaded from safetensors with torchvision's names, must give the same feature maps,
 //! pooled vectors, fc7 features and logits in eval mode, to 1e-4 max abs error.
 //!
-//! The reference weights (about 2.6 GB, VGG being most of it) are too large to commit: the
-//! first test to need them runs `scripts/vision_reference.py` with the PyTorch venv that
-//! `cargo xtask setup` creates (torch 2.11.0, torchvision 0.26.0, safetensors) and caches
-//! them under the target directory until the script changes. `MM_REF_PYTHON` overrides the
-//! interpreter.
+//! The reference weights are too large to commit (2.6 GB in float32, VGG being most of it):
+//! each test runs `scripts/vision_reference.py` for its own architecture with the PyTorch venv
+//! that `cargo xtask setup` creates (torch 2.11.0, torchvision 0.26.0, safetensors), into its
+//! own directory under the target directory, and deletes it after the check. The checks run
+//! one at a time and every architecture but ResNet-18 is stored in float16 (the script rounds
+//! the weights before computing the outputs in float32), so the disk never holds more than one
+//! VGG-19 in float16 (about 290 MB): a CI machine short of disk once failed on the 2.6 GB cache
+//! this used to keep. ResNet-18 stays float32 so that both loader paths are covered.
+//! `MM_REF_PYTHON` overrides the interpreter.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, PoisonError};
 
 use mm_vision::{Arch, BackboneConfig, LoadOptions, Vgg, backbone, load_safetensors};
 use tch::{Device, Tensor, nn};
 
 const TOLERANCE: f64 = 1e-4;
+
+/// Held by each check, so that one architecture's weights at a time are on disk.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("MM_REF_PYTHON") {
@@ -29,26 +36,37 @@ fn python() -> PathBuf {
     venv.join("bin/python")
 }
 
-/// The directory of reference files, generated once per script version.
-fn reference() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
+/// One architecture's reference files, deleted when dropped (also when the check fails).
+struct Reference {
+    dir: PathBuf,
+}
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Reference {
+    fn generate(arch: Arch) -> Self {
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/vision_reference.py");
-        let source = std::fs::read(&script).expect("scripts/vision_reference.py");
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("vision-ref");
-        let stamp = dir.join("script.py");
-        if std::fs::read(&stamp).ok().as_deref() == Some(&source[..])
-            && dir.join("manifest.json").is_file()
-        {
-            return dir;
-        }
-        let py = python();
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("vision-ref")
+            .join(arch.to_string());
         let _ = std::fs::remove_dir_all(&dir);
+        let reference = Self { dir };
+        let dtype = if arch == Arch::Resnet18 {
+            "float32"
+        } else {
+            "float16"
+        };
+        let py = python();
         let status = Command::new(&py)
             .arg(&script)
             .arg("--out")
-            .arg(&dir)
+            .arg(&reference.dir)
+            .args(["--arch", &arch.to_string(), "--dtype", dtype])
             .status()
             .unwrap_or_else(|e| {
                 panic!(
@@ -59,21 +77,24 @@ fn reference() -> &'static Path {
             });
         assert!(
             status.success(),
-            "{} scripts/vision_reference.py failed; `cargo xtask setup` installs torchvision \
-             0.26.0 and safetensors into the PyTorch venv",
+            "{} scripts/vision_reference.py --arch {arch} failed; `cargo xtask setup` installs \
+             torchvision 0.26.0 and safetensors into the PyTorch venv",
             py.display()
         );
-        std::fs::write(&stamp, &source).expect("stamp");
-        dir
-    })
-}
+        reference
+    }
 
-fn outputs(arch: Arch) -> HashMap<String, Tensor> {
-    let path = reference().join(format!("{arch}.outputs.safetensors"));
-    Tensor::read_safetensors(&path)
-        .expect("reference outputs")
-        .into_iter()
-        .collect()
+    fn weights(&self, arch: Arch) -> PathBuf {
+        self.dir.join(format!("{arch}.safetensors"))
+    }
+
+    fn outputs(&self, arch: Arch) -> HashMap<String, Tensor> {
+        let path = self.dir.join(format!("{arch}.outputs.safetensors"));
+        Tensor::read_safetensors(&path)
+            .expect("reference outputs")
+            .into_iter()
+            .collect()
+    }
 }
 
 fn max_err(name: &str, ours: &Tensor, theirs: &Tensor) -> f64 {
@@ -88,20 +109,22 @@ fn max_err(name: &str, ours: &Tensor, theirs: &Tensor) -> f64 {
 }
 
 fn check(arch: Arch) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let reference = Reference::generate(arch);
     let mut vs = nn::VarStore::new(Device::Cpu);
     let cfg = BackboneConfig {
         num_classes: Some(1000),
         ..BackboneConfig::headless(arch)
     };
     let net = backbone(&vs.root(), &cfg).unwrap();
-    let weights = reference().join(format!("{arch}.safetensors"));
+    let weights = reference.weights(arch);
     let strict = LoadOptions {
         strict: true,
         ..Default::default()
     };
     let report = load_safetensors(&mut vs, &weights, &strict).unwrap();
     assert_eq!(report.loaded, vs.variables().len());
-    let out = outputs(arch);
+    let out = reference.outputs(arch);
     let x = &out["input"];
     let mut worst = Vec::new();
     tch::no_grad(|| {
