@@ -252,6 +252,9 @@ impl TorchInstall {
             "install",
             "--no-input",
             "--disable-pip-version-check",
+            // the venv is made once; a cached copy of torch's CUDA wheels is ~4 GB of disk
+            // that a CI machine may not have
+            "--no-cache-dir",
             "--progress-bar",
             "off",
         ]);
