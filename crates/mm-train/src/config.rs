@@ -140,7 +140,9 @@ impl TrainConfig {
 
 /// Reads a configuration of type `T`: `defaults`, then the TOML `file`, then environment
 /// variables `MM_CFG__A__B=v` (for `a.b`), then `overrides` (`"a.b=v"`, as `--set` gives
-/// them). Keys that `T` does not know are errors (`T` should use `deny_unknown_fields`).
+/// them; a value starting with `[` or `{` is read as a TOML array or inline table, e.g.
+/// `"task.widths=[32, 64]"`). Keys that `T` does not know are errors (`T` should use
+/// `deny_unknown_fields`).
 pub fn load<T: Serialize + DeserializeOwned>(
     defaults: &T,
     file: Option<&Path>,
@@ -165,7 +167,18 @@ pub fn load<T: Serialize + DeserializeOwned>(
         let Some((key, value)) = o.split_once('=') else {
             return Err(Error::Config(format!("override `{o}` is not KEY=VALUE")));
         };
-        b = b.set_override(key.trim(), value.trim()).map_err(cfg)?;
+        let (key, value) = (key.trim(), value.trim());
+        if value.starts_with('[') || value.starts_with('{') {
+            // an array or inline table (`--set 'task.widths=[32, 64]'`): a TOML line with the
+            // dotted key, so that it arrives typed rather than as one string
+            let line = format!("{key} = {value}");
+            toml::from_str::<toml::Table>(&line).map_err(|e| {
+                Error::Config(format!("override `{o}`: not a TOML array or table ({e})"))
+            })?;
+            b = b.add_source(config::File::from_str(&line, config::FileFormat::Toml));
+        } else {
+            b = b.set_override(key, value).map_err(cfg)?;
+        }
     }
     b.build()
         .and_then(|c| c.try_deserialize::<T>())
@@ -194,6 +207,7 @@ mod tests {
     struct Task {
         dim: i64,
         name: String,
+        widths: Vec<i64>,
     }
 
     fn defaults() -> Run {
@@ -219,6 +233,7 @@ mod tests {
             task: Task {
                 dim: 4,
                 name: "x".into(),
+                widths: vec![8],
             },
         }
     }
@@ -261,6 +276,45 @@ mod tests {
         assert!(load(&defaults(), Some(&dir.path().join("absent.toml")), &[]).is_err());
         let e = load(&defaults(), None, &["train.batch_size=many".into()]).unwrap_err();
         assert!(matches!(e, Error::Config(_)));
+    }
+
+    #[test]
+    fn overrides_take_toml_arrays_and_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("run.toml");
+        std::fs::write(
+            &f,
+            "[task]
+dim = 16
+widths = [1, 2]
+",
+        )
+        .unwrap();
+        let r: Run = load(
+            &defaults(),
+            Some(&f),
+            &[
+                "task.widths = [32, 64, 128]".into(),
+                r#"train.lr_groups=[{prefix = "image.", lr_mult = 0.1}]"#.into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(r.task.widths, [32, 64, 128]);
+        assert_eq!(r.task.dim, 16);
+        assert_eq!(
+            r.train.lr_groups,
+            [LrGroup {
+                prefix: "image.".into(),
+                lr_mult: 0.1
+            }]
+        );
+        // a malformed array names its override; a wrongly typed one is an error too
+        let e = load(&defaults(), None, &["task.name=[not an array".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("task.name=[not an array"), "{e}");
+        let e = load(&defaults(), None, &["task.widths=[\"a\"]".into()]).unwrap_err();
+        assert!(matches!(e, Error::Config(_)), "{e}");
     }
 
     #[test]
