@@ -116,6 +116,48 @@ fn ten_human_answers_are_scored_with_the_official_accuracy() {
 }
 
 #[test]
+fn the_backbone_loads_from_another_runs_checkpoint_under_a_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = vqa::defaults().task;
+    cfg.data = vqa_v2_file(dir.path());
+    cfg.hidden_dim = 8;
+    cfg.fused_dim = 8;
+    cfg.word_dim = 4;
+    // a captioning-like checkpoint: the same backbone under `encoder.`, with known values
+    let other = tch::nn::VarStore::new(Device::Cpu);
+    let _encoder = mm_vision::backbone(&(other.root() / "encoder"), &cfg.backbone).unwrap();
+    tch::no_grad(|| {
+        for (i, (_, mut v)) in other.variables().into_iter().enumerate() {
+            let _ = v.fill_(0.01 * (i + 1) as f64);
+        }
+    });
+    let ck = dir.path().join("run/checkpoints/step-00000007");
+    std::fs::create_dir_all(&ck).unwrap();
+    mm_vision::save_safetensors(&other, &ck.join(mm_train::checkpoint::MODEL), None).unwrap();
+    std::fs::write(ck.join("manifest.json"), "{}").unwrap();
+    let saved: BTreeMap<String, tch::Tensor> =
+        tch::Tensor::read_safetensors(ck.join(mm_train::checkpoint::MODEL))
+            .unwrap()
+            .into_iter()
+            .collect();
+
+    cfg.backbone_weights = Some(ck.clone());
+    cfg.backbone_weights_prefix = "encoder.".into();
+    let task = Vqa::build(&cfg, Device::Cpu).unwrap();
+    let vars = task.var_store().variables();
+    let mut n = 0;
+    for (name, t) in &saved {
+        let ours = &vars[&name.replacen("encoder.", "image.backbone.", 1)];
+        assert!(ours.equal(t), "{name} was not loaded");
+        n += 1;
+    }
+    assert!(n >= 5, "{n} backbone tensors");
+    // without the prefix nothing matches: a clear error, not a silent random backbone
+    cfg.backbone_weights_prefix = String::new();
+    assert!(Vqa::build(&cfg, Device::Cpu).is_err());
+}
+
+#[test]
 fn the_image_stream_beats_the_question_only_baseline_on_synthav() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("sv.h5");

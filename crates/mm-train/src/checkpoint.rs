@@ -58,7 +58,8 @@ struct Manifest {
     state: TrainState,
 }
 
-const MODEL: &str = "model.safetensors";
+/// The model weights file in a checkpoint directory (safetensors, the model's variable names).
+pub const MODEL: &str = "model.safetensors";
 const OPTIMIZER: &str = "optimizer.safetensors";
 const MANIFEST: &str = "manifest.json";
 

@@ -53,9 +53,15 @@ pub struct VqaConfig {
     pub model: VqaModel,
     /// The image backbone.
     pub backbone: BackboneConfig,
-    /// torchvision-named weights for the backbone.
+    /// Weights for the backbone (a pretrained image stream): a safetensors file with
+    /// torchvision's names, or a run or checkpoint directory of another task (its best
+    /// checkpoint's model file), with [`VqaConfig::backbone_weights_prefix`] naming the part.
     #[serde(default)]
     pub backbone_weights: Option<PathBuf>,
+    /// Prefix of the backbone's names in `backbone_weights`, e.g. `"encoder."` for the image
+    /// encoder of a captioning run; empty for a file with torchvision's names.
+    #[serde(default)]
+    pub backbone_weights_prefix: String,
     /// Attend over the backbone's last feature map with the question (Show-Attend-Tell soft
     /// attention from `mm-fusion`) instead of pooling it globally: the image vector becomes
     /// the question-weighted mean of the locations.
@@ -457,11 +463,19 @@ impl Task for Vqa {
             Default::default(),
         );
         if let Some(w) = &cfg.backbone_weights {
+            // a run or checkpoint directory: its (best) checkpoint's model file
+            let file = if w.is_dir() {
+                let (_, ck) = mm_train::run::resolve_checkpoint(w)?;
+                ck.join(mm_train::checkpoint::MODEL)
+            } else {
+                w.clone()
+            };
             let opts = mm_vision::LoadOptions {
+                prefix: cfg.backbone_weights_prefix.clone(),
                 var_prefix: "image.backbone.".into(),
                 ..Default::default()
             };
-            mm_vision::load_safetensors(&mut vs, w, &opts).map_err(Error::task)?;
+            mm_vision::load_safetensors(&mut vs, &file, &opts).map_err(Error::task)?;
         }
         let vocab = words
             .iter()
@@ -655,6 +669,7 @@ pub fn defaults() -> mm_train::RunConfig<VqaConfig> {
             backbone: BackboneConfig::headless(mm_vision::Arch::SmallCnn),
             question_attention: false,
             backbone_weights: None,
+            backbone_weights_prefix: String::new(),
             freeze_backbone: false,
             image_size: None,
             word_dim: 64,
