@@ -23,7 +23,7 @@ fn configs(task: &str) -> Vec<PathBuf> {
     files
 }
 
-fn check<C: Serialize + DeserializeOwned>(task: &str, defaults: &mm_train::RunConfig<C>) -> usize
+fn check<C>(task: &str, defaults: &mm_train::RunConfig<C>) -> usize
 where
     mm_train::RunConfig<C>: Serialize + DeserializeOwned,
 {
