@@ -282,14 +282,7 @@ mod tests {
     fn overrides_take_toml_arrays_and_tables() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("run.toml");
-        std::fs::write(
-            &f,
-            "[task]
-dim = 16
-widths = [1, 2]
-",
-        )
-        .unwrap();
+        std::fs::write(&f, "[task]\ndim = 16\nwidths = [1, 2]\n").unwrap();
         let r: Run = load(
             &defaults(),
             Some(&f),
