@@ -38,6 +38,7 @@ fn python() -> PathBuf {
 
 /// One architecture's reference files, deleted when dropped (also when the check fails).
 struct Reference {
+    arch: Arch,
     dir: PathBuf,
 }
 
@@ -55,7 +56,7 @@ impl Reference {
             .join("vision-ref")
             .join(arch.to_string());
         let _ = std::fs::remove_dir_all(&dir);
-        let reference = Self { dir };
+        let reference = Self { arch, dir };
         let dtype = if arch == Arch::Resnet18 {
             "float32"
         } else {
@@ -84,12 +85,12 @@ impl Reference {
         reference
     }
 
-    fn weights(&self, arch: Arch) -> PathBuf {
-        self.dir.join(format!("{arch}.safetensors"))
+    fn weights(&self) -> PathBuf {
+        self.dir.join(format!("{}.safetensors", self.arch))
     }
 
-    fn outputs(&self, arch: Arch) -> HashMap<String, Tensor> {
-        let path = self.dir.join(format!("{arch}.outputs.safetensors"));
+    fn outputs(&self) -> HashMap<String, Tensor> {
+        let path = self.dir.join(format!("{}.outputs.safetensors", self.arch));
         Tensor::read_safetensors(&path)
             .expect("reference outputs")
             .into_iter()
@@ -117,14 +118,14 @@ fn check(arch: Arch) {
         ..BackboneConfig::headless(arch)
     };
     let net = backbone(&vs.root(), &cfg).unwrap();
-    let weights = reference.weights(arch);
+    let weights = reference.weights();
     let strict = LoadOptions {
         strict: true,
         ..Default::default()
     };
     let report = load_safetensors(&mut vs, &weights, &strict).unwrap();
     assert_eq!(report.loaded, vs.variables().len());
-    let out = reference.outputs(arch);
+    let out = reference.outputs();
     let x = &out["input"];
     let mut worst = Vec::new();
     tch::no_grad(|| {
