@@ -104,9 +104,11 @@ fn sound_tagging_trains_on_cuda() {
 
 #[test]
 fn word2vec_trains_on_cuda() {
-    let d = std::env::temp_dir().join(format!("mm-w2v-cuda-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    let p = d.join("c.txt");
+    let d = tempfile::Builder::new()
+        .prefix("mm-w2v-cuda-")
+        .tempdir()
+        .unwrap();
+    let p = d.path().join("c.txt");
     let text: String = (0..3000)
         .map(|i| {
             let t = i % 3;
@@ -132,7 +134,6 @@ fn word2vec_trains_on_cuda() {
         near.iter().filter(|(w, _)| w.starts_with("t1")).count() >= 2,
         "{near:?}"
     );
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 /// Every torchvision architecture gives the CPU's numbers on CUDA (cuDNN may use TF32 for
@@ -143,8 +144,11 @@ fn backbones_give_the_same_numbers_on_cpu_and_cuda() {
     use mm_vision::{
         Arch, BackboneConfig, LoadOptions, backbone, load_safetensors, save_safetensors,
     };
-    let dir = std::env::temp_dir().join(format!("mm-cuda-vision-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("mm-cuda-vision-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path();
     for arch in [Arch::Resnet18, Arch::Resnet50, Arch::Vgg16Bn] {
         tch::manual_seed(0);
         let cfg = BackboneConfig {
@@ -179,7 +183,6 @@ fn backbones_give_the_same_numbers_on_cpu_and_cuda() {
         // a CPU tensor into a CUDA network is a typed error, not an abort
         assert!(gnet.pooled(&x, false).is_err());
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The metric-learning losses and soft attention give the CPU's values (and gradients) on CUDA.

@@ -414,16 +414,20 @@ mod tests {
         torch
     }
 
-    fn tempdir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("mm-xtask-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
+    /// A fresh scratch directory and its path; the directory is deleted when the returned
+    /// [`tempfile::TempDir`] drops (even on panic), so keep it alive for the whole test.
+    fn tempdir(name: &str) -> (tempfile::TempDir, PathBuf) {
+        let t = tempfile::Builder::new()
+            .prefix(&format!("mm-xtask-{name}-"))
+            .tempdir()
+            .unwrap();
+        let d = t.path().to_path_buf();
+        (t, d)
     }
 
     #[test]
     fn an_installed_torch_of_the_right_version_is_reused() {
-        let d = tempdir("reuse");
+        let (_tmp, d) = tempdir("reuse");
         let torch = fake_torch(&d.join("v"), "2.11.0+cu130");
         assert_eq!(installed_torch(&d.join("v")), Some(torch.clone()));
         // ensure() finds it without running python or pip
@@ -434,12 +438,11 @@ mod tests {
         assert_eq!(t.ensure().unwrap(), torch);
         fake_torch(&d.join("w"), "2.10.0");
         assert_eq!(installed_torch(&d.join("w")), None);
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
     fn a_missing_python_stops_with_what_to_install() {
-        let d = tempdir("nopython");
+        let (_tmp, d) = tempdir("nopython");
         let t = TorchInstall {
             python: "/nonexistent/python3".into(),
             ..install(&d.join("v"))
@@ -449,12 +452,11 @@ mod tests {
             e.contains("not found") && e.contains("apt-get install -y python3"),
             "{e}"
         );
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
     fn too_little_disk_stops_before_downloading() {
-        let d = tempdir("disk");
+        let (_tmp, d) = tempdir("disk");
         let t = TorchInstall {
             min_free_bytes: u64::MAX,
             ..install(&d.join("v"))
@@ -462,12 +464,11 @@ mod tests {
         let e = format!("{:#}", t.ensure().unwrap_err());
         assert!(e.contains("GiB free") && e.contains("MM_TORCH_VENV"), "{e}");
         assert!(!d.join("v").exists(), "nothing is created before the check");
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
     fn a_failing_pip_stops_with_a_clear_message() {
-        let d = tempdir("pip");
+        let (_tmp, d) = tempdir("pip");
         // a venv whose "python" is a script that fails like pip without network
         let bin = d.join("v/bin");
         std::fs::create_dir_all(&bin).unwrap();
@@ -484,12 +485,11 @@ mod tests {
             e.contains("PyTorch could not be installed") && e.contains("re-run"),
             "{e}"
         );
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
     fn reference_packages_are_found_by_dist_info_or_installed() {
-        let d = tempdir("refpkgs");
+        let (_tmp, d) = tempdir("refpkgs");
         let site = d.join("v/lib/python3.11/site-packages");
         std::fs::create_dir_all(site.join("torchvision-0.26.0+cu130.dist-info")).unwrap();
         std::fs::create_dir_all(site.join("safetensors-0.7.0.dist-info")).unwrap();
@@ -523,7 +523,6 @@ mod tests {
         )
         .unwrap();
         install(&d.join("v")).ensure_reference_packages().unwrap();
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
@@ -536,7 +535,7 @@ mod tests {
 
     #[test]
     fn the_symlink_is_created_replaced_and_kept() {
-        let d = tempdir("link");
+        let (_tmp, d) = tempdir("link");
         let (a, b) = (d.join("a"), d.join("b"));
         std::fs::create_dir_all(&a).unwrap();
         std::fs::create_dir_all(&b).unwrap();
@@ -550,6 +549,5 @@ mod tests {
         std::fs::create_dir_all(&real).unwrap();
         let e = format!("{:#}", ensure_symlink(&real, &a).unwrap_err());
         assert!(e.contains("not a symlink"), "{e}");
-        std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -137,16 +137,21 @@ fn convert(
             bail!("--out is required to convert {}", input.display());
         };
         let py = torch_python(python);
-        let script =
-            std::env::temp_dir().join(format!("mm-pth-to-safetensors-{}.py", std::process::id()));
-        std::fs::write(&script, PTH_TO_SAFETENSORS).context("writing the converter script")?;
+        // deleted when `script` drops, also when python cannot be started
+        let mut script = tempfile::Builder::new()
+            .prefix("mm-pth-to-safetensors-")
+            .suffix(".py")
+            .tempfile()
+            .context("creating the converter script")?;
+        std::io::Write::write_all(script.as_file_mut(), PTH_TO_SAFETENSORS.as_bytes())
+            .context("writing the converter script")?;
         let o = Command::new(&py)
-            .arg(&script)
+            .arg(script.path())
             .arg(input)
             .arg(out)
             .output()
             .with_context(|| format!("running {} (set --python or MM_REF_PYTHON to a Python with torch and safetensors)", py.display()))?;
-        let _ = std::fs::remove_file(&script);
+        drop(script);
         if !o.status.success() {
             bail!(
                 "converting {} failed: {}",

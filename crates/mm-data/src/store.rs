@@ -979,10 +979,15 @@ mod tests {
         s
     }
 
-    fn tmp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("mm-data-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        d.join("set.h5")
+    /// A scratch `set.h5` path in a fresh directory; the directory is deleted when the
+    /// returned [`tempfile::TempDir`] drops (keep it alive for the whole test).
+    fn tmp(name: &str) -> (tempfile::TempDir, PathBuf) {
+        let d = tempfile::Builder::new()
+            .prefix(&format!("mm-data-{name}-"))
+            .tempdir()
+            .unwrap();
+        let p = d.path().join("set.h5");
+        (d, p)
     }
 
     fn write(path: &Path, n: usize) -> PathBuf {
@@ -1009,7 +1014,7 @@ mod tests {
 
     #[test]
     fn round_trip_across_flushes_with_random_access() {
-        let p = tmp("rt");
+        let (_dir, p) = tmp("rt");
         let n = 600; // more than two flushes
         write(&p, n);
         assert!(!p.with_extension("h5.tmp").exists());
@@ -1037,12 +1042,11 @@ mod tests {
         assert_eq!(r.split("test").unwrap().len(), 120);
         assert!(matches!(r.split("val"), Err(Error::NoSuchSplit { .. })));
         assert!(matches!(r.get(600), Err(Error::OutOfRange { .. })));
-        std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
     }
 
     #[test]
     fn an_unfinished_or_failed_write_leaves_nothing_behind() {
-        let p = tmp("atomic");
+        let (_dir, p) = tmp("atomic");
         {
             let mut w = Writer::create(&p, &schema(), &Meta::default()).unwrap();
             w.push(&sample(0)).unwrap();
@@ -1059,12 +1063,11 @@ mod tests {
             Err(Error::InvalidParameter { .. })
         ));
         assert!(!p.exists() && !p.with_extension("h5.tmp").exists());
-        std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
     }
 
     #[test]
     fn bad_samples_schemas_and_files_are_typed_errors() {
-        let p = tmp("bad");
+        let (_dir, p) = tmp("bad");
         let mut w = Writer::create(&p, &schema(), &Meta::default()).unwrap();
         let mut s = sample(1);
         s.fixed
@@ -1103,7 +1106,6 @@ mod tests {
         ));
         std::fs::write(&other, b"not hdf5 at all").unwrap();
         assert!(Reader::open(&other).is_err());
-        std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
     }
 
     fn labels(path: &Path, idx: &[u64], cfg: &BatchConfig, epoch: u64) -> Vec<Vec<i64>> {
@@ -1118,7 +1120,7 @@ mod tests {
 
     #[test]
     fn batches_are_deterministic_permutations_whatever_the_thread_count() {
-        let p = tmp("iter");
+        let (_dir, p) = tmp("iter");
         write(&p, 300);
         let r = Reader::open(&p).unwrap();
         let train = r.split("train").unwrap();
@@ -1180,7 +1182,6 @@ mod tests {
         let mut it = BatchIter::new(&p, &train, &cfg, 0).unwrap();
         assert!(it.next().is_some());
         drop(it);
-        std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
     }
 }
 

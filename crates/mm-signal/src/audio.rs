@@ -329,8 +329,11 @@ mod tests {
 
     #[test]
     fn wav_round_trips_in_every_encoding_and_channel_count() {
-        let dir = std::env::temp_dir().join(format!("mm-signal-wav-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("mm-signal-wav-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path();
         for channels in [1usize, 2, 5] {
             let frames = 1000;
             let samples = Array2::from_shape_fn((channels, frames), |(c, f)| {
@@ -356,7 +359,6 @@ mod tests {
                 assert!(err <= tol, "{enc:?} {channels}ch err {err}");
             }
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -387,8 +389,11 @@ mod tests {
             samples: Array2::from_elem((1, 100), 0.25),
             sample_rate: 16000,
         };
-        let dir = std::env::temp_dir().join(format!("mm-signal-bad-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("mm-signal-bad-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path();
         let p = dir.join("ok.wav");
         write_wav(&p, &audio, WavEncoding::Pcm16).unwrap();
         let bytes = std::fs::read(&p).unwrap();
@@ -407,7 +412,6 @@ mod tests {
         assert!(read_wav_from(std::io::Cursor::new(fmt)).is_err());
         let missing = read_wav(&dir.join("missing.wav")).unwrap_err();
         assert!(matches!(missing, Error::Io { .. }) && missing.to_string().contains("missing.wav"));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -62,8 +62,11 @@ fn lossy_formats_keep_rate_channels_length_and_pitch() {
 
 #[test]
 fn corrupt_and_unknown_files_are_typed_errors() {
-    let dir = std::env::temp_dir().join(format!("mm-formats-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("mm-formats-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path();
     let junk = dir.join("junk.flac");
     std::fs::write(&junk, b"fLaC\x00\x00\x00\x22 this is not a flac stream").unwrap();
     assert!(matches!(
@@ -82,5 +85,4 @@ fn corrupt_and_unknown_files_are_typed_errors() {
     if let Ok(a) = read_audio(&half) {
         assert!(a.frames() < 4000);
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }

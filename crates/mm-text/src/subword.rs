@@ -209,9 +209,12 @@ mod tests {
 
     #[test]
     fn bpe_round_trips_any_text_and_merges_frequent_words() {
-        let d = std::env::temp_dir().join(format!("mm-bpe-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        let c = corpus(&d);
+        let tmp = tempfile::Builder::new()
+            .prefix("mm-bpe-")
+            .tempdir()
+            .unwrap();
+        let d = tmp.path();
+        let c = corpus(d);
         let sw = Subword::train(
             &[c],
             &SubwordConfig {
@@ -240,14 +243,13 @@ mod tests {
         );
         std::fs::write(&p, b"{broken").unwrap();
         assert!(matches!(Subword::load(&p), Err(Error::Subword { .. })));
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
     fn wordpiece_splits_unknown_words_into_pieces() {
-        let d = std::env::temp_dir().join(format!("mm-wp-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        let c = corpus(&d);
+        let tmp = tempfile::Builder::new().prefix("mm-wp-").tempdir().unwrap();
+        let d = tmp.path();
+        let c = corpus(d);
         let sw = Subword::train(
             &[c],
             &SubwordConfig {
@@ -276,6 +278,5 @@ mod tests {
             )
             .is_err()
         );
-        std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -10,10 +10,15 @@ use mm_text::word2vec::{
 };
 use ndarray::Array2;
 
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mm-w2v-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh scratch directory and its path; the directory is deleted when the returned
+/// [`tempfile::TempDir`] drops (even on panic), so keep it alive for the whole test.
+fn dir(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::Builder::new()
+        .prefix(&format!("mm-w2v-{name}-"))
+        .tempdir()
+        .unwrap();
+    let d = t.path().to_path_buf();
+    (t, d)
 }
 
 /// 4 topics of 10 words; each sentence draws 12 words from one topic.
@@ -67,7 +72,7 @@ fn topic_precision(emb: &Embeddings) -> f64 {
 
 #[test]
 fn skip_gram_and_cbow_learn_the_topics() {
-    let d = dir("topics");
+    let (_tmp, d) = dir("topics");
     let corpus = d.join("corpus.txt");
     topic_corpus(&corpus, 2000);
     // negative sampling, hierarchical softmax alone, and both together (word2vec.c allows it)
@@ -91,12 +96,11 @@ fn skip_gram_and_cbow_learn_the_topics() {
             );
         }
     }
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]
 fn one_thread_is_deterministic_and_two_threads_learn_too() {
-    let d = dir("det");
+    let (_tmp, d) = dir("det");
     let corpus = d.join("corpus.txt");
     topic_corpus(&corpus, 1500);
     let run = |threads, seed| {
@@ -128,12 +132,11 @@ fn one_thread_is_deterministic_and_two_threads_learn_too() {
     assert!(calls > 0 && last > 0);
     let p = topic_precision(&run(2, 1));
     assert!(p > 0.85, "two threads: {p}");
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]
 fn vector_files_round_trip_in_both_formats_and_reject_damage() {
-    let d = dir("io");
+    let (_tmp, d) = dir("io");
     let words: Vec<String> = ["</s>", "cat", "dog", "héllo"].map(String::from).to_vec();
     let vectors = Array2::from_shape_fn((4, 3), |(i, j)| i as f32 - 0.25 * j as f32);
     let emb = Embeddings::new(words, vec![0; 4], vectors).unwrap();
@@ -186,7 +189,6 @@ fn vector_files_round_trip_in_both_formats_and_reject_damage() {
     );
     std::fs::write(&p, "two three\n").unwrap();
     assert!(read_vectors(&p, VectorFormat::Text).is_err());
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]
@@ -237,7 +239,7 @@ man king woman queen
 
 #[test]
 fn bad_corpora_and_parameters_are_typed_errors() {
-    let d = dir("bad");
+    let (_tmp, d) = dir("bad");
     let p = d.join("c.txt");
     let train = |c: &Word2VecConfig| Word2Vec::new(c).and_then(|w| w.train_file(&p, &mut |_| {}));
     std::fs::write(&p, "").unwrap();
@@ -292,7 +294,6 @@ fn bad_corpora_and_parameters_are_typed_errors() {
         );
     }
     assert!(matches!(train_missing(&d), Err(Error::Io { .. })));
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 fn train_missing(d: &Path) -> mm_text::Result<Embeddings> {

@@ -216,10 +216,12 @@ mod tests {
     use super::*;
     use crate::{Arch, BackboneConfig, backbone};
 
-    fn tmp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("mm-vision-weights-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        d.join(name)
+    /// A fresh scratch directory, deleted when the returned guard drops (even on panic).
+    fn scratch() -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix("mm-vision-weights-")
+            .tempdir()
+            .unwrap()
     }
 
     #[test]
@@ -229,7 +231,8 @@ mod tests {
         let net = backbone(&vs.root(), &BackboneConfig::headless(Arch::Resnet18)).unwrap();
         let x = Tensor::randn([1, 3, 32, 32], (Kind::Float, Device::Cpu));
         let want = net.pooled(&x, false).unwrap();
-        let path = tmp("r18.safetensors");
+        let dir = scratch();
+        let path = dir.path().join("r18.safetensors");
         save_safetensors(&vs, &path, None).unwrap();
 
         tch::manual_seed(2);
@@ -304,7 +307,8 @@ mod tests {
             Tensor::from_slice(&[1.5f64, -2.0]).to_kind(Kind::BFloat16),
         );
         named.insert("model.n".to_string(), Tensor::from_slice(&[3i64]));
-        let path = tmp("mixed.safetensors");
+        let dir = scratch();
+        let path = dir.path().join("mixed.safetensors");
         assert!(matches!(
             save_tensors(&named, &path, None),
             Err(Error::UnsupportedDtype { .. })
@@ -339,14 +343,14 @@ mod tests {
         };
         assert!(load_safetensors(&mut big, &path, &nowhere).is_err());
 
-        let junk = tmp("junk.safetensors");
+        let junk = dir.path().join("junk.safetensors");
         std::fs::write(&junk, b"not a safetensors file").unwrap();
         assert!(matches!(
             load_safetensors(&mut vs, &junk, &opts),
             Err(Error::Safetensors { .. })
         ));
         assert!(matches!(
-            load_safetensors(&mut vs, &tmp("absent.safetensors"), &opts),
+            load_safetensors(&mut vs, &dir.path().join("absent.safetensors"), &opts),
             Err(Error::Io { .. })
         ));
     }

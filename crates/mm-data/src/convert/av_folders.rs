@@ -245,7 +245,8 @@ mod tests {
 
     #[test]
     fn clips_become_middle_frames_and_resampled_audio() {
-        let raw = std::env::temp_dir().join(format!("mm-av-{}", std::process::id()));
+        let tmp = tempfile::Builder::new().prefix("mm-av-").tempdir().unwrap();
+        let raw = tmp.path().join("raw");
         for i in 0..10 {
             clip(&raw, &format!("clip{i:02}"), 3, 22050);
         }
@@ -279,13 +280,15 @@ mod tests {
             }
             _ => panic!("fields"),
         }
-        std::fs::remove_dir_all(&raw).unwrap();
-        std::fs::remove_file(&out).unwrap();
     }
 
     #[test]
     fn clips_without_frames_or_audio_stop_or_are_reported() {
-        let raw = std::env::temp_dir().join(format!("mm-av-bad-{}", std::process::id()));
+        let tmp = tempfile::Builder::new()
+            .prefix("mm-av-bad-")
+            .tempdir()
+            .unwrap();
+        let raw = tmp.path().join("raw");
         clip(&raw, "good", 2, 16000);
         clip(&raw, "noframes", 0, 16000);
         clip(&raw, "noaudio", 2, 16000);
@@ -295,7 +298,6 @@ mod tests {
         assert!(matches!(e, Error::BadEntry { .. }), "{e}");
         let rep = convert(&raw, &out, &cfg(true), &mut |_, _| {}).unwrap();
         assert_eq!((rep.written, rep.skipped.len()), (1, 2));
-        std::fs::remove_dir_all(&raw).unwrap();
-        std::fs::remove_file(&out).unwrap();
+        assert!(out.is_file());
     }
 }

@@ -260,14 +260,18 @@ mod tests {
 
     #[test]
     fn optional_log_mel_features_match_mm_signal_on_the_stored_audio() {
-        let d = std::env::temp_dir().join(format!("mm-esc50-lm-{}", std::process::id()));
-        tree(&d, "");
+        let tmp = tempfile::Builder::new()
+            .prefix("mm-esc50-lm-")
+            .tempdir()
+            .unwrap();
+        let d = tmp.path();
+        tree(d, "");
         let out = d.join("esc50.h5");
         let c = Esc50Config {
             log_mel: Some(32),
             ..cfg(false)
         };
-        convert(&d, &out, &c, &mut |_, _| {}).unwrap();
+        convert(d, &out, &c, &mut |_, _| {}).unwrap();
         let s = Reader::open(&out).unwrap().get(2).unwrap();
         let (Value::F32(audio), Value::F32(lm)) = (&s.fixed["audio"], &s.fixed["log_mel"]) else {
             panic!("fields");
@@ -279,15 +283,18 @@ mod tests {
             .compute(audio.as_slice().unwrap())
             .unwrap();
         assert_eq!(Value::F32(lm.clone()), want);
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
     fn converts_with_labels_folds_and_splits() {
-        let d = std::env::temp_dir().join(format!("mm-esc50-ok-{}", std::process::id()));
-        tree(&d, "");
+        let tmp = tempfile::Builder::new()
+            .prefix("mm-esc50-ok-")
+            .tempdir()
+            .unwrap();
+        let d = tmp.path();
+        tree(d, "");
         let out = d.join("esc50.h5");
-        let rep = convert(&d, &out, &cfg(false), &mut |_, _| {}).unwrap();
+        let rep = convert(d, &out, &cfg(false), &mut |_, _| {}).unwrap();
         assert_eq!(rep.written, 6);
         assert!(rep.skipped.is_empty());
         let r = Reader::open(&out).unwrap();
@@ -307,22 +314,25 @@ mod tests {
             panic!("audio");
         }
         assert_eq!(r.meta().params["classes"][10], "class10");
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
     fn bad_entries_stop_or_are_skipped_and_counted() {
-        let d = std::env::temp_dir().join(format!("mm-esc50-bad-{}", std::process::id()));
-        tree(&d, "missing.wav,1,3,class3,False,9,A\n");
+        let tmp = tempfile::Builder::new()
+            .prefix("mm-esc50-bad-")
+            .tempdir()
+            .unwrap();
+        let d = tmp.path();
+        tree(d, "missing.wav,1,3,class3,False,9,A\n");
         std::fs::write(d.join("audio/3-0-A-0.wav"), b"RIFF garbage").unwrap();
         let out = d.join("esc50.h5");
-        let e = convert(&d, &out, &cfg(false), &mut |_, _| {}).unwrap_err();
+        let e = convert(d, &out, &cfg(false), &mut |_, _| {}).unwrap_err();
         assert!(
             matches!(&e, Error::BadEntry { path, .. } if path.ends_with("3-0-A-0.wav")),
             "{e}"
         );
         assert!(!out.exists() && !out.with_extension("h5.tmp").exists());
-        let rep = convert(&d, &out, &cfg(true), &mut |_, _| {}).unwrap();
+        let rep = convert(d, &out, &cfg(true), &mut |_, _| {}).unwrap();
         assert_eq!(rep.written, 5);
         assert_eq!(rep.skipped.len(), 2);
         assert!(rep.skipped.iter().any(|(p, _)| p.ends_with("missing.wav")));
@@ -333,8 +343,7 @@ mod tests {
             "filename,fold,target,category\nx.wav,9,1,c\n",
         )
         .unwrap();
-        let e = convert(&d, &out, &cfg(true), &mut |_, _| {}).unwrap_err();
+        let e = convert(d, &out, &cfg(true), &mut |_, _| {}).unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
-        std::fs::remove_dir_all(&d).unwrap();
     }
 }

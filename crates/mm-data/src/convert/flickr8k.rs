@@ -371,10 +371,14 @@ mod tests {
 
     #[test]
     fn converts_the_official_layout_with_a_training_vocabulary() {
-        let d = std::env::temp_dir().join(format!("mm-f8k-{}", std::process::id()));
-        tree(&d);
+        let tmp = tempfile::Builder::new()
+            .prefix("mm-f8k-")
+            .tempdir()
+            .unwrap();
+        let d = tmp.path();
+        tree(d);
         let out = d.join("f8k.h5");
-        let rep = convert(&d, &out, &cfg(false), &mut |_, _| {}).unwrap();
+        let rep = convert(d, &out, &cfg(false), &mut |_, _| {}).unwrap();
         assert_eq!(rep.written, 4);
         let r = Reader::open(&out).unwrap();
         assert_eq!(r.split("train").unwrap().len(), 2);
@@ -392,13 +396,16 @@ mod tests {
         assert!(vocab.contains(&"dog".to_owned()) && vocab.contains(&"grass".to_owned()));
         let dog = vocab.iter().position(|w| w == "dog").unwrap() as i32;
         assert_eq!(s.ragged["captions"][0][1], dog);
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
     fn karpathy_json_wins_and_bad_entries_stop_or_are_reported() {
-        let d = std::env::temp_dir().join(format!("mm-f8k-bad-{}", std::process::id()));
-        tree(&d);
+        let tmp = tempfile::Builder::new()
+            .prefix("mm-f8k-bad-")
+            .tempdir()
+            .unwrap();
+        let d = tmp.path();
+        tree(d);
         let json = serde_json::json!({"images": [
             {"filename": "a.jpg", "split": "train", "sentences": [{"tokens": ["a", "dog"]}]},
             {"filename": "b.jpg", "split": "restval", "sentences": [{"tokens": ["a", "cat"]}]},
@@ -406,13 +413,13 @@ mod tests {
         ]});
         std::fs::write(d.join("dataset_flickr8k.json"), json.to_string()).unwrap();
         let out = d.join("f8k.h5");
-        let e = convert(&d, &out, &cfg(false), &mut |_, _| {}).unwrap_err();
+        let e = convert(d, &out, &cfg(false), &mut |_, _| {}).unwrap_err();
         assert!(
             matches!(&e, Error::BadEntry { path, .. } if path.ends_with("missing.jpg")),
             "{e}"
         );
         assert!(!out.exists());
-        let rep = convert(&d, &out, &cfg(true), &mut |_, _| {}).unwrap();
+        let rep = convert(d, &out, &cfg(true), &mut |_, _| {}).unwrap();
         assert_eq!((rep.written, rep.skipped.len()), (2, 1));
         let r = Reader::open(&out).unwrap();
         assert_eq!(r.split("train").unwrap(), vec![0, 1]);
@@ -424,17 +431,20 @@ mod tests {
         ]});
         std::fs::write(d.join("dataset_flickr8k.json"), dup.to_string()).unwrap();
         assert!(
-            convert(&d, &out, &cfg(true), &mut |_, _| {})
+            convert(d, &out, &cfg(true), &mut |_, _| {})
                 .unwrap_err()
                 .to_string()
                 .contains("duplicate")
         );
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
     fn coco_karpathy_reads_images_under_their_filepath() {
-        let d = std::env::temp_dir().join(format!("mm-coco-{}", std::process::id()));
+        let tmp = tempfile::Builder::new()
+            .prefix("mm-coco-")
+            .tempdir()
+            .unwrap();
+        let d = tmp.path();
         std::fs::create_dir_all(d.join("val2014")).unwrap();
         std::fs::create_dir_all(d.join("train2014")).unwrap();
         jpg(
@@ -457,7 +467,7 @@ mod tests {
         ]});
         std::fs::write(d.join("dataset_coco.json"), json.to_string()).unwrap();
         let out = d.join("coco.h5");
-        let rep = convert_coco(&d, &out, &cfg(false), &mut |_, _| {}).unwrap();
+        let rep = convert_coco(d, &out, &cfg(false), &mut |_, _| {}).unwrap();
         assert_eq!(rep.written, 2);
         let r = Reader::open(&out).unwrap();
         assert_eq!(r.meta().source, "coco-karpathy");
@@ -465,9 +475,8 @@ mod tests {
         assert_eq!(r.get(0).unwrap().ragged["captions"].len(), 2);
         std::fs::remove_file(d.join("dataset_coco.json")).unwrap();
         assert!(matches!(
-            convert_coco(&d, &out, &cfg(false), &mut |_, _| {}),
+            convert_coco(d, &out, &cfg(false), &mut |_, _| {}),
             Err(Error::Io { .. })
         ));
-        std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -334,10 +334,14 @@ mod tests {
 
     #[test]
     fn one_sample_per_image_with_ten_answers_per_question() {
-        let d = std::env::temp_dir().join(format!("mm-vqa-{}", std::process::id()));
-        tree(&d);
+        let tmp = tempfile::Builder::new()
+            .prefix("mm-vqa-")
+            .tempdir()
+            .unwrap();
+        let d = tmp.path();
+        tree(d);
         let out = d.join("vqa.h5");
-        let rep = convert(&d, &out, &cfg(false), &mut |_, _| {}).unwrap();
+        let rep = convert(d, &out, &cfg(false), &mut |_, _| {}).unwrap();
         assert_eq!(rep.written, 3);
         let r = Reader::open(&out).unwrap();
         assert_eq!(r.split("train").unwrap(), vec![0, 1]);
@@ -360,22 +364,25 @@ mod tests {
             p["answer_types"][s.ragged["answer_types"][1][0] as usize],
             "number"
         );
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
     fn missing_images_and_annotations_stop_or_are_reported() {
-        let d = std::env::temp_dir().join(format!("mm-vqa-bad-{}", std::process::id()));
-        tree(&d);
+        let tmp = tempfile::Builder::new()
+            .prefix("mm-vqa-bad-")
+            .tempdir()
+            .unwrap();
+        let d = tmp.path();
+        tree(d);
         std::fs::remove_file(d.join("val2014/COCO_val2014_000000000007.jpg")).unwrap();
         let out = d.join("vqa.h5");
-        let e = convert(&d, &out, &cfg(false), &mut |_, _| {}).unwrap_err();
+        let e = convert(d, &out, &cfg(false), &mut |_, _| {}).unwrap_err();
         assert!(
             e.to_string().contains("COCO_val2014_000000000007.jpg"),
             "{e}"
         );
         assert!(!out.exists());
-        let rep = convert(&d, &out, &cfg(true), &mut |_, _| {}).unwrap();
+        let rep = convert(d, &out, &cfg(true), &mut |_, _| {}).unwrap();
         assert_eq!((rep.written, rep.skipped.len()), (2, 1));
         std::fs::write(
             d.join("v2_mscoco_train2014_annotations.json"),
@@ -383,9 +390,8 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(
-            convert(&d, &out, &cfg(true), &mut |_, _| {}),
+            convert(d, &out, &cfg(true), &mut |_, _| {}),
             Err(Error::BadEntry { .. })
         ));
-        std::fs::remove_dir_all(&d).unwrap();
     }
 }

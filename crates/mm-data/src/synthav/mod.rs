@@ -483,9 +483,11 @@ mod tests {
 
     #[test]
     fn written_file_holds_the_generated_scenes_and_splits() {
-        let dir = std::env::temp_dir().join(format!("mm-synthav-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("synthav.h5");
+        let dir = tempfile::Builder::new()
+            .prefix("mm-synthav-")
+            .tempdir()
+            .unwrap();
+        let p = dir.path().join("synthav.h5");
         let mut calls = 0;
         let n = write(&p, &cfg(), &mut |done, total| {
             calls += 1;
@@ -535,6 +537,5 @@ mod tests {
         let vocab = r.meta().params["vocabulary"].as_array().unwrap().len();
         assert_eq!(vocab, v.words().len());
         assert!(write(&p, &SynthAvConfig { scenes: 0, ..cfg() }, &mut |_, _| {}).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

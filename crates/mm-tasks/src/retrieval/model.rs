@@ -254,11 +254,16 @@ pub(crate) fn word2vec_init(
     vocab: &[String],
     dim: i64,
 ) -> Result<Tensor> {
-    let path = std::env::temp_dir().join(format!(
-        "mm-retrieval-captions-{}-{:?}.txt",
-        std::process::id(),
-        std::thread::current().id()
-    ));
+    // a uniquely named scratch file, deleted when `file` drops (on every error path too)
+    let mut file = tempfile::Builder::new()
+        .prefix("mm-retrieval-captions-")
+        .suffix(".txt")
+        .tempfile()
+        .map_err(|source| Error::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+    let path = file.path().to_path_buf();
     let mut text = String::new();
     for caps in captions {
         for c in caps {
@@ -270,7 +275,7 @@ pub(crate) fn word2vec_init(
             text.push('\n');
         }
     }
-    std::fs::write(&path, text).map_err(|source| Error::Io {
+    std::io::Write::write_all(file.as_file_mut(), text.as_bytes()).map_err(|source| Error::Io {
         path: path.clone(),
         source,
     })?;
@@ -289,7 +294,7 @@ pub(crate) fn word2vec_init(
     };
     let trained =
         mm_text::word2vec::Word2Vec::new(&cfg).and_then(|w| w.train_file(&path, &mut |_| {}));
-    let _ = std::fs::remove_file(&path);
+    drop(file);
     let emb = trained.map_err(mm_err)?;
     let init =
         (Tensor::randn([vocab.len() as i64, dim], (Kind::Float, Device::Cpu)) * 0.1).contiguous();

@@ -175,9 +175,11 @@ mod tests {
 
     #[test]
     fn batched_tensor_training_learns_the_topics_too() {
-        let d = std::env::temp_dir().join(format!("mm-w2v-tch-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        let p = d.join("c.txt");
+        let d = tempfile::Builder::new()
+            .prefix("mm-w2v-tch-")
+            .tempdir()
+            .unwrap();
+        let p = d.path().join("c.txt");
         let mut s = 99u64;
         let mut text = String::new();
         for _ in 0..1500 {
@@ -229,6 +231,5 @@ mod tests {
             let e = train_tensor(&p, &bad, Device::Cpu, 512, &mut |_, _| {}).unwrap_err();
             assert!(matches!(e, Error::InvalidParameter { .. }), "{e}");
         }
-        std::fs::remove_dir_all(&d).unwrap();
     }
 }
