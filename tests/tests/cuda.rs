@@ -104,10 +104,7 @@ fn sound_tagging_trains_on_cuda() {
 
 #[test]
 fn word2vec_trains_on_cuda() {
-    let d = tempfile::Builder::new()
-        .prefix("mm-w2v-cuda-")
-        .tempdir()
-        .unwrap();
+    let d = tempfile::tempdir().unwrap();
     let p = d.path().join("c.txt");
     let text: String = (0..3000)
         .map(|i| {
@@ -144,10 +141,7 @@ fn backbones_give_the_same_numbers_on_cpu_and_cuda() {
     use mm_vision::{
         Arch, BackboneConfig, LoadOptions, backbone, load_safetensors, save_safetensors,
     };
-    let tmp = tempfile::Builder::new()
-        .prefix("mm-cuda-vision-")
-        .tempdir()
-        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     for arch in [Arch::Resnet18, Arch::Resnet50, Arch::Vgg16Bn] {
         tch::manual_seed(0);

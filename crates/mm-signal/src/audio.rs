@@ -329,10 +329,7 @@ mod tests {
 
     #[test]
     fn wav_round_trips_in_every_encoding_and_channel_count() {
-        let tmp = tempfile::Builder::new()
-            .prefix("mm-signal-wav-")
-            .tempdir()
-            .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         for channels in [1usize, 2, 5] {
             let frames = 1000;
@@ -389,10 +386,7 @@ mod tests {
             samples: Array2::from_elem((1, 100), 0.25),
             sample_rate: 16000,
         };
-        let tmp = tempfile::Builder::new()
-            .prefix("mm-signal-bad-")
-            .tempdir()
-            .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         let p = dir.join("ok.wav");
         write_wav(&p, &audio, WavEncoding::Pcm16).unwrap();

@@ -62,10 +62,7 @@ fn lossy_formats_keep_rate_channels_length_and_pitch() {
 
 #[test]
 fn corrupt_and_unknown_files_are_typed_errors() {
-    let tmp = tempfile::Builder::new()
-        .prefix("mm-formats-")
-        .tempdir()
-        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let junk = dir.join("junk.flac");
     std::fs::write(&junk, b"fLaC\x00\x00\x00\x22 this is not a flac stream").unwrap();

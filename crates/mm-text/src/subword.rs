@@ -209,10 +209,7 @@ mod tests {
 
     #[test]
     fn bpe_round_trips_any_text_and_merges_frequent_words() {
-        let tmp = tempfile::Builder::new()
-            .prefix("mm-bpe-")
-            .tempdir()
-            .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path();
         let c = corpus(d);
         let sw = Subword::train(
@@ -247,7 +244,7 @@ mod tests {
 
     #[test]
     fn wordpiece_splits_unknown_words_into_pieces() {
-        let tmp = tempfile::Builder::new().prefix("mm-wp-").tempdir().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path();
         let c = corpus(d);
         let sw = Subword::train(

@@ -197,10 +197,7 @@ mod tests {
         assert!(resize_shorter(&img, 0).is_err());
         assert!(to_tensor(&[]).is_err());
         assert!(to_tensor(&[img.clone(), gradient(8, 9)]).is_err());
-        let dir = tempfile::Builder::new()
-            .prefix("mm-vision-bad-")
-            .tempdir()
-            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("bad.png");
         std::fs::write(&p, b"\x89PNG truncated").unwrap();
         assert!(matches!(load_rgb(&p), Err(Error::Image { .. })));

@@ -218,10 +218,7 @@ mod tests {
 
     /// A fresh scratch directory, deleted when the returned guard drops (even on panic).
     fn scratch() -> tempfile::TempDir {
-        tempfile::Builder::new()
-            .prefix("mm-vision-weights-")
-            .tempdir()
-            .unwrap()
+        tempfile::tempdir().unwrap()
     }
 
     #[test]

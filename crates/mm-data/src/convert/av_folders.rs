@@ -245,7 +245,7 @@ mod tests {
 
     #[test]
     fn clips_become_middle_frames_and_resampled_audio() {
-        let tmp = tempfile::Builder::new().prefix("mm-av-").tempdir().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
         let raw = tmp.path().join("raw");
         for i in 0..10 {
             clip(&raw, &format!("clip{i:02}"), 3, 22050);
@@ -284,10 +284,7 @@ mod tests {
 
     #[test]
     fn clips_without_frames_or_audio_stop_or_are_reported() {
-        let tmp = tempfile::Builder::new()
-            .prefix("mm-av-bad-")
-            .tempdir()
-            .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
         let raw = tmp.path().join("raw");
         clip(&raw, "good", 2, 16000);
         clip(&raw, "noframes", 0, 16000);

@@ -260,10 +260,7 @@ mod tests {
 
     #[test]
     fn optional_log_mel_features_match_mm_signal_on_the_stored_audio() {
-        let tmp = tempfile::Builder::new()
-            .prefix("mm-esc50-lm-")
-            .tempdir()
-            .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path();
         tree(d, "");
         let out = d.join("esc50.h5");
@@ -287,10 +284,7 @@ mod tests {
 
     #[test]
     fn converts_with_labels_folds_and_splits() {
-        let tmp = tempfile::Builder::new()
-            .prefix("mm-esc50-ok-")
-            .tempdir()
-            .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path();
         tree(d, "");
         let out = d.join("esc50.h5");
@@ -318,10 +312,7 @@ mod tests {
 
     #[test]
     fn bad_entries_stop_or_are_skipped_and_counted() {
-        let tmp = tempfile::Builder::new()
-            .prefix("mm-esc50-bad-")
-            .tempdir()
-            .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path();
         tree(d, "missing.wav,1,3,class3,False,9,A\n");
         std::fs::write(d.join("audio/3-0-A-0.wav"), b"RIFF garbage").unwrap();

@@ -371,10 +371,7 @@ mod tests {
 
     #[test]
     fn converts_the_official_layout_with_a_training_vocabulary() {
-        let tmp = tempfile::Builder::new()
-            .prefix("mm-f8k-")
-            .tempdir()
-            .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path();
         tree(d);
         let out = d.join("f8k.h5");
@@ -400,10 +397,7 @@ mod tests {
 
     #[test]
     fn karpathy_json_wins_and_bad_entries_stop_or_are_reported() {
-        let tmp = tempfile::Builder::new()
-            .prefix("mm-f8k-bad-")
-            .tempdir()
-            .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path();
         tree(d);
         let json = serde_json::json!({"images": [
@@ -440,10 +434,7 @@ mod tests {
 
     #[test]
     fn coco_karpathy_reads_images_under_their_filepath() {
-        let tmp = tempfile::Builder::new()
-            .prefix("mm-coco-")
-            .tempdir()
-            .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path();
         std::fs::create_dir_all(d.join("val2014")).unwrap();
         std::fs::create_dir_all(d.join("train2014")).unwrap();

@@ -334,10 +334,7 @@ mod tests {
 
     #[test]
     fn one_sample_per_image_with_ten_answers_per_question() {
-        let tmp = tempfile::Builder::new()
-            .prefix("mm-vqa-")
-            .tempdir()
-            .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path();
         tree(d);
         let out = d.join("vqa.h5");
@@ -368,10 +365,7 @@ mod tests {
 
     #[test]
     fn missing_images_and_annotations_stop_or_are_reported() {
-        let tmp = tempfile::Builder::new()
-            .prefix("mm-vqa-bad-")
-            .tempdir()
-            .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path();
         tree(d);
         std::fs::remove_file(d.join("val2014/COCO_val2014_000000000007.jpg")).unwrap();

@@ -483,10 +483,7 @@ mod tests {
 
     #[test]
     fn written_file_holds_the_generated_scenes_and_splits() {
-        let dir = tempfile::Builder::new()
-            .prefix("mm-synthav-")
-            .tempdir()
-            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("synthav.h5");
         let mut calls = 0;
         let n = write(&p, &cfg(), &mut |done, total| {

@@ -175,10 +175,7 @@ mod tests {
 
     #[test]
     fn batched_tensor_training_learns_the_topics_too() {
-        let d = tempfile::Builder::new()
-            .prefix("mm-w2v-tch-")
-            .tempdir()
-            .unwrap();
+        let d = tempfile::tempdir().unwrap();
         let p = d.path().join("c.txt");
         let mut s = 99u64;
         let mut text = String::new();
