@@ -414,20 +414,10 @@ mod tests {
         torch
     }
 
-    /// A fresh scratch directory and its path; the directory is deleted when the returned
-    /// [`tempfile::TempDir`] drops (even on panic), so keep it alive for the whole test.
-    fn tempdir(name: &str) -> (tempfile::TempDir, PathBuf) {
-        let t = tempfile::Builder::new()
-            .prefix(&format!("mm-xtask-{name}-"))
-            .tempdir()
-            .unwrap();
-        let d = t.path().to_path_buf();
-        (t, d)
-    }
-
     #[test]
     fn an_installed_torch_of_the_right_version_is_reused() {
-        let (_tmp, d) = tempdir("reuse");
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
         let torch = fake_torch(&d.join("v"), "2.11.0+cu130");
         assert_eq!(installed_torch(&d.join("v")), Some(torch.clone()));
         // ensure() finds it without running python or pip
@@ -442,7 +432,8 @@ mod tests {
 
     #[test]
     fn a_missing_python_stops_with_what_to_install() {
-        let (_tmp, d) = tempdir("nopython");
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
         let t = TorchInstall {
             python: "/nonexistent/python3".into(),
             ..install(&d.join("v"))
@@ -456,7 +447,8 @@ mod tests {
 
     #[test]
     fn too_little_disk_stops_before_downloading() {
-        let (_tmp, d) = tempdir("disk");
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
         let t = TorchInstall {
             min_free_bytes: u64::MAX,
             ..install(&d.join("v"))
@@ -468,7 +460,8 @@ mod tests {
 
     #[test]
     fn a_failing_pip_stops_with_a_clear_message() {
-        let (_tmp, d) = tempdir("pip");
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
         // a venv whose "python" is a script that fails like pip without network
         let bin = d.join("v/bin");
         std::fs::create_dir_all(&bin).unwrap();
@@ -489,7 +482,8 @@ mod tests {
 
     #[test]
     fn reference_packages_are_found_by_dist_info_or_installed() {
-        let (_tmp, d) = tempdir("refpkgs");
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
         let site = d.join("v/lib/python3.11/site-packages");
         std::fs::create_dir_all(site.join("torchvision-0.26.0+cu130.dist-info")).unwrap();
         std::fs::create_dir_all(site.join("safetensors-0.7.0.dist-info")).unwrap();
@@ -535,7 +529,8 @@ mod tests {
 
     #[test]
     fn the_symlink_is_created_replaced_and_kept() {
-        let (_tmp, d) = tempdir("link");
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
         let (a, b) = (d.join("a"), d.join("b"));
         std::fs::create_dir_all(&a).unwrap();
         std::fs::create_dir_all(&b).unwrap();

@@ -2,24 +2,13 @@
 //! a typed error.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mm_text::Error;
 use mm_text::word2vec::{
     Embeddings, VectorFormat, Word2Vec, Word2VecConfig, eval, read_vectors, write_vectors,
 };
 use ndarray::Array2;
-
-/// A fresh scratch directory and its path; the directory is deleted when the returned
-/// [`tempfile::TempDir`] drops (even on panic), so keep it alive for the whole test.
-fn dir(name: &str) -> (tempfile::TempDir, PathBuf) {
-    let t = tempfile::Builder::new()
-        .prefix(&format!("mm-w2v-{name}-"))
-        .tempdir()
-        .unwrap();
-    let d = t.path().to_path_buf();
-    (t, d)
-}
 
 /// 4 topics of 10 words; each sentence draws 12 words from one topic.
 fn topic_corpus(path: &Path, sentences: usize) {
@@ -72,7 +61,8 @@ fn topic_precision(emb: &Embeddings) -> f64 {
 
 #[test]
 fn skip_gram_and_cbow_learn_the_topics() {
-    let (_tmp, d) = dir("topics");
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
     let corpus = d.join("corpus.txt");
     topic_corpus(&corpus, 2000);
     // negative sampling, hierarchical softmax alone, and both together (word2vec.c allows it)
@@ -100,7 +90,8 @@ fn skip_gram_and_cbow_learn_the_topics() {
 
 #[test]
 fn one_thread_is_deterministic_and_two_threads_learn_too() {
-    let (_tmp, d) = dir("det");
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
     let corpus = d.join("corpus.txt");
     topic_corpus(&corpus, 1500);
     let run = |threads, seed| {
@@ -136,7 +127,8 @@ fn one_thread_is_deterministic_and_two_threads_learn_too() {
 
 #[test]
 fn vector_files_round_trip_in_both_formats_and_reject_damage() {
-    let (_tmp, d) = dir("io");
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
     let words: Vec<String> = ["</s>", "cat", "dog", "héllo"].map(String::from).to_vec();
     let vectors = Array2::from_shape_fn((4, 3), |(i, j)| i as f32 - 0.25 * j as f32);
     let emb = Embeddings::new(words, vec![0; 4], vectors).unwrap();
@@ -239,7 +231,8 @@ man king woman queen
 
 #[test]
 fn bad_corpora_and_parameters_are_typed_errors() {
-    let (_tmp, d) = dir("bad");
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
     let p = d.join("c.txt");
     let train = |c: &Word2VecConfig| Word2Vec::new(c).and_then(|w| w.train_file(&p, &mut |_| {}));
     std::fs::write(&p, "").unwrap();
@@ -293,7 +286,7 @@ fn bad_corpora_and_parameters_are_typed_errors() {
             "{bad:?}"
         );
     }
-    assert!(matches!(train_missing(&d), Err(Error::Io { .. })));
+    assert!(matches!(train_missing(d), Err(Error::Io { .. })));
 }
 
 fn train_missing(d: &Path) -> mm_text::Result<Embeddings> {
