@@ -125,6 +125,35 @@ fn one_thread_is_deterministic_and_two_threads_learn_too() {
     assert!(p > 0.85, "two threads: {p}");
 }
 
+/// The threads split the corpus by bytes; whatever the split, every word must be read by exactly
+/// one thread in every epoch: a corpus of one long line (as text8 is) with multi-byte UTF-8
+/// words, and a corpus of many lines, at 1 to 5 threads.
+#[test]
+fn every_word_is_trained_once_per_epoch_at_any_thread_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let one_line = tmp.path().join("one-line.txt");
+    let words = ["café", "naïve", "über", "straße", "東京", "zoë", "αβγ"];
+    let text: Vec<&str> = (0..20_011).map(|i| words[(i * 7 + i / 3) % 7]).collect();
+    std::fs::write(&one_line, text.join(" ")).unwrap();
+    let lines = tmp.path().join("lines.txt");
+    topic_corpus(&lines, 700);
+    for corpus in [&one_line, &lines] {
+        for threads in 1..=5 {
+            let mut seen = 0;
+            let emb = Word2Vec::new(&Word2VecConfig {
+                threads,
+                iter: 2,
+                ..cfg()
+            })
+            .unwrap()
+            .train_file(corpus, &mut |p| seen = seen.max(p.words))
+            .unwrap();
+            let total: u64 = emb.counts.iter().sum();
+            assert_eq!(seen, 2 * total, "{} threads on {corpus:?}", threads);
+        }
+    }
+}
+
 #[test]
 fn vector_files_round_trip_in_both_formats_and_reject_damage() {
     let tmp = tempfile::tempdir().unwrap();

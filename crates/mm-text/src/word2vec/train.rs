@@ -496,6 +496,44 @@ pub(crate) fn for_each_word<R: BufRead>(
     }
 }
 
+/// Where each of `threads` training threads starts and stops reading a file of `file_len` bytes:
+/// `threads + 1` offsets, the file cut into near-equal byte ranges, each cut moved forward to the
+/// next ASCII whitespace byte so that no word (and no UTF-8 character) is split. Every word is
+/// then read by exactly one thread; a cut inside a line splits that line into two sentences, as
+/// word2vec.c's byte offsets do, which also keeps a corpus of one long line (text8) parallel.
+fn split_points(path: &Path, file_len: u64, threads: usize) -> Result<Vec<u64>> {
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut bounds = vec![0u64; threads + 1];
+    bounds[threads] = file_len;
+    let mut r = BufReader::new(std::fs::File::open(path).map_err(io)?);
+    for t in 1..threads {
+        let mut pos = (file_len * t as u64 / threads as u64).max(bounds[t - 1]);
+        r.seek(SeekFrom::Start(pos)).map_err(io)?;
+        loop {
+            let buf = r.fill_buf().map_err(io)?;
+            if buf.is_empty() {
+                break;
+            }
+            match buf.iter().position(u8::is_ascii_whitespace) {
+                Some(i) => {
+                    pos += i as u64;
+                    break;
+                }
+                None => {
+                    let n = buf.len();
+                    pos += n as u64;
+                    r.consume(n);
+                }
+            }
+        }
+        bounds[t] = pos.min(file_len);
+    }
+    Ok(bounds)
+}
+
 impl Word2Vec {
     /// Validates the configuration.
     pub fn new(cfg: &Word2VecConfig) -> Result<Self> {
@@ -623,6 +661,7 @@ impl Word2Vec {
                 source,
             })?
             .len();
+        let bounds = split_points(path, file_len, cfg.threads)?;
         let start_alpha = cfg.alpha.unwrap_or(if cfg.cbow { 0.05 } else { 0.025 });
         let total = cfg.iter as u64 * train_words;
         let done = AtomicU64::new(0);
@@ -645,11 +684,17 @@ impl Word2Vec {
         let results: Vec<Result<()>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..cfg.threads)
                 .map(|id| {
-                    let (model, keep, index, done, alpha_bits, progress) =
-                        (&model, &keep, &index, &done, &alpha_bits, &progress);
+                    let (model, keep, index, done, alpha_bits, progress, bounds) = (
+                        &model,
+                        &keep,
+                        &index,
+                        &done,
+                        &alpha_bits,
+                        &progress,
+                        &bounds,
+                    );
                     s.spawn(move || -> Result<()> {
-                        let lo = file_len * id as u64 / cfg.threads as u64;
-                        let hi = file_len * (id as u64 + 1) / cfg.threads as u64;
+                        let (lo, hi) = (bounds[id], bounds[id + 1]);
                         let mut rng = Lcg(cfg.seed.wrapping_add(id as u64));
                         let mut scratch = Scratch {
                             neu1: vec![0.0; size],
@@ -666,11 +711,6 @@ impl Word2Vec {
                             let mut f = std::fs::File::open(path).map_err(io)?;
                             f.seek(SeekFrom::Start(lo)).map_err(io)?;
                             let mut r = BufReader::with_capacity(1 << 16, f.take(hi - lo));
-                            if id > 0 {
-                                // start at the next line: the previous thread reads the rest of it
-                                let mut skip = Vec::new();
-                                r.read_until(b'\n', &mut skip).map_err(io)?;
-                            }
                             let mut sentence: Vec<u32> = Vec::with_capacity(MAX_SENTENCE);
                             let mut local = 0u64;
                             let mut train = |sentence: &mut Vec<u32>, rng: &mut Lcg| {
