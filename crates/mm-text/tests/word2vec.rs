@@ -149,7 +149,7 @@ fn every_word_is_trained_once_per_epoch_at_any_thread_count() {
             .train_file(corpus, &mut |p| seen = seen.max(p.words))
             .unwrap();
             let total: u64 = emb.counts.iter().sum();
-            assert_eq!(seen, 2 * total, "{} threads on {corpus:?}", threads);
+            assert_eq!(seen, 2 * total, "{threads} threads on {corpus:?}");
         }
     }
 }
