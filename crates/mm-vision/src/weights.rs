@@ -216,11 +216,6 @@ mod tests {
     use super::*;
     use crate::{Arch, BackboneConfig, backbone};
 
-    /// A fresh scratch directory, deleted when the returned guard drops (even on panic).
-    fn scratch() -> tempfile::TempDir {
-        tempfile::tempdir().unwrap()
-    }
-
     #[test]
     fn round_trip_restores_outputs_and_checks_names_and_shapes() {
         tch::manual_seed(1);
@@ -228,7 +223,7 @@ mod tests {
         let net = backbone(&vs.root(), &BackboneConfig::headless(Arch::Resnet18)).unwrap();
         let x = Tensor::randn([1, 3, 32, 32], (Kind::Float, Device::Cpu));
         let want = net.pooled(&x, false).unwrap();
-        let dir = scratch();
+        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r18.safetensors");
         save_safetensors(&vs, &path, None).unwrap();
 
@@ -304,7 +299,7 @@ mod tests {
             Tensor::from_slice(&[1.5f64, -2.0]).to_kind(Kind::BFloat16),
         );
         named.insert("model.n".to_string(), Tensor::from_slice(&[3i64]));
-        let dir = scratch();
+        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mixed.safetensors");
         assert!(matches!(
             save_tensors(&named, &path, None),
