@@ -77,3 +77,35 @@ pub(crate) fn draw_one<'a>(lists: &'a [Vec<Vec<i64>>], batch: &[usize]) -> Resul
         })
         .collect())
 }
+
+/// The image (`uint8 [H, W, 3]`) enlarged `scale` times and shaded by an attention map
+/// (`alpha`, row-major `[mh, mw]`): each pixel keeps `0.25 + 0.75 * alpha / max(alpha)` of its
+/// brightness, so the attended places stay bright.
+pub(crate) fn attention_panel(
+    image: &Tensor,
+    alpha: &[f32],
+    (mh, mw): (u32, u32),
+    scale: u32,
+) -> Result<image::RgbImage> {
+    let (ih, iw) = (image.size()[0] as u32, image.size()[1] as u32);
+    if alpha.len() != (mh * mw) as usize || image.size().len() != 3 {
+        return Err(Error::InvalidParameter {
+            name: "attention",
+            reason: format!(
+                "a {mh}x{mw} map needs {} weights and an [H, W, 3] image, got {} and {:?}",
+                mh * mw,
+                alpha.len(),
+                image.size()
+            ),
+        });
+    }
+    let px = Vec::<u8>::try_from(&image.reshape([-1]))?;
+    let amax = alpha.iter().copied().fold(f32::MIN, f32::max).max(1e-12);
+    let (tw, th) = (iw * scale, ih * scale);
+    Ok(image::RgbImage::from_fn(tw, th, |x, y| {
+        let o = (((y / scale) * iw + x / scale) * 3) as usize;
+        let a = alpha[((y * mh / th) * mw + x * mw / tw) as usize] / amax;
+        let shade = |c: u8| ((c as f32) * (0.25 + 0.75 * a)) as u8;
+        image::Rgb([shade(px[o]), shade(px[o + 1]), shade(px[o + 2])])
+    }))
+}

@@ -196,3 +196,99 @@ fn the_image_stream_beats_the_question_only_baseline_on_synthav() {
     );
     assert!(gain("acc_count") > 8.0, "count: gain {}", gain("acc_count"));
 }
+
+#[test]
+fn glimpses_read_their_own_words_and_a_question_ignores_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = vqa::defaults().task;
+    cfg.data = vqa_v2_file(dir.path());
+    (cfg.hidden_dim, cfg.fused_dim, cfg.word_dim) = (8, 8, 4);
+    cfg.glimpses = 2;
+    cfg.coordinates = true;
+    // both need the attention
+    assert!(Vqa::build(&cfg, Device::Cpu).is_err());
+    cfg.question_attention = true;
+    let mut task = Vqa::build(&cfg, Device::Cpu).unwrap();
+    let vars = task.var_store().variables();
+    // glimpse 0 keeps the one-glimpse names; each location carries C channels and (x, y)
+    let channels = vars["attention.encoder_att.weight"].size()[1];
+    assert_eq!(vars["attention1.encoder_att.weight"].size()[1], channels);
+    assert_eq!(vars["question.glimpses.out.weight"].size(), [2, 8]);
+    let one = Vqa::build(
+        &vqa::VqaConfig {
+            glimpses: 1,
+            coordinates: false,
+            ..cfg.clone()
+        },
+        Device::Cpu,
+    )
+    .unwrap();
+    let plain = one.var_store().variables()["attention.encoder_att.weight"].size()[1];
+    assert_eq!(channels, plain + 2);
+    assert!(
+        !one.var_store()
+            .variables()
+            .contains_key("attention1.encoder_att.weight")
+    );
+
+    // "what color is it ?" and "how many is it ?" (fixture ids), a short one padded in a batch
+    let images = tch::Tensor::randint(256, [2, 16, 16, 3], (tch::Kind::Uint8, Device::Cpu));
+    let (short, long): (&[i64], &[i64]) = (&[0, 1, 6], &[4, 5, 2, 3, 6]);
+    let both = task.forward(&images, &[short, long], false).unwrap();
+    let alone = task
+        .forward(&images.narrow(0, 0, 1), &[short], false)
+        .unwrap();
+    assert_eq!(both.logits.size(), [2, task.classes().len() as i64]);
+    assert!(
+        both.logits
+            .get(0)
+            .allclose(&alone.logits.get(0), 1e-5, 1e-6, false)
+    );
+    let words = both.words.unwrap();
+    assert_eq!(words.size(), [2, 2, 5]);
+    let sums = words.sum_dim_intlist(-1, false, tch::Kind::Float);
+    assert!(sums.allclose(&sums.ones_like(), 1e-5, 1e-6, false));
+    assert_eq!(
+        words.get(0).narrow(-1, 3, 2).abs().max().double_value(&[]),
+        0.0
+    );
+    let alone_words = alone.words.unwrap();
+    assert!(
+        words
+            .get(0)
+            .narrow(-1, 0, 3)
+            .allclose(&alone_words.get(0), 1e-5, 1e-6, false)
+    );
+    let maps = both.maps.unwrap();
+    assert_eq!(maps.size()[..2], [2, 2]);
+    let m = maps.sum_dim_intlist([2i64, 3].as_slice(), false, tch::Kind::Float);
+    assert!(m.allclose(&m.ones_like(), 1e-5, 1e-6, false));
+
+    // bad input is an error, not a libtorch abort
+    assert!(task.forward(&images, &[short], false).is_err());
+    assert!(task.forward(&images, &[short, &[]], false).is_err());
+    assert!(task.forward(&images, &[short, &[99]], false).is_err());
+
+    // inference reports each glimpse's words and peak, and draws its map
+    let out = task
+        .infer(
+            &["image:test:0".into(), "question:What color is it?".into()],
+            dir.path(),
+        )
+        .unwrap();
+    let glimpses = out["glimpses"].as_array().unwrap();
+    assert_eq!(glimpses.len(), 2);
+    for g in glimpses {
+        let w = g["words"].as_array().unwrap();
+        let names: Vec<&str> = w.iter().map(|x| x[0].as_str().unwrap()).collect();
+        assert_eq!(names, ["what", "color", "is", "it", "?"]);
+        let total: f64 = w.iter().map(|x| x[1].as_f64().unwrap()).sum();
+        assert!((total - 1.0).abs() < 1e-5, "{total}");
+    }
+    let png = image::open(out["picture"].as_str().unwrap()).unwrap();
+    // the image and two glimpses side by side, x4
+    assert!(png.width() >= 3 * 64, "{}", png.width());
+
+    cfg.glimpses = 0;
+    assert!(Vqa::build(&cfg, Device::Cpu).is_err());
+}

@@ -285,30 +285,19 @@ impl Captioning {
 
     /// An attention strip: per word, the image (x3) with its attention map laid over it.
     fn strip(image: &Tensor, d: &Decoded, words: &[String], hw: (i64, i64)) -> Result<RgbImage> {
-        let (ih, iw) = (image.size()[0] as u32, image.size()[1] as u32);
-        let px = Vec::<u8>::try_from(&image.reshape([-1]))?;
         let scale = 3u32;
-        let (tw, th) = (iw * scale, ih * scale);
+        let (tw, th) = (
+            image.size()[1] as u32 * scale,
+            image.size()[0] as u32 * scale,
+        );
         let n = d.tokens.len() + 1;
         let mut img = RgbImage::from_pixel((tw + 4) * n as u32, th + 16, Rgb([255, 255, 255]));
-        let (mh, mw) = (hw.0 as u32, hw.1 as u32);
         for k in 0..n {
             let alpha = &d.alphas[k.min(d.alphas.len() - 1)];
-            let amax = alpha.iter().copied().fold(f32::MIN, f32::max).max(1e-12);
+            let panel =
+                crate::common::attention_panel(image, alpha, (hw.0 as u32, hw.1 as u32), scale)?;
             let x0 = k as u32 * (tw + 4);
-            for y in 0..th {
-                for x in 0..tw {
-                    let (sy, sx) = (y / scale, x / scale);
-                    let o = ((sy * iw + sx) * 3) as usize;
-                    let a = alpha[((y * mh / th) * mw + x * mw / tw) as usize] / amax;
-                    let shade = |c: u8| ((c as f32) * (0.25 + 0.75 * a)) as u8;
-                    img.put_pixel(
-                        x0 + x,
-                        y,
-                        Rgb([shade(px[o]), shade(px[o + 1]), shade(px[o + 2])]),
-                    );
-                }
-            }
+            image::imageops::replace(&mut img, &panel, x0 as i64, 0);
             let word = if k < d.tokens.len() {
                 words.get(d.tokens[k] as usize).map_or("?", String::as_str)
             } else {

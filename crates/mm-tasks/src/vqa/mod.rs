@@ -1,7 +1,11 @@
 //! Visual question answering: an image stream and a question stream, fused, classified over
 //! the top-K answers (the lecture's VQA baseline).
 //!
-//! - **Image stream**: a backbone's pooled vector, L2-normalised.
+//! - **Image stream**: a backbone's pooled vector, L2-normalised; or, with
+//!   `question_attention`, soft attention over its last feature map queried by the question:
+//!   one glimpse (queried by the last LSTM state) or several (each queried by its own attention
+//!   over the question's words), optionally with each location's `(x, y)` appended
+//!   (`coordinates`). [`Vqa::forward`] returns the attention weights; `mm infer vqa` draws them.
 //! - **Question stream**: word vectors (optionally skip-gram on the training questions, as in
 //!   `retrieval`) into an LSTM; its last hidden state.
 //! - **Fusion** (`mm-fusion`): `hadamard` (tanh projections multiplied pointwise, the VQA
@@ -67,6 +71,17 @@ pub struct VqaConfig {
     /// the question-weighted mean of the locations.
     #[serde(default)]
     pub question_attention: bool,
+    /// Number of attention glimpses over the feature map (`question_attention = true`). With
+    /// one, the question's last LSTM state queries the map. With more, each glimpse has its own
+    /// attention over the question's words (`w_g^T tanh(W h_t)`, softmax over the words), whose
+    /// weighted LSTM states query the map, so glimpses can follow different phrases ("the red
+    /// square" and "the blue circle"); the glimpses' vectors are concatenated.
+    #[serde(default = "default_glimpses")]
+    pub glimpses: i64,
+    /// Append each location's (x, y), in [-1, 1], to the feature map before attention, so an
+    /// attended vector says where it looked (`question_attention = true`).
+    #[serde(default)]
+    pub coordinates: bool,
     /// Freeze the backbone (no gradients, batch norms on running statistics).
     #[serde(default)]
     pub freeze_backbone: bool,
@@ -98,6 +113,109 @@ fn default_dropout() -> f64 {
     0.3
 }
 
+fn default_glimpses() -> i64 {
+    1
+}
+
+/// Question-guided attention over the feature map: one or more glimpses.
+#[derive(Debug)]
+struct Glimpses {
+    /// Per glimpse, the map attention queried by that glimpse's question vector.
+    image: Vec<mm_fusion::SoftAttention>,
+    /// With several glimpses: `W` (`H -> H`) and the per-glimpse `w_g` (`H -> G`) of the
+    /// attention over the question's words.
+    words: Option<(nn::Linear, nn::Linear)>,
+    coordinates: bool,
+}
+
+impl Glimpses {
+    /// The attended image vector `[N, G * (C (+ 2))]` and where the glimpses looked, for the
+    /// map `[N, C, H, W]`, LSTM states `states` `[N, T, H]` with `lens` words, and the last state
+    /// `last` `[N, H]`. Each glimpse's feature part is L2-normalised; coordinates are not.
+    fn forward(
+        &self,
+        map: &Tensor,
+        states: &Tensor,
+        lens: &Tensor,
+        last: &Tensor,
+    ) -> Result<(Tensor, Tensor, Option<Tensor>)> {
+        let (b, c, h, w) = map.size4()?;
+        let mut feats = map.f_view([b, c, -1])?.f_transpose(1, 2)?; // [N, L, C]
+        if self.coordinates {
+            let grid = coordinate_grid(h, w, map.device())?
+                .f_unsqueeze(0)?
+                .f_expand([b, h * w, 2], false)?
+                .f_to_kind(feats.kind())?;
+            feats = Tensor::f_cat(&[feats, grid], -1)?;
+        }
+        let mut word_weights = None;
+        let queries: Vec<Tensor> = match &self.words {
+            None => vec![last.shallow_clone()],
+            Some((hid, out)) => {
+                let t = states.size()[1];
+                let pos = Tensor::f_arange(t, (Kind::Int64, states.device()))?.f_view([1, t])?;
+                let pad = pos.f_ge_tensor(&lens.f_view([-1, 1])?)?.f_unsqueeze(-1)?; // [N, T, 1]
+                let beta = states
+                    .apply(hid)
+                    .f_tanh()?
+                    .apply(out)
+                    .f_masked_fill(&pad, f64::NEG_INFINITY)?
+                    .f_softmax(1, Kind::Float)?; // [N, T, G]
+                let q = beta.f_transpose(1, 2)?.f_bmm(states)?; // [N, G, H]
+                word_weights = Some(beta.f_transpose(1, 2)?);
+                (0..self.image.len() as i64)
+                    .map(|g| q.f_select(1, g))
+                    .collect::<std::result::Result<_, _>>()?
+            }
+        };
+        let mut vectors = Vec::with_capacity(self.image.len());
+        let mut weights = Vec::with_capacity(self.image.len());
+        for (att, q) in self.image.iter().zip(&queries) {
+            let o = att.forward(&feats, q, None).map_err(Error::task)?;
+            let v = if self.coordinates {
+                let f =
+                    mm_fusion::l2_normalize(&o.context.f_narrow(-1, 0, c)?).map_err(Error::task)?;
+                Tensor::f_cat(&[f, o.context.f_narrow(-1, c, 2)?], -1)?
+            } else {
+                mm_fusion::l2_normalize(&o.context).map_err(Error::task)?
+            };
+            vectors.push(v);
+            weights.push(o.weights);
+        }
+        let maps = Tensor::f_stack(&weights, 1)?.f_view([b, -1, h, w])?;
+        Ok((Tensor::f_cat(&vectors, -1)?, maps, word_weights))
+    }
+}
+
+/// Each location's `(x, y)` of an `h x w` map in row-major order, `[h * w, 2]`: from -1 (left,
+/// top) to 1 (right, bottom), -1 along a side of one location.
+fn coordinate_grid(h: i64, w: i64, device: Device) -> Result<Tensor> {
+    let opts = (Kind::Float, device);
+    let xs = Tensor::f_linspace(-1.0, 1.0, w, opts)?;
+    let ys = Tensor::f_linspace(-1.0, 1.0, h, opts)?;
+    let grid = Tensor::f_stack(
+        &[
+            xs.f_view([1, w])?.f_expand([h, w], false)?,
+            ys.f_view([h, 1])?.f_expand([h, w], false)?,
+        ],
+        -1,
+    )?;
+    Ok(grid.f_reshape([h * w, 2])?)
+}
+
+/// What [`Vqa::forward`] computes.
+#[derive(Debug)]
+pub struct VqaOutput {
+    /// Class logits `[N, K]`, over [`Vqa::classes`].
+    pub logits: Tensor,
+    /// With `question_attention`: each glimpse's weights over the feature map, `[N, G, h, w]`
+    /// (each glimpse's weights sum to 1).
+    pub maps: Option<Tensor>,
+    /// With several glimpses: each glimpse's weights over the question's words, `[N, G, T]`
+    /// (`T` the longest question; zero past a question's end; each row sums to 1).
+    pub words: Option<Tensor>,
+}
+
 /// One question.
 #[derive(Debug, Clone)]
 struct Question {
@@ -122,7 +240,7 @@ pub struct Vqa {
     embed: nn::Embedding,
     lstm: nn::LSTM,
     fusion: Option<Fusion>,
-    attention: Option<mm_fusion::SoftAttention>,
+    attention: Option<Glimpses>,
     q_only: Option<nn::Linear>,
     hidden: nn::Linear,
     classifier: nn::Linear,
@@ -198,6 +316,12 @@ fn load_split(r: &Reader, name: &str) -> Result<Split> {
 }
 
 impl Vqa {
+    /// The answer classes, in logit order: the `top_k` most frequent normalised training
+    /// answers.
+    pub fn classes(&self) -> &[String] {
+        &self.classes
+    }
+
     fn split(&self, name: &str) -> Result<&Split> {
         self.splits
             .get(name)
@@ -206,6 +330,30 @@ impl Vqa {
 
     /// Class logits for questions (token ids) about images (`uint8 [N, H, W, 3]`).
     fn logits(&self, images: &Tensor, questions: &[&[i64]], train: bool) -> Result<Tensor> {
+        Ok(self.forward(images, questions, train)?.logits)
+    }
+
+    /// The model on questions (token ids into the data set's question vocabulary, at least one
+    /// each) about images (`uint8 [N, H, W, 3]`, one per question): class logits and, with
+    /// question attention, where it looked. `train` switches dropout and batch statistics on.
+    /// A question's result does not depend on the other questions in the batch.
+    pub fn forward(&self, images: &Tensor, questions: &[&[i64]], train: bool) -> Result<VqaOutput> {
+        if images.dim() != 4 || images.size()[0] != questions.len() as i64 {
+            return Err(bad(format!(
+                "{} questions need images [{0}, H, W, 3], got {:?}",
+                questions.len(),
+                images.size()
+            )));
+        }
+        let vocab = self.vocab.len() as i64;
+        if questions
+            .iter()
+            .any(|q| q.is_empty() || q.iter().any(|&t| !(0..vocab).contains(&t)))
+        {
+            return Err(bad(format!(
+                "every question needs at least one token, each in 0..{vocab}"
+            )));
+        }
         let n = questions.len() as i64;
         let max = questions.iter().map(|q| q.len()).max().unwrap_or(1).max(1) as i64;
         let mut ids = vec![0i64; (n * max) as usize];
@@ -224,10 +372,11 @@ impl Vqa {
         let q = out
             .f_gather(
                 1,
-                &(lens - 1).view([n, 1, 1]).expand([n, 1, h], false),
+                &(&lens - 1).view([n, 1, 1]).expand([n, 1, h], false),
                 false,
             )?
             .f_squeeze_dim(1)?;
+        let (mut maps, mut words) = (None, None);
         let fused = match (&self.fusion, &self.cnn, &self.q_only) {
             (Some(f), Some(cnn), _) => {
                 let mut x = normalize_batch(images, &IMAGENET_MEAN, &IMAGENET_STD, self.device)
@@ -242,13 +391,13 @@ impl Vqa {
                         let map = cnn
                             .feature_map(&x, &cnn.last_stage(), train)
                             .map_err(Error::task)?;
-                        let (b, c) = (map.size()[0], map.size()[1]);
-                        let feats = map.f_view([b, c, -1])?.f_transpose(1, 2)?; // [N, L, C]
-                        att.forward(&feats, &q, None).map_err(Error::task)?.context
+                        let (v, m, w) = att.forward(&map, &out, &lens, &q)?;
+                        (maps, words) = (Some(m), w);
+                        v
                     }
-                    None => cnn.pooled(&x, train).map_err(Error::task)?,
+                    None => mm_fusion::l2_normalize(&cnn.pooled(&x, train).map_err(Error::task)?)
+                        .map_err(Error::task)?,
                 };
-                let v = mm_fusion::l2_normalize(&v).map_err(Error::task)?;
                 f.forward(&v, &q).map_err(Error::task)?
             }
             (_, _, Some(lin)) => q.apply(lin).f_tanh()?,
@@ -258,8 +407,13 @@ impl Vqa {
             .f_dropout(self.cfg.dropout, train)?
             .apply(&self.hidden)
             .f_tanh()?;
-        Ok(h.f_dropout(self.cfg.dropout, train)?
-            .apply(&self.classifier))
+        Ok(VqaOutput {
+            logits: h
+                .f_dropout(self.cfg.dropout, train)?
+                .apply(&self.classifier),
+            maps,
+            words,
+        })
     }
 
     /// Soft targets `[N, K]`: `min(1, humans/3)` per class, normalised (rows without a known
@@ -320,6 +474,17 @@ impl Task for Vqa {
         }
         if cfg.top_k == 0 || !(0.0..1.0).contains(&cfg.dropout) {
             return Err(bad("top_k must be positive and dropout in [0, 1)"));
+        }
+        if cfg.glimpses < 1 {
+            return Err(Error::InvalidParameter {
+                name: "glimpses",
+                reason: format!("must be at least 1, got {}", cfg.glimpses),
+            });
+        }
+        if (cfg.glimpses > 1 || cfg.coordinates) && !cfg.question_attention {
+            return Err(bad(
+                "glimpses > 1 and coordinates need question_attention = true",
+            ));
         }
         let r = Reader::open(&cfg.data).map_err(Error::task)?;
         let words = word_list(&r.meta().params, "questions", "vocabulary")?;
@@ -419,20 +584,48 @@ impl Task for Vqa {
                     cnn.set_all_trainable(false).map_err(Error::task)?;
                 }
                 let feat = cnn.channels(&cnn.last_stage()).map_err(Error::task)?;
+                // each location's vector: its channels, and (x, y) with `coordinates`
+                let loc = feat + if cfg.coordinates { 2 } else { 0 };
+                let image_dim = match cfg.question_attention {
+                    true => cfg.glimpses * loc,
+                    false => feat,
+                };
                 let fc = FusionConfig {
                     rank: cfg.rank,
-                    ..FusionConfig::new(cfg.fusion, feat, cfg.hidden_dim, cfg.fused_dim)
+                    ..FusionConfig::new(cfg.fusion, image_dim, cfg.hidden_dim, cfg.fused_dim)
                 };
                 let fusion = Fusion::new(&(&root / "fusion"), &fc).map_err(Error::task)?;
                 let attention = if cfg.question_attention {
                     let ac = mm_fusion::SoftAttentionConfig {
-                        feature_dim: feat,
+                        feature_dim: loc,
                         hidden_dim: cfg.hidden_dim,
                         attention_dim: cfg.fused_dim,
                         gate: false,
                     };
-                    let a = mm_fusion::SoftAttention::new(&(&root / "attention"), &ac);
-                    Some(a.map_err(Error::task)?)
+                    // glimpse 0 keeps the single-glimpse model's names
+                    let image = (0..cfg.glimpses)
+                        .map(|g| {
+                            let p = match g {
+                                0 => &root / "attention",
+                                g => &root / format!("attention{g}"),
+                            };
+                            mm_fusion::SoftAttention::new(&p, &ac).map_err(Error::task)
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    let words = (cfg.glimpses > 1).then(|| {
+                        let p = &root / "question" / "glimpses";
+                        let (hd, g) = (cfg.hidden_dim, cfg.glimpses);
+                        (
+                            nn::linear(&p / "hidden", hd, hd, Default::default()),
+                            nn::linear(&p / "out", hd, g, Default::default()),
+                        )
+                    });
+                    let g = Glimpses {
+                        image,
+                        words,
+                        coordinates: cfg.coordinates,
+                    };
+                    Some(g)
                 } else {
                     None
                 };
@@ -568,20 +761,20 @@ impl Task for Vqa {
             .iter()
             .find_map(|i| i.strip_prefix("question:"))
             .ok_or_else(|| bad("give --question \"...\""))?;
-        let tokens: Vec<i64> = question
-            .to_lowercase()
-            .replace('?', " ?")
-            .split_whitespace()
-            .filter_map(|w| self.vocab.get(w).copied())
-            .collect();
+        let lower = question.to_lowercase();
+        let (kept, tokens): (Vec<&str>, Vec<i64>) = question_words(&lower)
+            .into_iter()
+            .filter_map(|w| self.vocab.get(w).map(|&id| (w, id)))
+            .unzip();
         if tokens.is_empty() {
             return Err(bad(format!(
                 "`{question}`: no word of the question is in the vocabulary"
             )));
         }
         let pixels = crate::common::input_image(&self.split("test")?.images, image)?;
-        let probs = self
-            .logits(&pixels, &[&tokens], false)?
+        let looked = self.forward(&pixels, &[&tokens], false)?;
+        let probs = looked
+            .logits
             .f_softmax(-1, Kind::Float)?
             .to_device(Device::Cpu);
         let (v, i) = probs.f_topk(5.min(self.classes.len() as i64), -1, true, true)?;
@@ -592,10 +785,46 @@ impl Task for Vqa {
             .zip(&v)
             .map(|(&c, &p)| (self.classes[c as usize].clone(), p))
             .collect();
-        // picture: the image x4 with the question and the answers
-        let (h, w) = (pixels.size()[1] as u32, pixels.size()[2] as u32);
-        let data = Vec::<u8>::try_from(&pixels.reshape([-1]))?;
+        // picture: the image x4, then each glimpse's attention; the question and the answers
         let scale = 4;
+        let shown = pixels.get(0);
+        let ones = vec![1f32];
+        let mut panels = vec![crate::common::attention_panel(
+            &shown,
+            &ones,
+            (1, 1),
+            scale,
+        )?];
+        let mut glimpses = Vec::new();
+        if let Some(maps) = &looked.maps {
+            let maps = maps.to_device(Device::Cpu);
+            let (_, g, mh, mw) = maps.size4()?;
+            for k in 0..g {
+                let alpha = Vec::<f32>::try_from(&maps.get(0).get(k).reshape([-1]))?;
+                let dims = (mh as u32, mw as u32);
+                panels.push(crate::common::attention_panel(&shown, &alpha, dims, scale)?);
+                let peak = alpha
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map_or(0, |x| x.0) as i64;
+                let words = match &looked.words {
+                    Some(w) => {
+                        let w = Vec::<f32>::try_from(&w.get(0).get(k).to_device(Device::Cpu))?;
+                        kept.iter()
+                            .zip(w)
+                            .map(|(&t, x)| serde_json::json!([t, x]))
+                            .collect()
+                    }
+                    None => vec![],
+                };
+                glimpses.push(serde_json::json!({
+                    "peak": [peak / mw, peak % mw],
+                    "map_size": [mh, mw],
+                    "words": words,
+                }));
+            }
+        }
         let lines: Vec<String> = std::iter::once(format!("Q: {question}"))
             .chain(top.iter().map(|(a, p)| format!("{a}: {:.1}%", 100.0 * p)))
             .collect();
@@ -604,26 +833,18 @@ impl Task for Vqa {
             .map(|l| plot::text_width(l, 1))
             .max()
             .unwrap_or(0);
+        let (pw, ph) = panels[0].dimensions();
+        let row_w = (pw + 4) * panels.len() as u32;
         let mut img = RgbImage::from_pixel(
-            (w * scale).max(text_w + 8),
-            h * scale + 14 * lines.len() as u32 + 8,
+            row_w.max(text_w + 8),
+            ph + 14 * lines.len() as u32 + 8,
             Rgb([255, 255, 255]),
         );
-        for y in 0..h * scale {
-            for x in 0..w * scale {
-                let o = (((y / scale) * w + x / scale) * 3) as usize;
-                img.put_pixel(x, y, Rgb([data[o], data[o + 1], data[o + 2]]));
-            }
+        for (k, p) in panels.iter().enumerate() {
+            image::imageops::replace(&mut img, p, k as i64 * (pw + 4) as i64, 0);
         }
         for (k, l) in lines.iter().enumerate() {
-            plot::draw_text(
-                &mut img,
-                4,
-                h * scale + 4 + 14 * k as u32,
-                l,
-                Rgb([20, 20, 20]),
-                1,
-            );
+            plot::draw_text(&mut img, 4, ph + 4 + 14 * k as u32, l, Rgb([20, 20, 20]), 1);
         }
         let png = out_dir.join("vqa.png");
         plot::save_png_atomic(&img, &png)?;
@@ -631,9 +852,22 @@ impl Task for Vqa {
             "question": question,
             "image": image,
             "answers": top.iter().map(|(a, p)| serde_json::json!({"answer": a, "probability": p})).collect::<Vec<_>>(),
+            "glimpses": glimpses,
             "picture": png,
         }))
     }
+}
+
+/// A question's words as the data sets tokenise them: lower case, `?` a word of its own.
+fn question_words(question: &str) -> Vec<&str> {
+    question
+        .split_whitespace()
+        .flat_map(|w| match w.strip_suffix('?') {
+            Some("") => vec!["?"],
+            Some(w) => vec![w, "?"],
+            None => vec![w],
+        })
+        .collect()
 }
 
 /// The defaults of `mm train vqa`: SynthAV, small CNN, Hadamard fusion; minutes on a CPU.
@@ -668,6 +902,8 @@ pub fn defaults() -> mm_train::RunConfig<VqaConfig> {
             model: VqaModel::Fused,
             backbone: BackboneConfig::headless(mm_vision::Arch::SmallCnn),
             question_attention: false,
+            glimpses: 1,
+            coordinates: false,
             backbone_weights: None,
             backbone_weights_prefix: String::new(),
             freeze_backbone: false,
@@ -681,5 +917,41 @@ pub fn defaults() -> mm_train::RunConfig<VqaConfig> {
             top_k: 1000,
             dropout: 0.3,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_coordinate_grid_runs_left_to_right_and_top_to_bottom() {
+        let g = coordinate_grid(3, 5, Device::Cpu).unwrap();
+        assert_eq!(g.size(), [15, 2]);
+        let v = Vec::<f32>::try_from(&g.reshape([-1])).unwrap();
+        for r in 0..3 {
+            for c in 0..5 {
+                let k = 2 * (r * 5 + c);
+                assert!(
+                    (v[k] - (-1.0 + 0.5 * c as f32)).abs() < 1e-6,
+                    "x at {r},{c}"
+                );
+                assert!((v[k + 1] - (-1.0 + r as f32)).abs() < 1e-6, "y at {r},{c}");
+            }
+        }
+        let one = coordinate_grid(1, 1, Device::Cpu).unwrap();
+        assert_eq!(
+            Vec::<f32>::try_from(&one.reshape([-1])).unwrap(),
+            [-1.0, -1.0]
+        );
+    }
+
+    #[test]
+    fn question_words_split_off_the_question_mark() {
+        assert_eq!(
+            question_words("is it red? yes ?"),
+            ["is", "it", "red", "?", "yes", "?"]
+        );
+        assert_eq!(question_words("  "), Vec::<&str>::new());
     }
 }
