@@ -785,7 +785,8 @@ impl Task for Vqa {
             .zip(&v)
             .map(|(&c, &p)| (self.classes[c as usize].clone(), p))
             .collect();
-        // picture: the image x4, then each glimpse's attention; the question and the answers
+        // picture: the image x4, then each glimpse's attention; the question, the answers and
+        // the word each glimpse read most
         let scale = 4;
         let shown = pixels.get(0);
         let ones = vec![1f32];
@@ -796,6 +797,8 @@ impl Task for Vqa {
             scale,
         )?];
         let mut glimpses = Vec::new();
+        // per glimpse, the word it read most
+        let mut read = Vec::new();
         if let Some(maps) = &looked.maps {
             let maps = maps.to_device(Device::Cpu);
             let (_, g, mh, mw) = maps.size4()?;
@@ -811,6 +814,17 @@ impl Task for Vqa {
                 let words = match &looked.words {
                     Some(w) => {
                         let w = Vec::<f32>::try_from(&w.get(0).get(k).to_device(Device::Cpu))?;
+                        let (i, p) = w
+                            .iter()
+                            .enumerate()
+                            .max_by(|a, b| a.1.total_cmp(b.1))
+                            .map_or((0, 0.0), |(i, &p)| (i, p));
+                        read.push(format!(
+                            "glimpse {}: \"{}\" {:.0}%",
+                            k + 1,
+                            kept.get(i).copied().unwrap_or("?"),
+                            100.0 * p
+                        ));
                         kept.iter()
                             .zip(w)
                             .map(|(&t, x)| serde_json::json!([t, x]))
@@ -827,6 +841,7 @@ impl Task for Vqa {
         }
         let lines: Vec<String> = std::iter::once(format!("Q: {question}"))
             .chain(top.iter().map(|(a, p)| format!("{a}: {:.1}%", 100.0 * p)))
+            .chain(read)
             .collect();
         let text_w = lines
             .iter()
