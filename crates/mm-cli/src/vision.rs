@@ -367,7 +367,9 @@ impl FeatureJob {
                     .collect::<Result<Vec<_>>>()?;
                 to_tensor(&imgs)?
             }
-            Source::H5(r) => r.read_range(start, end)?.tensor(&self.field, Device::Cpu)?,
+            Source::H5(r) => r
+                .read_range_fields(start, end, &[self.field.as_str()])?
+                .tensor(&self.field, Device::Cpu)?,
         };
         let x = normalize_batch(&u8s, &IMAGENET_MEAN, &IMAGENET_STD, self.device)?;
         Ok(match (source, self.size) {

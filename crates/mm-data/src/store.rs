@@ -606,14 +606,46 @@ impl Reader {
 
     /// Samples `start..end` as a batch (one read per field: fastest for contiguous runs).
     pub fn read_range(&self, start: usize, end: usize) -> Result<Batch> {
+        self.read_range_of(start, end, None)
+    }
+
+    /// Samples `start..end` with only the named fields (fixed or ragged), e.g. the images
+    /// and questions of a SynthAV file without its audio. A name the schema lacks is an error.
+    pub fn read_range_fields(&self, start: usize, end: usize, fields: &[&str]) -> Result<Batch> {
+        self.check_fields(fields)?;
+        self.read_range_of(start, end, Some(fields))
+    }
+
+    /// [`Reader::read_batch`] with only the named fields, as [`Reader::read_range_fields`].
+    pub fn read_batch_fields(&self, indices: &[usize], fields: &[&str]) -> Result<Batch> {
+        self.check_fields(fields)?;
+        self.read_batch_of(indices, Some(fields))
+    }
+
+    fn check_fields(&self, fields: &[&str]) -> Result<()> {
+        let known = |f: &&str| {
+            self.schema.fixed.iter().any(|s| s.name == *f)
+                || self.schema.ragged.iter().any(|r| r == f)
+        };
+        match fields.iter().find(|f| !known(f)) {
+            Some(f) => Err(Error::InvalidParameter {
+                name: "fields",
+                reason: format!("{} has no field `{f}`", self.path.display()),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn read_range_of(&self, start: usize, end: usize, only: Option<&[&str]>) -> Result<Batch> {
         if start >= end || end > self.n {
             return Err(Error::OutOfRange {
                 index: end.saturating_sub(1),
                 len: self.n,
             });
         }
+        let wanted = |name: &str| only.is_none_or(|o| o.contains(&name));
         let mut fixed = BTreeMap::new();
-        for f in &self.schema.fixed {
+        for f in self.schema.fixed.iter().filter(|f| wanted(&f.name)) {
             let ds = self
                 .file
                 .dataset(&format!("samples/{}", f.name))
@@ -629,7 +661,7 @@ impl Reader {
             fixed.insert(f.name.clone(), v);
         }
         let mut ragged = BTreeMap::new();
-        for name in &self.schema.ragged {
+        for name in self.schema.ragged.iter().filter(|r| wanted(r)) {
             let (first, offsets) = &self.index[name];
             let (i0, i1) = (first[start] as usize, first[end] as usize);
             let (v0, v1) = (offsets[i0] as usize, offsets[i1] as usize);
@@ -664,6 +696,10 @@ impl Reader {
     /// The samples at `indices` (any order, repeats allowed), as one batch in that order.
     /// Runs of consecutive indices are read with one call per field.
     pub fn read_batch(&self, indices: &[usize]) -> Result<Batch> {
+        self.read_batch_of(indices, None)
+    }
+
+    fn read_batch_of(&self, indices: &[usize], only: Option<&[&str]>) -> Result<Batch> {
         let mut parts = Vec::new();
         let mut i = 0;
         while i < indices.len() {
@@ -671,7 +707,7 @@ impl Reader {
             while j < indices.len() && indices[j] == indices[j - 1] + 1 {
                 j += 1;
             }
-            parts.push(self.read_range(indices[i], indices[j - 1] + 1)?);
+            parts.push(self.read_range_of(indices[i], indices[j - 1] + 1, only)?);
             i = j;
         }
         Batch::concat(parts)
@@ -712,43 +748,66 @@ impl Batch {
         }
     }
 
-    fn concat(parts: Vec<Batch>) -> Result<Batch> {
-        let mut it = parts.into_iter();
-        let Some(mut acc) = it.next() else {
+    /// The parts one after the other: each field is joined once, so the cost is linear in
+    /// the number of parts (a shuffled batch or a scattered split has one part per run).
+    fn concat(mut parts: Vec<Batch>) -> Result<Batch> {
+        if parts.len() == 1
+            && let Some(only) = parts.pop()
+        {
+            return Ok(only);
+        }
+        let Some(first) = parts.first() else {
             return Err(Error::InvalidParameter {
                 name: "indices",
                 reason: "empty batch".into(),
             });
         };
-        for b in it {
-            acc.len += b.len;
-            for (name, v) in b.fixed {
-                let joined = match (acc.fixed.remove(&name), v) {
-                    (Some(Value::U8(a)), Value::U8(b)) => cat(a, b).map(Value::U8),
-                    (Some(Value::I32(a)), Value::I32(b)) => cat(a, b).map(Value::I32),
-                    (Some(Value::I64(a)), Value::I64(b)) => cat(a, b).map(Value::I64),
-                    (Some(Value::F32(a)), Value::F32(b)) => cat(a, b).map(Value::F32),
-                    _ => Err(Error::InvalidParameter {
-                        name: "batch",
-                        reason: format!("field `{name}` differs between parts"),
-                    }),
-                }?;
-                acc.fixed.insert(name, joined);
+        let differs = |name: &str| Error::InvalidParameter {
+            name: "batch",
+            reason: format!("field `{name}` differs between parts"),
+        };
+        let mut fixed = BTreeMap::new();
+        for (name, v) in &first.fixed {
+            let values: Vec<&Value> = parts
+                .iter()
+                .map(|p| p.fixed.get(name).ok_or_else(|| differs(name)))
+                .collect::<Result<_>>()?;
+            macro_rules! join {
+                ($variant:ident) => {
+                    cat(&values
+                        .iter()
+                        .map(|x| match x {
+                            Value::$variant(a) => Ok(a.view()),
+                            _ => Err(differs(name)),
+                        })
+                        .collect::<Result<Vec<_>>>()?)
+                    .map(Value::$variant)
+                };
             }
+            let joined = match v {
+                Value::U8(_) => join!(U8),
+                Value::I32(_) => join!(I32),
+                Value::I64(_) => join!(I64),
+                Value::F32(_) => join!(F32),
+            }?;
+            fixed.insert(name.clone(), joined);
+        }
+        let mut ragged: BTreeMap<String, Vec<Vec<Vec<i32>>>> = BTreeMap::new();
+        let mut len = 0;
+        for b in parts {
+            len += b.len;
             for (name, v) in b.ragged {
-                acc.ragged.entry(name).or_default().extend(v);
+                ragged.entry(name).or_default().extend(v);
             }
         }
-        Ok(acc)
+        Ok(Batch { len, fixed, ragged })
     }
 }
 
-fn cat<T: Clone>(a: ArrayD<T>, b: ArrayD<T>) -> Result<ArrayD<T>> {
-    ndarray::concatenate(ndarray::Axis(0), &[a.view(), b.view()]).map_err(|e| {
-        Error::InvalidParameter {
-            name: "batch",
-            reason: e.to_string(),
-        }
+fn cat<T: Clone>(views: &[ndarray::ArrayViewD<'_, T>]) -> Result<ArrayD<T>> {
+    ndarray::concatenate(ndarray::Axis(0), views).map_err(|e| Error::InvalidParameter {
+        name: "batch",
+        reason: e.to_string(),
     })
 }
 
@@ -767,6 +826,9 @@ pub struct BatchConfig {
     pub threads: usize,
     /// Batches read ahead.
     pub prefetch: usize,
+    /// The fields to read (fixed or ragged); empty reads them all.
+    #[serde(default)]
+    pub fields: Vec<String>,
 }
 
 impl Default for BatchConfig {
@@ -778,6 +840,7 @@ impl Default for BatchConfig {
             drop_last: false,
             threads: 2,
             prefetch: 4,
+            fields: Vec::new(),
         }
     }
 }
@@ -821,6 +884,8 @@ impl BatchIter {
             });
         }
         let probe = Reader::open(path)?;
+        let fields: Vec<&str> = cfg.fields.iter().map(String::as_str).collect();
+        probe.check_fields(&fields)?;
         if let Some(&bad) = indices.iter().find(|&&i| i as usize >= probe.len()) {
             return Err(Error::OutOfRange {
                 index: bad as usize,
@@ -846,7 +911,10 @@ impl BatchIter {
             let (tx, batches, counter, stop) =
                 (tx.clone(), batches.clone(), counter.clone(), stop.clone());
             let path = path.to_owned();
+            let fields = cfg.fields.clone();
             workers.push(std::thread::spawn(move || {
+                let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+                let only = (!fields.is_empty()).then_some(fields.as_slice());
                 let reader = Reader::open(&path);
                 loop {
                     let k = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -854,7 +922,7 @@ impl BatchIter {
                         return;
                     }
                     let res = match &reader {
-                        Ok(r) => r.read_batch(&batches[k]),
+                        Ok(r) => r.read_batch_of(&batches[k], only),
                         Err(e) => Err(Error::Hdf5 {
                             context: path.display().to_string(),
                             reason: e.to_string(),
@@ -1045,6 +1113,36 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_reads_only_the_fields_asked_for() {
+        let (_dir, p) = tmp("fields");
+        write(&p, 300);
+        let r = Reader::open(&p).unwrap();
+        // scattered and repeated: many runs, each joined once
+        let idx: Vec<usize> = (0..150).map(|k| (k * 37) % 300).chain([7, 7]).collect();
+        let all = r.read_batch(&idx).unwrap();
+        let some = r.read_batch_fields(&idx, &["image", "captions"]).unwrap();
+        assert_eq!(some.len, idx.len());
+        assert_eq!(some.fixed.keys().collect::<Vec<_>>(), ["image"]);
+        assert_eq!(some.ragged.keys().collect::<Vec<_>>(), ["captions"]);
+        assert_eq!(some.fixed["image"], all.fixed["image"]);
+        assert_eq!(some.ragged["captions"], all.ragged["captions"]);
+        for (k, &i) in idx.iter().enumerate() {
+            assert_eq!(all.sample(k), sample(i), "sample {i} at {k}");
+        }
+        let range = r.read_range_fields(10, 20, &["label"]).unwrap();
+        assert_eq!(range.len, 10);
+        assert_eq!(
+            range.fixed["label"],
+            r.read_range(10, 20).unwrap().fixed["label"]
+        );
+        assert!(range.ragged.is_empty());
+        assert!(matches!(
+            r.read_batch_fields(&idx, &["image", "sound"]),
+            Err(Error::InvalidParameter { .. })
+        ));
+    }
+
+    #[test]
     fn an_unfinished_or_failed_write_leaves_nothing_behind() {
         let (_dir, p) = tmp("atomic");
         {
@@ -1178,6 +1276,22 @@ mod tests {
             train.iter().map(|&i| (i % 5) as i64).collect::<Vec<_>>()
         );
         assert!(BatchIter::new(&p, &[300], &cfg, 0).is_err());
+        // only the fields asked for, the same batches
+        let only = BatchConfig {
+            fields: vec!["label".into()],
+            ..cfg.clone()
+        };
+        let mut it = BatchIter::new(&p, &train, &only, 0).unwrap();
+        let b = it.next().unwrap().unwrap();
+        assert_eq!(b.fixed.keys().collect::<Vec<_>>(), ["label"]);
+        assert!(b.ragged.is_empty());
+        let fewer = labels(&p, &train, &only, 0);
+        assert_eq!(fewer, one);
+        let unknown = BatchConfig {
+            fields: vec!["sound".into()],
+            ..cfg.clone()
+        };
+        assert!(BatchIter::new(&p, &train, &unknown, 0).is_err());
         // dropping an iterator early stops its threads
         let mut it = BatchIter::new(&p, &train, &cfg, 0).unwrap();
         assert!(it.next().is_some());

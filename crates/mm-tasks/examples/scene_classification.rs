@@ -68,7 +68,9 @@ impl Task for Scene {
                 .iter()
                 .map(|&i| i as usize)
                 .collect();
-            let b = r.read_batch(&idx).map_err(Error::task)?;
+            let b = r
+                .read_batch_fields(&idx, &["image", "scene_type"])
+                .map_err(Error::task)?;
             let x = b.tensor("image", Device::Cpu).map_err(Error::task)?;
             let y = b.tensor("scene_type", Device::Cpu).map_err(Error::task)?;
             splits.push((name.to_string(), x, y));

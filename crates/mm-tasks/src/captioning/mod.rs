@@ -353,7 +353,9 @@ impl Task for Captioning {
             if idx.is_empty() {
                 return Err(bad(format!("split `{s}` is empty")));
             }
-            let b = r.read_batch(&idx).map_err(Error::task)?;
+            let b = r
+                .read_batch_fields(&idx, &["image", "captions"])
+                .map_err(Error::task)?;
             let images = b.tensor("image", Device::Cpu).map_err(Error::task)?;
             let captions: Vec<Vec<Vec<i64>>> = b
                 .ragged

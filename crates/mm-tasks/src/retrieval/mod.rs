@@ -152,7 +152,8 @@ fn load_split(
             r.path().display()
         )));
     }
-    let b = r.read_batch(&idx).map_err(Error::task)?;
+    let fields = [cfg.image_field.as_str(), cfg.captions_field.as_str()];
+    let b = r.read_batch_fields(&idx, &fields).map_err(Error::task)?;
     let images = b
         .tensor(&cfg.image_field, Device::Cpu)
         .map_err(Error::task)?;

@@ -273,7 +273,8 @@ fn load_split(r: &Reader, name: &str) -> Result<Split> {
     if idx.is_empty() {
         return Err(bad(format!("split `{name}` is empty")));
     }
-    let b = r.read_batch(&idx).map_err(Error::task)?;
+    let fields = ["image", "questions", "answers", "question_types"];
+    let b = r.read_batch_fields(&idx, &fields).map_err(Error::task)?;
     let images = b.tensor("image", Device::Cpu).map_err(Error::task)?;
     let field = |f: &str| {
         b.ragged
