@@ -152,7 +152,10 @@ fn load_split(
             r.path().display()
         )));
     }
-    let fields = [cfg.image_field.as_str(), cfg.captions_field.as_str()];
+    // SynthAV's object table, when there is one, names each image's objects for tag scores
+    let has_objects = r.schema().fixed.iter().any(|f| f.name == "objects");
+    let mut fields = vec![cfg.image_field.as_str(), cfg.captions_field.as_str()];
+    fields.extend(has_objects.then_some("objects"));
     let b = r.read_batch_fields(&idx, &fields).map_err(Error::task)?;
     let images = b
         .tensor(&cfg.image_field, Device::Cpu)
@@ -177,9 +180,7 @@ fn load_split(
             idx[i]
         )));
     }
-    let objects = b
-        .fixed
-        .contains_key("objects")
+    let objects = has_objects
         .then(|| b.tensor("objects", Device::Cpu))
         .transpose()
         .map_err(Error::task)?;
