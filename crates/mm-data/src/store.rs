@@ -610,7 +610,8 @@ impl Reader {
     }
 
     /// Samples `start..end` with only the named fields (fixed or ragged), e.g. the images
-    /// and questions of a SynthAV file without its audio. A name the schema lacks is an error.
+    /// and questions of a SynthAV file without its audio. A name the schema lacks is an error;
+    /// an empty list reads no field (unlike [`BatchConfig::fields`], where empty means all).
     pub fn read_range_fields(&self, start: usize, end: usize, fields: &[&str]) -> Result<Batch> {
         self.check_fields(fields)?;
         self.read_range_of(start, end, Some(fields))

@@ -87,8 +87,8 @@ pub(crate) fn attention_panel(
     (mh, mw): (u32, u32),
     scale: u32,
 ) -> Result<image::RgbImage> {
-    let (ih, iw) = (image.size()[0] as u32, image.size()[1] as u32);
-    if alpha.len() != (mh * mw) as usize || image.size().len() != 3 {
+    let size = image.size();
+    if alpha.len() != (mh * mw) as usize || size.len() != 3 || size[2] != 3 {
         return Err(Error::InvalidParameter {
             name: "attention",
             reason: format!(
@@ -99,6 +99,7 @@ pub(crate) fn attention_panel(
             ),
         });
     }
+    let (ih, iw) = (size[0] as u32, size[1] as u32);
     let px = Vec::<u8>::try_from(&image.reshape([-1]))?;
     let amax = alpha.iter().copied().fold(f32::MIN, f32::max).max(1e-12);
     let (tw, th) = (iw * scale, ih * scale);

@@ -807,19 +807,11 @@ impl Task for Vqa {
                 let alpha = Vec::<f32>::try_from(&maps.get(0).get(k).reshape([-1]))?;
                 let dims = (mh as u32, mw as u32);
                 panels.push(crate::common::attention_panel(&shown, &alpha, dims, scale)?);
-                let peak = alpha
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map_or(0, |x| x.0) as i64;
+                let peak = argmax(&alpha).0 as i64;
                 let words = match &looked.words {
                     Some(w) => {
                         let w = Vec::<f32>::try_from(&w.get(0).get(k).to_device(Device::Cpu))?;
-                        let (i, p) = w
-                            .iter()
-                            .enumerate()
-                            .max_by(|a, b| a.1.total_cmp(b.1))
-                            .map_or((0, 0.0), |(i, &p)| (i, p));
+                        let (i, p) = argmax(&w);
                         read.push(format!(
                             "glimpse {}: \"{}\" {:.0}%",
                             k + 1,
@@ -872,6 +864,14 @@ impl Task for Vqa {
             "picture": png,
         }))
     }
+}
+
+/// The index and value of the largest entry (`(0, 0.0)` for none).
+fn argmax(xs: &[f32]) -> (usize, f32) {
+    xs.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or((0, 0.0), |(i, &x)| (i, x))
 }
 
 /// A question's words as the data sets tokenise them: lower case, `?` a word of its own.
