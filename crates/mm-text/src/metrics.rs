@@ -233,73 +233,196 @@ pub fn rouge_l(candidates: &[String], references: &[Vec<String>]) -> Result<(f64
     Ok((per.iter().sum::<f64>() / per.len() as f64, per))
 }
 
-/// n-gram vectors (tf-idf) per n, their norms, and the bigram count (what the reference code
-/// calls the length).
-type TfIdf<'a> = ([HashMap<Vec<&'a str>, f64>; 4], [f64; 4], usize);
+/// An n-gram (n = 1..=4) of interned words; unused slots are `u32::MAX`.
+type Gram = [u32; 4];
 
-fn tfidf<'a>(
-    counts: &HashMap<Vec<&'a str>, usize>,
-    df: &HashMap<&Vec<&str>, f64>,
-    ref_len: f64,
-) -> TfIdf<'a> {
-    let mut v: [HashMap<Vec<&'a str>, f64>; 4] = Default::default();
-    let mut norm = [0.0f64; 4];
-    let mut length = 0usize;
-    for (g, &tf) in counts {
-        let d = df.get(g).copied().unwrap_or(0.0).max(1.0).ln();
-        let n = g.len() - 1;
-        let w = tf as f64 * (ref_len - d);
-        v[n].insert(g.clone(), w);
-        norm[n] += w * w;
-        if n == 1 {
-            length += tf;
-        }
-    }
-    (v, norm.map(f64::sqrt), length)
+/// A caption's tf-idf n-gram vectors per n, their norms, and its bigram count (what the
+/// reference code calls the length).
+#[derive(Debug, Clone)]
+struct Vector {
+    v: [HashMap<Gram, f64>; 4],
+    norm: [f64; 4],
+    len: usize,
 }
 
-/// CIDEr-D as coco-caption computes it (its `Cider`): the corpus mean and per-image scores.
-pub fn cider_d(candidates: &[String], references: &[Vec<String>]) -> Result<(f64, Vec<f64>)> {
-    check(candidates, references)?;
-    const SIGMA: f64 = 6.0;
-    let cooked_refs: Vec<Vec<HashMap<Vec<&str>, usize>>> = references
-        .iter()
-        .map(|refs| refs.iter().map(|r| ngrams(r).1).collect())
-        .collect();
-    let mut df: HashMap<&Vec<&str>, f64> = HashMap::new();
-    for refs in &cooked_refs {
-        let set: HashSet<&Vec<&str>> = refs.iter().flat_map(|r| r.keys()).collect();
-        for g in set {
-            *df.entry(g).or_insert(0.0) += 1.0;
+fn gram_counts(ids: &[u32]) -> HashMap<Gram, usize> {
+    let mut counts = HashMap::new();
+    for n in 1..=4 {
+        for w in ids.windows(n) {
+            let mut g = [u32::MAX; 4];
+            g[..n].copy_from_slice(w);
+            *counts.entry(g).or_insert(0) += 1;
         }
     }
-    let ref_len = (references.len() as f64).ln();
-    let per: Vec<f64> = candidates
-        .iter()
-        .zip(&cooked_refs)
-        .map(|(c, refs)| {
-            let (vh, nh, lh) = tfidf(&ngrams(c).1, &df, ref_len);
-            let mut score = [0.0f64; 4];
-            for r in refs {
-                let (vr, nr, lr) = tfidf(r, &df, ref_len);
-                let delta = lh as f64 - lr as f64;
-                for n in 0..4 {
-                    let mut val: f64 = vh[n]
-                        .iter()
-                        .map(|(g, &h)| {
-                            let rw = vr[n].get(g).copied().unwrap_or(0.0);
-                            h.min(rw) * rw
-                        })
-                        .sum();
-                    if nh[n] != 0.0 && nr[n] != 0.0 {
-                        val /= nh[n] * nr[n];
-                    }
-                    score[n] += val * (-(delta * delta) / (2.0 * SIGMA * SIGMA)).exp();
-                }
+    counts
+}
+
+fn order(g: &Gram) -> usize {
+    g.iter().take_while(|&&x| x != u32::MAX).count() - 1
+}
+
+/// CIDEr-D's scorer with its document frequencies fixed: built once from a corpus of
+/// reference sets, it scores a candidate caption against one of them.
+///
+/// [`cider_d`] builds one from the evaluated references, as coco-caption does. Self-critical
+/// training (`mm_tasks::captioning`) builds one from the **training** references and scores
+/// sampled captions against their image's references at every step, as the SCST reference
+/// code does with its training-set document frequencies; the reference vectors are computed
+/// once here, not per call.
+#[derive(Debug, Clone)]
+pub struct CiderD {
+    words: HashMap<String, u32>,
+    df: HashMap<Gram, f64>,
+    log_n: f64,
+    refs: Vec<Vec<Vector>>,
+}
+
+impl CiderD {
+    const SIGMA: f64 = 6.0;
+
+    /// A scorer whose document frequencies come from `references` (one set per image) and
+    /// which scores candidates against those sets.
+    pub fn new(references: &[Vec<String>]) -> Result<Self> {
+        if references.is_empty() {
+            return Err(Error::InvalidParameter {
+                name: "references",
+                reason: "need at least one image's references".into(),
+            });
+        }
+        if let Some(i) = references.iter().position(Vec::is_empty) {
+            return Err(Error::InvalidParameter {
+                name: "references",
+                reason: format!("image {i} has no reference caption"),
+            });
+        }
+        let mut words: HashMap<String, u32> = HashMap::new();
+        let counts: Vec<Vec<HashMap<Gram, usize>>> = references
+            .iter()
+            .map(|refs| {
+                refs.iter()
+                    .map(|r| {
+                        let ids: Vec<u32> = r
+                            .split_whitespace()
+                            .map(|w| {
+                                let next = words.len() as u32;
+                                *words.entry(w.to_string()).or_insert(next)
+                            })
+                            .collect();
+                        gram_counts(&ids)
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut df: HashMap<Gram, f64> = HashMap::new();
+        for refs in &counts {
+            let set: HashSet<&Gram> = refs.iter().flat_map(|r| r.keys()).collect();
+            for g in set {
+                *df.entry(*g).or_insert(0.0) += 1.0;
             }
-            score.iter().sum::<f64>() / 4.0 / refs.len() as f64 * 10.0
-        })
-        .collect();
+        }
+        let mut scorer = Self {
+            words,
+            df,
+            log_n: (references.len() as f64).ln(),
+            refs: Vec::new(),
+        };
+        scorer.refs = counts
+            .iter()
+            .map(|refs| refs.iter().map(|c| scorer.vector(c)).collect())
+            .collect();
+        Ok(scorer)
+    }
+
+    /// Number of reference sets (images).
+    pub fn len(&self) -> usize {
+        self.refs.len()
+    }
+
+    /// Whether there are no reference sets (never true for a built scorer).
+    pub fn is_empty(&self) -> bool {
+        self.refs.is_empty()
+    }
+
+    fn vector(&self, counts: &HashMap<Gram, usize>) -> Vector {
+        let mut v: [HashMap<Gram, f64>; 4] = Default::default();
+        let mut norm = [0.0f64; 4];
+        let mut len = 0usize;
+        for (g, &tf) in counts {
+            let d = self.df.get(g).copied().unwrap_or(0.0).max(1.0).ln();
+            let n = order(g);
+            let w = tf as f64 * (self.log_n - d);
+            v[n].insert(*g, w);
+            norm[n] += w * w;
+            if n == 1 {
+                len += tf;
+            }
+        }
+        Vector {
+            v,
+            norm: norm.map(f64::sqrt),
+            len,
+        }
+    }
+
+    /// CIDEr-D of `candidate` (whitespace-separated tokens) against the references of
+    /// `image`, on coco-caption's scale (x10, so a caption equal to every reference of a rare
+    /// image scores about 10).
+    pub fn score(&self, image: usize, candidate: &str) -> Result<f64> {
+        let refs = self
+            .refs
+            .get(image)
+            .ok_or_else(|| Error::InvalidParameter {
+                name: "image",
+                reason: format!(
+                    "{image} is not below the {} reference sets",
+                    self.refs.len()
+                ),
+            })?;
+        // words unseen in the references get ids of their own: they match nothing
+        let mut unseen: HashMap<&str, u32> = HashMap::new();
+        let ids: Vec<u32> = candidate
+            .split_whitespace()
+            .map(|w| match self.words.get(w) {
+                Some(&id) => id,
+                None => {
+                    let next = (self.words.len() + unseen.len()) as u32;
+                    *unseen.entry(w).or_insert(next)
+                }
+            })
+            .collect();
+        let h = self.vector(&gram_counts(&ids));
+        let mut score = [0.0f64; 4];
+        for r in refs {
+            let delta = h.len as f64 - r.len as f64;
+            let penalty = (-(delta * delta) / (2.0 * Self::SIGMA * Self::SIGMA)).exp();
+            for (n, total) in score.iter_mut().enumerate() {
+                let mut val: f64 = h.v[n]
+                    .iter()
+                    .map(|(g, &hw)| {
+                        let rw = r.v[n].get(g).copied().unwrap_or(0.0);
+                        hw.min(rw) * rw
+                    })
+                    .sum();
+                if h.norm[n] != 0.0 && r.norm[n] != 0.0 {
+                    val /= h.norm[n] * r.norm[n];
+                }
+                *total += val * penalty;
+            }
+        }
+        Ok(score.iter().sum::<f64>() / 4.0 / refs.len() as f64 * 10.0)
+    }
+}
+
+/// CIDEr-D as coco-caption computes it (its `Cider`, document frequencies from the evaluated
+/// references): the corpus mean and per-image scores.
+pub fn cider_d(candidates: &[String], references: &[Vec<String>]) -> Result<(f64, Vec<f64>)> {
+    check(candidates, references)?;
+    let scorer = CiderD::new(references)?;
+    let per = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| scorer.score(i, c))
+        .collect::<Result<Vec<f64>>>()?;
     Ok((per.iter().sum::<f64>() / per.len() as f64, per))
 }
 
@@ -329,5 +452,42 @@ mod tests {
         assert!(coco_bleu(&c, &r[..1]).is_err());
         assert!(rouge_l(&c, &[s(&["x"]), vec![]]).is_err());
         assert_eq!(lcs(&["a", "b", "c", "d"], &["b", "d", "x"]), 2);
+    }
+
+    #[test]
+    fn cider_d_scorer_weighs_words_by_their_rarity_in_its_corpus() {
+        // every image's references say "a scene with"; only the object differs
+        let refs = vec![
+            s(&["a scene with a red circle", "a scene with one red circle"]),
+            s(&["a scene with a blue square"]),
+            s(&["a scene with a green star"]),
+        ];
+        let sc = CiderD::new(&refs).unwrap();
+        assert_eq!(sc.len(), 3);
+        // the scorer gives what `cider_d` gives per image
+        let cands = s(&["a scene with a red circle", "a blue square", "green"]);
+        let (_, per) = cider_d(&cands, &refs).unwrap();
+        for (i, c) in cands.iter().enumerate() {
+            assert!((sc.score(i, c).unwrap() - per[i]).abs() < 1e-12);
+        }
+        // n-grams found in every image carry no weight: the shared phrase alone scores 0,
+        // the object alone scores well above it
+        assert_eq!(sc.score(1, "a scene with a").unwrap(), 0.0);
+        assert!(sc.score(1, "blue square").unwrap() > 1.0);
+        // a wrong object scores below the right one; unseen words match nothing
+        let right = sc.score(0, "a scene with a red circle").unwrap();
+        assert!(sc.score(0, "a scene with a blue square").unwrap() < 0.5 * right);
+        assert_eq!(sc.score(0, "zebra unicorn").unwrap(), 0.0);
+        assert!(
+            sc.score(0, "a scene with a red circle zebra").unwrap() < right
+                && sc.score(0, "a scene with a red circle zebra").unwrap() > 0.0
+        );
+        // repeating a word does not raise the score (clipping)
+        assert!(
+            sc.score(1, "blue square blue square").unwrap() <= sc.score(1, "blue square").unwrap()
+        );
+        assert!(sc.score(3, "a").is_err());
+        assert!(CiderD::new(&[]).is_err());
+        assert!(CiderD::new(&[s(&["x"]), vec![]]).is_err());
     }
 }
