@@ -50,6 +50,43 @@ fn learns_to_caption_and_writes_attention_strips() {
     let caption = v[0]["caption"].as_str().unwrap();
     assert!(caption.split(' ').count() >= 3, "{caption}");
     assert!(dir.path().join("inf/caption_0.png").is_file());
+
+    // self-critical fine-tuning from that model raises the CIDEr-D it is rewarded with (on
+    // the training images, whose references give the reward); a wrong sign or a reward
+    // scored against other images' references would lower it
+    let before = mm_train::run::evaluate::<Captioning>(&out, "train", Device::Cpu).unwrap();
+    let mut scst = defaults.clone();
+    scst.task.init_weights = Some(out.clone());
+    scst.task.objective = captioning::Objective::Scst;
+    scst.task.scst_samples = 4;
+    scst.train.epochs = 3;
+    scst.train.optimizer = mm_train::OptimizerConfig::adam(3e-4);
+    scst.train.schedule = Default::default();
+    let scst_out = dir.path().join("scst");
+    let t0 = std::time::Instant::now();
+    mm_train::run::train::<Captioning>(
+        &scst,
+        &RunOptions {
+            dir: scst_out.clone(),
+            ..opts
+        },
+    )
+    .unwrap();
+    let after = mm_train::run::evaluate::<Captioning>(&scst_out, "train", Device::Cpu).unwrap();
+    eprintln!(
+        "SCST {:.1} s: train CIDEr-D {:.1} -> {:.1}, BLEU-4 {:.1} -> {:.1}",
+        t0.elapsed().as_secs_f64(),
+        before["cider_d"],
+        after["cider_d"],
+        before["bleu4"],
+        after["bleu4"]
+    );
+    assert!(
+        after["cider_d"] > before["cider_d"] + 10.0,
+        "train CIDEr-D {} -> {}",
+        before["cider_d"],
+        after["cider_d"]
+    );
 }
 
 #[test]
@@ -79,4 +116,24 @@ fn bad_configurations_are_errors() {
     cfg.stage = Some("stage2".into());
     let t = Captioning::build(&cfg, Device::Cpu).unwrap();
     assert!(t.train_size() > 0);
+    // SCST's sample-mean baseline needs two samples; init weights must exist and fit
+    cfg.objective = captioning::Objective::Scst;
+    cfg.scst_samples = 1;
+    let e = Captioning::build(&cfg, Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("scst_samples"), "{e}");
+    cfg.scst_baseline = captioning::ScstBaseline::Greedy;
+    assert!(Captioning::build(&cfg, Device::Cpu).is_ok());
+    cfg.init_weights = Some(dir.path().join("absent-run"));
+    assert!(Captioning::build(&cfg, Device::Cpu).is_err());
+    let file = dir.path().join("small.safetensors");
+    t.var_store().save(&file).unwrap();
+    cfg.init_weights = Some(file.clone());
+    assert!(Captioning::build(&cfg, Device::Cpu).is_ok());
+    cfg.decoder_dim = 32;
+    let e = Captioning::build(&cfg, Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("shape"), "{e}");
 }

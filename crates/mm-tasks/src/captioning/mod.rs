@@ -15,6 +15,14 @@
 //!   paper's proportion to it). The popular PyTorch tutorial takes the **mean** over locations
 //!   instead of the sum and adds it to the per-word mean, which changes that proportion by a
 //!   factor of `L / T` (196 locations, about 12 words).
+//! - **Self-critical sequence training** (`objective = "scst"`, Rennie et al. 2017), to
+//!   fine-tune a cross-entropy model (`init_weights`) on the metric itself: for each training
+//!   image `K` captions are sampled from the decoder (`scst_samples`), each is rewarded with its
+//!   CIDEr-D against that image's references (document frequencies from the training
+//!   references), and the loss is `-(r - b) * log p(caption)`, averaged over the sampled
+//!   words. The baseline `b` is the mean reward of the image's other samples (Luo 2020,
+//!   `scst_baseline = "sample_mean"`, the default) or the greedy caption's reward (the paper's,
+//!   `"greedy"`). The attention penalty is not applied under SCST.
 //! - **Inference**: greedy or beam search (`beam_size`), with length normalisation
 //!   `score / length^length_alpha` (0: none).
 //! - **Metrics** (`mm_text::metrics`): BLEU-1..4 as coco-caption computes them, ROUGE-L and
@@ -73,6 +81,42 @@ pub struct CaptioningConfig {
     /// Length normalisation exponent of beam scores.
     #[serde(default)]
     pub length_alpha: f64,
+    /// Weights that start this run: a captioning run or checkpoint directory (its best
+    /// checkpoint) or model file. Every variable of the model must be found there (the same
+    /// data set's vocabulary and the same sizes); loaded after `backbone_weights`.
+    #[serde(default)]
+    pub init_weights: Option<PathBuf>,
+    /// The training objective.
+    #[serde(default)]
+    pub objective: Objective,
+    /// Captions sampled per image and step under `objective = "scst"`.
+    #[serde(default = "default_scst_samples")]
+    pub scst_samples: usize,
+    /// The reward baseline under `objective = "scst"`.
+    #[serde(default)]
+    pub scst_baseline: ScstBaseline,
+}
+
+/// What a captioning run minimises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    /// Teacher-forced negative log-likelihood plus the doubly stochastic attention penalty.
+    #[default]
+    CrossEntropy,
+    /// Self-critical sequence training: REINFORCE with CIDEr-D rewards of sampled captions.
+    Scst,
+}
+
+/// The baseline subtracted from each sampled caption's reward under SCST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScstBaseline {
+    /// The mean reward of the same image's other samples (needs `scst_samples >= 2`).
+    #[default]
+    SampleMean,
+    /// The reward of the greedy caption (one extra decoding pass without gradients).
+    Greedy,
 }
 
 fn default_dropout() -> f64 {
@@ -86,6 +130,9 @@ fn default_max_len() -> usize {
 }
 fn default_beam() -> usize {
     3
+}
+fn default_scst_samples() -> usize {
+    5
 }
 
 #[derive(Debug)]
@@ -116,6 +163,8 @@ pub struct Captioning {
     start: i64,
     end: i64,
     splits: BTreeMap<String, Split>,
+    /// CIDEr-D over the training references (`objective = "scst"` only).
+    reward: Option<mm_text::metrics::CiderD>,
     device: Device,
 }
 
@@ -262,11 +311,185 @@ impl Captioning {
     }
 
     fn sentence(&self, tokens: &[i64]) -> String {
-        tokens
+        sentence_of(&self.words, tokens)
+    }
+
+    /// Decodes annotations `feats` `[B, L, D]` word by word, each word sampled from the
+    /// decoder's distribution (`sample`) or the most likely one, for at most `max_len` steps.
+    /// Returns each row's words (without `<end>`), the log-probability of every emitted word
+    /// `[T, B]` and its mask (1 up to and including the row's `<end>`).
+    fn rollout(
+        &self,
+        feats: &Tensor,
+        sample: bool,
+        train: bool,
+    ) -> Result<(Vec<Vec<i64>>, Tensor, Tensor)> {
+        let b = feats.size()[0];
+        let mut state = self.init_state(feats)?;
+        let proj = self.attention.project(feats).map_err(Error::task)?;
+        let mut prev = Tensor::f_full([b], self.start, (Kind::Int64, self.device))?;
+        let mut alive = vec![true; b as usize];
+        let mut tokens = vec![Vec::new(); b as usize];
+        let (mut logps, mut masks) = (Vec::new(), Vec::new());
+        for _ in 0..self.cfg.max_len {
+            let (logp, s, _) = self.step(feats, &proj, &prev, &state, train)?;
+            let word = if sample {
+                logp.detach()
+                    .f_exp()?
+                    .f_multinomial(1, true)?
+                    .f_squeeze_dim(1)?
+            } else {
+                logp.f_argmax(-1, false)?
+            };
+            let picked = logp
+                .f_gather(1, &word.unsqueeze(1), false)?
+                .f_squeeze_dim(1)?;
+            let mask: Vec<f32> = alive.iter().map(|&a| f32::from(u8::from(a))).collect();
+            for ((w, a), t) in Vec::<i64>::try_from(&word.to_device(Device::Cpu))?
+                .into_iter()
+                .zip(alive.iter_mut())
+                .zip(tokens.iter_mut())
+            {
+                if *a {
+                    if w == self.end {
+                        *a = false;
+                    } else {
+                        t.push(w);
+                    }
+                }
+            }
+            logps.push(picked);
+            masks.push(Tensor::from_slice(&mask).to_device(self.device));
+            if !alive.iter().any(|&a| a) {
+                break;
+            }
+            prev = word;
+            state = s;
+        }
+        Ok((
+            tokens,
+            Tensor::f_stack(&logps, 0)?,
+            Tensor::f_stack(&masks, 0)?,
+        ))
+    }
+
+    /// The teacher-forced loss: per-word negative log-likelihood and the attention penalty.
+    fn cross_entropy_step(&self, batch: &[usize]) -> Result<Tensor> {
+        let train = &self.splits["train"];
+        let idx = crate::common::batch_index(batch);
+        let caps = crate::common::draw_one(&train.captions, batch)?;
+        let (feats, _) = self.encode(&train.images.index_select(0, &idx), true)?;
+        let nb = batch.len();
+        let steps = caps.iter().map(|c| c.len() + 1).max().unwrap_or(1);
+        // inputs: <start> w1 .. wn; targets: w1 .. wn <end>; mask for the padding
+        let (mut inp, mut tgt, mut mask) = (
+            vec![self.start; nb * steps],
+            vec![0i64; nb * steps],
+            vec![0f32; nb * steps],
+        );
+        for (i, c) in caps.iter().enumerate() {
+            for t in 0..=c.len() {
+                inp[t * nb + i] = if t == 0 { self.start } else { c[t - 1] };
+                tgt[t * nb + i] = if t < c.len() { c[t] } else { self.end };
+                mask[t * nb + i] = 1.0;
+            }
+        }
+        let to = |v: Vec<i64>| {
+            Tensor::from_slice(&v)
+                .view([steps as i64, nb as i64])
+                .to_device(self.device)
+        };
+        let (inp, tgt) = (to(inp), to(tgt));
+        let mask = Tensor::from_slice(&mask)
+            .view([steps as i64, nb as i64])
+            .to_device(self.device);
+        let mut state = self.init_state(&feats)?;
+        let proj = self.attention.project(&feats).map_err(Error::task)?;
+        let (mut nll, mut alphas) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
+        for t in 0..steps as i64 {
+            let (logp, s, alpha) = self.step(&feats, &proj, &inp.get(t), &state, true)?;
+            let m = mask.get(t);
+            let picked = logp
+                .f_gather(1, &tgt.get(t).unsqueeze(1), false)?
+                .f_squeeze_dim(1)?;
+            nll.push((picked * &m).f_sum(Kind::Float)?);
+            alphas.push(alpha * m.unsqueeze(1));
+            state = s;
+        }
+        let nll = Tensor::f_stack(&nll, 0)?.f_sum(Kind::Float)?.f_neg()?;
+        let alpha_sum = Tensor::f_stack(&alphas, 0)?.f_sum_dim_intlist(0, false, Kind::Float)?;
+        let words = mask.f_sum(Kind::Float)?;
+        // the paper's per-caption objective, -log P(y | x) + lambda * sum_i (1 - sum_t alpha_ti)^2,
+        // summed over the batch and divided by the number of words: the word-mean
+        // cross-entropy of PyTorch practice with the penalty in the paper's proportion to it
+        let penalty = alpha_sum
+            .f_neg()?
+            .f_add_scalar(1.0)?
+            .f_pow_tensor_scalar(2.0)?
+            .f_sum(Kind::Float)?;
+        Ok((nll + penalty * self.cfg.alpha_c) / words)
+    }
+
+    /// The self-critical loss: `-(r - b) log p` of sampled captions, averaged over their words.
+    fn scst_step(&self, batch: &[usize]) -> Result<Tensor> {
+        let reward = self
+            .reward
+            .as_ref()
+            .ok_or_else(|| bad("SCST needs the training references' CIDEr-D"))?;
+        let train = &self.splits["train"];
+        let idx = crate::common::batch_index(batch);
+        let (feats, _) = self.encode(&train.images.index_select(0, &idx), true)?;
+        let (n, l, d) = (feats.size()[0], feats.size()[1], feats.size()[2]);
+        let k = self.cfg.scst_samples;
+        // rows: image 0's k samples, image 1's, ...
+        let expanded = feats
+            .f_unsqueeze(1)?
+            .f_expand([n, k as i64, l, d], false)?
+            .f_reshape([n * k as i64, l, d])?;
+        let (tokens, logp, mask) = self.rollout(&expanded, true, true)?;
+        let score = |i: usize, t: &[i64]| reward.score(batch[i], &self.sentence(t));
+        let r: Vec<f64> = tokens
             .iter()
-            .map(|&t| self.words.get(t as usize).map_or("<?>", String::as_str))
-            .collect::<Vec<_>>()
-            .join(" ")
+            .enumerate()
+            .map(|(row, t)| score(row / k, t))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(Error::task)?;
+        let baseline: Vec<f64> = match self.cfg.scst_baseline {
+            ScstBaseline::SampleMean => r
+                .chunks(k)
+                .flat_map(|rs| {
+                    let sum: f64 = rs.iter().sum();
+                    rs.iter().map(move |x| (sum - x) / (k - 1) as f64)
+                })
+                .collect(),
+            ScstBaseline::Greedy => {
+                let (greedy, _, _) = tch::no_grad(|| self.rollout(&feats.detach(), false, false))?;
+                let g: Vec<f64> = greedy
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| score(i, t))
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(Error::task)?;
+                g.iter().flat_map(|&x| std::iter::repeat_n(x, k)).collect()
+            }
+        };
+        let advantage: Vec<f32> = r
+            .iter()
+            .zip(&baseline)
+            .map(|(a, b)| (a - b) as f32)
+            .collect();
+        tracing::debug!(
+            reward = r.iter().sum::<f64>() / r.len() as f64,
+            baseline = baseline.iter().sum::<f64>() / baseline.len() as f64,
+            "scst step"
+        );
+        let advantage = Tensor::from_slice(&advantage)
+            .to_device(self.device)
+            .f_unsqueeze(0)?;
+        Ok((logp * &mask * advantage)
+            .f_sum(Kind::Float)?
+            .f_neg()?
+            .f_div(&mask.f_sum(Kind::Float)?)?)
     }
 
     /// Mean annotations (the nearest-neighbour baseline's space) of `images`, in chunks.
@@ -330,6 +553,19 @@ impl Task for Captioning {
             return Err(bad(
                 "max_len must be positive, dropout in [0, 1), alpha_c >= 0",
             ));
+        }
+        let min_samples = match cfg.scst_baseline {
+            ScstBaseline::SampleMean => 2,
+            ScstBaseline::Greedy => 1,
+        };
+        if cfg.objective == Objective::Scst && cfg.scst_samples < min_samples {
+            return Err(Error::InvalidParameter {
+                name: "scst_samples",
+                reason: format!(
+                    "the {:?} baseline needs at least {min_samples} samples per image, got {}",
+                    cfg.scst_baseline, cfg.scst_samples
+                ),
+            });
         }
         let r = Reader::open(&cfg.data).map_err(Error::task)?;
         let params = &r.meta().params;
@@ -424,6 +660,28 @@ impl Task for Captioning {
             };
             mm_vision::load_safetensors(&mut vs, w, &opts).map_err(Error::task)?;
         }
+        if let Some(w) = &cfg.init_weights {
+            // a run or checkpoint directory: its (best) checkpoint's model file
+            let file = if w.is_dir() {
+                let (_, ck) = mm_train::run::resolve_checkpoint(w)?;
+                ck.join(mm_train::checkpoint::MODEL)
+            } else {
+                w.clone()
+            };
+            mm_vision::load_safetensors(&mut vs, &file, &Default::default())
+                .map_err(Error::task)?;
+        }
+        let reward = match cfg.objective {
+            Objective::CrossEntropy => None,
+            Objective::Scst => {
+                let refs: Vec<Vec<String>> = splits["train"]
+                    .captions
+                    .iter()
+                    .map(|cs| cs.iter().map(|c| sentence_of(&words, c)).collect())
+                    .collect();
+                Some(mm_text::metrics::CiderD::new(&refs).map_err(Error::task)?)
+            }
+        };
         Ok(Self {
             cfg: cfg.clone(),
             vs,
@@ -444,6 +702,7 @@ impl Task for Captioning {
             start,
             end,
             splits,
+            reward,
             device,
         })
     }
@@ -461,59 +720,10 @@ impl Task for Captioning {
     }
 
     fn train_step(&mut self, batch: &[usize], _ctx: &StepContext) -> Result<Tensor> {
-        let train = &self.splits["train"];
-        let idx = crate::common::batch_index(batch);
-        let caps = crate::common::draw_one(&train.captions, batch)?;
-        let (feats, _) = self.encode(&train.images.index_select(0, &idx), true)?;
-        let nb = batch.len();
-        let steps = caps.iter().map(|c| c.len() + 1).max().unwrap_or(1);
-        // inputs: <start> w1 .. wn; targets: w1 .. wn <end>; mask for the padding
-        let (mut inp, mut tgt, mut mask) = (
-            vec![self.start; nb * steps],
-            vec![0i64; nb * steps],
-            vec![0f32; nb * steps],
-        );
-        for (i, c) in caps.iter().enumerate() {
-            for t in 0..=c.len() {
-                inp[t * nb + i] = if t == 0 { self.start } else { c[t - 1] };
-                tgt[t * nb + i] = if t < c.len() { c[t] } else { self.end };
-                mask[t * nb + i] = 1.0;
-            }
+        match self.cfg.objective {
+            Objective::CrossEntropy => self.cross_entropy_step(batch),
+            Objective::Scst => self.scst_step(batch),
         }
-        let to = |v: Vec<i64>| {
-            Tensor::from_slice(&v)
-                .view([steps as i64, nb as i64])
-                .to_device(self.device)
-        };
-        let (inp, tgt) = (to(inp), to(tgt));
-        let mask = Tensor::from_slice(&mask)
-            .view([steps as i64, nb as i64])
-            .to_device(self.device);
-        let mut state = self.init_state(&feats)?;
-        let proj = self.attention.project(&feats).map_err(Error::task)?;
-        let (mut nll, mut alphas) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
-        for t in 0..steps as i64 {
-            let (logp, s, alpha) = self.step(&feats, &proj, &inp.get(t), &state, true)?;
-            let m = mask.get(t);
-            let picked = logp
-                .f_gather(1, &tgt.get(t).unsqueeze(1), false)?
-                .f_squeeze_dim(1)?;
-            nll.push((picked * &m).f_sum(Kind::Float)?);
-            alphas.push(alpha * m.unsqueeze(1));
-            state = s;
-        }
-        let nll = Tensor::f_stack(&nll, 0)?.f_sum(Kind::Float)?.f_neg()?;
-        let alpha_sum = Tensor::f_stack(&alphas, 0)?.f_sum_dim_intlist(0, false, Kind::Float)?;
-        let words = mask.f_sum(Kind::Float)?;
-        // the paper's per-caption objective, -log P(y | x) + lambda * sum_i (1 - sum_t alpha_ti)^2,
-        // summed over the batch and divided by the number of words: the word-mean
-        // cross-entropy of PyTorch practice with the penalty in the paper's proportion to it
-        let penalty = alpha_sum
-            .f_neg()?
-            .f_add_scalar(1.0)?
-            .f_pow_tensor_scalar(2.0)?
-            .f_sum(Kind::Float)?;
-        Ok((nll + penalty * self.cfg.alpha_c) / words)
     }
 
     fn evaluate(&mut self, split: &str) -> Result<Metrics> {
@@ -619,6 +829,19 @@ pub fn defaults() -> mm_train::RunConfig<CaptioningConfig> {
             max_len: 20,
             beam_size: 3,
             length_alpha: 0.0,
+            init_weights: None,
+            objective: Objective::CrossEntropy,
+            scst_samples: default_scst_samples(),
+            scst_baseline: ScstBaseline::SampleMean,
         },
     }
+}
+
+/// Words of `tokens` joined by spaces (`<?>` for an id outside the vocabulary).
+fn sentence_of(words: &[String], tokens: &[i64]) -> String {
+    tokens
+        .iter()
+        .map(|&t| words.get(t as usize).map_or("<?>", String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
