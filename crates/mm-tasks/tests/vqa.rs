@@ -289,6 +289,42 @@ fn glimpses_read_their_own_words_and_a_question_ignores_its_batch() {
     // the image and two glimpses side by side, x4
     assert!(png.width() >= 3 * 64, "{}", png.width());
 
+    // the whole map's mean vector beside the glimpses: C more inputs to the fusion, and a
+    // question's answer still ignores its batch
+    let with_global = Vqa::build(
+        &vqa::VqaConfig {
+            global_vector: true,
+            ..cfg.clone()
+        },
+        Device::Cpu,
+    )
+    .unwrap();
+    let fused_in = |t: &Vqa| t.var_store().variables()["fusion.proj_a.weight"].size()[1];
+    assert_eq!(fused_in(&task), 2 * channels);
+    assert_eq!(fused_in(&with_global), 2 * channels + plain);
+    let both = with_global.forward(&images, &[short, long], false).unwrap();
+    let alone = with_global
+        .forward(&images.narrow(0, 0, 1), &[short], false)
+        .unwrap();
+    assert!(
+        both.logits
+            .get(0)
+            .allclose(&alone.logits.get(0), 1e-5, 1e-6, false)
+    );
+    let e = Vqa::build(
+        &vqa::VqaConfig {
+            global_vector: true,
+            question_attention: false,
+            glimpses: 1,
+            coordinates: false,
+            ..cfg.clone()
+        },
+        Device::Cpu,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("global_vector"), "{e}");
+
     cfg.glimpses = 0;
     assert!(Vqa::build(&cfg, Device::Cpu).is_err());
 }

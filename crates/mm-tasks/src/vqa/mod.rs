@@ -5,7 +5,9 @@
 //!   `question_attention`, soft attention over its last feature map queried by the question:
 //!   one glimpse (queried by the last LSTM state) or several (each queried by its own attention
 //!   over the question's words), optionally with each location's `(x, y)` appended
-//!   (`coordinates`). [`Vqa::forward`] returns the attention weights; `mm infer vqa` draws them.
+//!   (`coordinates`) and the whole map's mean vector passed beside the glimpses
+//!   (`global_vector`). [`Vqa::forward`] returns the attention weights; `mm infer vqa` draws
+//!   them.
 //! - **Question stream**: word vectors (optionally skip-gram on the training questions, as in
 //!   `retrieval`) into an LSTM; its last hidden state.
 //! - **Fusion** (`mm-fusion`): `hadamard` (tanh projections multiplied pointwise, the VQA
@@ -82,6 +84,11 @@ pub struct VqaConfig {
     /// attended vector says where it looked (`question_attention = true`).
     #[serde(default)]
     pub coordinates: bool,
+    /// Also pass the whole map's mean vector (L2-normalised) beside the glimpses
+    /// (`question_attention = true`): what no attention has to find, such as how many
+    /// objects there are.
+    #[serde(default)]
+    pub global_vector: bool,
     /// Freeze the backbone (no gradients, batch norms on running statistics).
     #[serde(default)]
     pub freeze_backbone: bool,
@@ -394,7 +401,13 @@ impl Vqa {
                             .map_err(Error::task)?;
                         let (v, m, w) = att.forward(&map, &out, &lens, &q)?;
                         (maps, words) = (Some(m), w);
-                        v
+                        if self.cfg.global_vector {
+                            let g = map.f_mean_dim(&[2i64, 3][..], false, None::<Kind>)?;
+                            let g = mm_fusion::l2_normalize(&g).map_err(Error::task)?;
+                            Tensor::f_cat(&[v, g], -1)?
+                        } else {
+                            v
+                        }
                     }
                     None => mm_fusion::l2_normalize(&cnn.pooled(&x, train).map_err(Error::task)?)
                         .map_err(Error::task)?,
@@ -482,9 +495,9 @@ impl Task for Vqa {
                 reason: format!("must be at least 1, got {}", cfg.glimpses),
             });
         }
-        if (cfg.glimpses > 1 || cfg.coordinates) && !cfg.question_attention {
+        if (cfg.glimpses > 1 || cfg.coordinates || cfg.global_vector) && !cfg.question_attention {
             return Err(bad(
-                "glimpses > 1 and coordinates need question_attention = true",
+                "glimpses > 1, coordinates and global_vector need question_attention = true",
             ));
         }
         let r = Reader::open(&cfg.data).map_err(Error::task)?;
@@ -588,7 +601,7 @@ impl Task for Vqa {
                 // each location's vector: its channels, and (x, y) with `coordinates`
                 let loc = feat + if cfg.coordinates { 2 } else { 0 };
                 let image_dim = match cfg.question_attention {
-                    true => cfg.glimpses * loc,
+                    true => cfg.glimpses * loc + if cfg.global_vector { feat } else { 0 },
                     false => feat,
                 };
                 let fc = FusionConfig {
@@ -920,6 +933,7 @@ pub fn defaults() -> mm_train::RunConfig<VqaConfig> {
             question_attention: false,
             glimpses: 1,
             coordinates: false,
+            global_vector: false,
             backbone_weights: None,
             backbone_weights_prefix: String::new(),
             freeze_backbone: false,
