@@ -42,6 +42,7 @@ check synthav "$here/mm" data synthav --out "$out/synthav.h5" --scenes 1000
 check retrieval-cuda "$here/mm" train retrieval --data "$out/synthav.h5" --device cuda --out "$out/retrieval-cuda" --quiet --set train.epochs=10
 check retrieval-cuda-autocast "$here/mm" train retrieval --data "$out/synthav.h5" --device cuda --out "$out/retrieval-autocast" --quiet --set train.epochs=10 --set train.autocast=bf16
 check captioning-cuda "$here/mm" train captioning --data "$out/synthav.h5" --device cuda --out "$out/captioning-cuda" --quiet --set train.epochs=5
+check captioning-scst-cuda "$here/mm" train captioning --data "$out/synthav.h5" --device cuda --out "$out/captioning-scst-cuda" --quiet --set train.epochs=2 --set task.objective=scst --set "task.init_weights=$out/captioning-cuda" --set train.optimizer.lr=2e-4 --set train.schedule.kind=constant
 check vqa-cuda "$here/mm" train vqa --data "$out/synthav.h5" --device cuda --out "$out/vqa-cuda" --quiet --set train.epochs=10 --set train.autocast=bf16
 # measurement: retrieval training samples/s vs an equivalent PyTorch script (needs h5py there)
 if "$venv/bin/python" -c "import h5py" 2>/dev/null; then
