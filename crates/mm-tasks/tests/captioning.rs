@@ -51,6 +51,26 @@ fn learns_to_caption_and_writes_attention_strips() {
     assert!(caption.split(' ').count() >= 3, "{caption}");
     assert!(dir.path().join("inf/caption_0.png").is_file());
 
+    // beam search over a batch of images gives each image the caption it gets alone
+    let model: Captioning = mm_train::run::restore(&out, Device::Cpu).unwrap();
+    let reader = mm_data::Reader::open(&data).unwrap();
+    let test: Vec<usize> = reader.split("test").unwrap()[..12]
+        .iter()
+        .map(|&i| i as usize)
+        .collect();
+    let images = reader
+        .read_batch_fields(&test, &["image"])
+        .unwrap()
+        .tensor("image", Device::Cpu)
+        .unwrap();
+    let batched = tch::no_grad(|| model.caption(&images, 5)).unwrap();
+    let alone = tch::no_grad(|| model.caption(&images, 1)).unwrap();
+    assert_eq!(batched.len(), 12);
+    assert_eq!(batched, alone);
+    assert!(batched.iter().all(|c| c.split(' ').count() >= 3));
+    assert!(model.caption(&images, 0).is_err());
+    assert!(model.caption(&images.get(0), 4).is_err());
+
     // self-critical fine-tuning from that model raises the CIDEr-D it is rewarded with (on
     // the training images, whose references give the reward); a wrong sign or a reward
     // scored against other images' references would lower it

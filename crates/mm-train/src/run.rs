@@ -132,7 +132,9 @@ pub fn resolve_checkpoint(path: &Path) -> Result<(PathBuf, PathBuf)> {
     Ok((path.to_owned(), best))
 }
 
-fn restore<T: Task>(checkpoint_or_run: &Path, device: Device) -> Result<T> {
+/// The task of a checkpoint (or a run's best), built from the run's configuration with the
+/// checkpoint's weights, for use as a library (`Captioning::caption`, `Vqa::forward`).
+pub fn restore<T: Task>(checkpoint_or_run: &Path, device: Device) -> Result<T> {
     let (run, ck) = resolve_checkpoint(checkpoint_or_run)?;
     let cfg: RunConfig<T::Config> = read_config(&run)?;
     let mut task = T::build(&cfg.task, device)?;

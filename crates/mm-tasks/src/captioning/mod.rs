@@ -24,7 +24,8 @@
 //!   `scst_baseline = "sample_mean"`, the default) or the greedy caption's reward (the paper's,
 //!   `"greedy"`). The attention penalty is not applied under SCST.
 //! - **Inference**: greedy or beam search (`beam_size`), with length normalisation
-//!   `score / length^length_alpha` (0: none).
+//!   `score / length^length_alpha` (0: none), batched: the beams of many images step
+//!   together ([`Captioning::caption`]; evaluation decodes 100 images at a time).
 //! - **Metrics** (`mm_text::metrics`): BLEU-1..4 as coco-caption computes them, ROUGE-L and
 //!   CIDEr-D; and the same for a nearest-neighbour baseline (the first caption of the training
 //!   image nearest in the encoder's mean-annotation space), so the decoder's contribution shows.
@@ -244,70 +245,162 @@ impl Captioning {
         Ok((logp, (h, c), att.weights))
     }
 
-    /// Beam search (beam 1 = greedy) for one image's annotations `[1, L, D]`.
-    fn beam(&self, feats: &Tensor) -> Result<Decoded> {
-        let k = self.cfg.beam_size.max(1) as i64;
-        let (h0, c0) = self.init_state(feats)?;
+    /// Beam search (beam 1 = greedy) for a batch of images' annotations `[B, L, D]`: each
+    /// image keeps its own `k` beams, and the beams of all images step as one batch of
+    /// `B * k` rows (a slot without a live beam scores minus infinity). Per image, as in the
+    /// one-image search: the `k` best extensions of its live beams are kept, those ending in
+    /// `<end>` are set aside as finished, and its search stops when `k` captions are finished
+    /// or none is left live; the best finished caption (by `score / (len + 1)^length_alpha`)
+    /// wins, or the best live one if none finished within `max_len` words.
+    fn beam_batch(&self, feats: &Tensor) -> Result<Vec<Decoded>> {
+        #[derive(Clone)]
+        struct Beam {
+            tokens: Vec<i64>,
+            alphas: Vec<Vec<f32>>,
+            score: f64,
+        }
+        let k = self.cfg.beam_size.max(1);
+        let (nb, l, d) = (feats.size()[0], feats.size()[1], feats.size()[2]);
+        let images = nb as usize;
+        let ki = k as i64;
         let proj = self.attention.project(feats).map_err(Error::task)?;
-        // live beams: tokens, alphas, log-prob; expanded as a batch
-        let mut beams: Vec<(Vec<i64>, Vec<Vec<f32>>, f64)> = vec![(vec![], vec![], 0.0)];
-        let mut state = (h0, c0);
-        let mut done: Vec<(Vec<i64>, Vec<Vec<f32>>, f64)> = Vec::new();
+        let a = proj.size()[2];
+        // row i * k + j: image i's slot j
+        let f = feats
+            .f_unsqueeze(1)?
+            .f_expand([nb, ki, l, d], false)?
+            .f_reshape([nb * ki, l, d])?;
+        let p = proj
+            .f_unsqueeze(1)?
+            .f_expand([nb, ki, l, a], false)?
+            .f_reshape([nb * ki, l, a])?;
+        let (h0, c0) = self.init_state(feats)?;
+        let rows = |t: &Tensor| -> Result<Tensor> {
+            let n = t.size()[1];
+            Ok(t.f_unsqueeze(1)?
+                .f_expand([nb, ki, n], false)?
+                .f_reshape([nb * ki, n])?)
+        };
+        let mut state = (rows(&h0)?, rows(&c0)?);
+        let empty = Beam {
+            tokens: vec![],
+            alphas: vec![],
+            score: 0.0,
+        };
+        let mut live: Vec<Vec<Beam>> = vec![vec![empty]; images];
+        let mut done: Vec<Vec<Beam>> = vec![Vec::new(); images];
+        let mut finished = vec![false; images];
         for _ in 0..self.cfg.max_len {
-            let b = beams.len() as i64;
-            let prev: Vec<i64> = beams
-                .iter()
-                .map(|(t, _, _)| t.last().copied().unwrap_or(self.start))
-                .collect();
-            let prev = Tensor::from_slice(&prev).to_device(self.device);
-            let f = feats.f_expand([b, feats.size()[1], feats.size()[2]], false)?;
-            let p = proj.f_expand([b, proj.size()[1], proj.size()[2]], false)?;
-            let (logp, (h, c), alpha) = self.step(&f, &p, &prev, &state, false)?;
-            let v = logp.size()[1];
-            let scores = Tensor::from_slice(&beams.iter().map(|x| x.2 as f32).collect::<Vec<_>>())
-                .to_device(self.device)
-                .unsqueeze(1)
-                + &logp;
-            let (top, idx) = scores.f_view([-1])?.f_topk(k.min(b * v), 0, true, true)?;
-            let top = Vec::<f32>::try_from(&top.to_device(Device::Cpu))?;
-            let idx = Vec::<i64>::try_from(&idx.to_device(Device::Cpu))?;
-            let alpha = Vec::<f32>::try_from(&alpha.to_device(Device::Cpu).reshape([-1]))?;
-            let l = alpha.len() / b as usize;
-            let mut next = Vec::new();
-            let mut rows = Vec::new();
-            for (&s, &i) in top.iter().zip(&idx) {
-                let (src, word) = ((i / v) as usize, i % v);
-                let (mut toks, mut al, _) = beams[src].clone();
-                al.push(alpha[src * l..(src + 1) * l].to_vec());
-                if word == self.end {
-                    done.push((toks, al, s as f64));
-                } else {
-                    toks.push(word);
-                    next.push((toks, al, s as f64));
-                    rows.push(src as i64);
+            let mut prev = vec![self.start; images * k];
+            let mut base = vec![f32::NEG_INFINITY; images * k];
+            for (i, beams) in live.iter().enumerate() {
+                if finished[i] {
+                    continue;
+                }
+                for (j, b) in beams.iter().enumerate() {
+                    prev[i * k + j] = b.tokens.last().copied().unwrap_or(self.start);
+                    base[i * k + j] = b.score as f32;
                 }
             }
-            if next.is_empty() || done.len() >= k as usize {
+            let prev = Tensor::from_slice(&prev).to_device(self.device);
+            let (logp, (h, c), alpha) = self.step(&f, &p, &prev, &state, false)?;
+            let v = logp.size()[1];
+            let scores = Tensor::from_slice(&base)
+                .to_device(self.device)
+                .f_unsqueeze(1)?
+                + &logp;
+            let (top, idx) = scores
+                .f_view([nb, ki * v])?
+                .f_topk(ki.min(ki * v), -1, true, true)?;
+            let kk = top.size()[1] as usize;
+            let top = Vec::<f32>::try_from(&top.to_device(Device::Cpu).reshape([-1]))?;
+            let idx = Vec::<i64>::try_from(&idx.to_device(Device::Cpu).reshape([-1]))?;
+            let alpha = Vec::<f32>::try_from(&alpha.to_device(Device::Cpu).reshape([-1]))?;
+            let la = l as usize;
+            // the row each new slot continues (free slots keep their own row)
+            let mut src_rows: Vec<i64> = (0..(images * k) as i64).collect();
+            for i in 0..images {
+                if finished[i] {
+                    continue;
+                }
+                let mut next = Vec::with_capacity(k);
+                for j in 0..kk {
+                    let s = top[i * kk + j];
+                    if s == f32::NEG_INFINITY {
+                        continue;
+                    }
+                    let (src, word) = ((idx[i * kk + j] / v) as usize, idx[i * kk + j] % v);
+                    let row = i * k + src;
+                    let old = &live[i][src];
+                    let mut alphas = old.alphas.clone();
+                    alphas.push(alpha[row * la..(row + 1) * la].to_vec());
+                    let mut tokens = old.tokens.clone();
+                    if word == self.end {
+                        done[i].push(Beam {
+                            tokens,
+                            alphas,
+                            score: s as f64,
+                        });
+                    } else {
+                        tokens.push(word);
+                        src_rows[i * k + next.len()] = row as i64;
+                        next.push(Beam {
+                            tokens,
+                            alphas,
+                            score: s as f64,
+                        });
+                    }
+                }
+                if next.is_empty() || done[i].len() >= k {
+                    finished[i] = true;
+                } else {
+                    live[i] = next;
+                }
+            }
+            if finished.iter().all(|&x| x) {
                 break;
             }
-            let rows = Tensor::from_slice(&rows).to_device(self.device);
-            state = (h.f_index_select(0, &rows)?, c.f_index_select(0, &rows)?);
-            beams = next;
+            let src = Tensor::from_slice(&src_rows).to_device(self.device);
+            state = (h.f_index_select(0, &src)?, c.f_index_select(0, &src)?);
         }
-        if done.is_empty() {
-            done = beams;
+        let norm = |b: &Beam| b.score / ((b.tokens.len() + 1) as f64).powf(self.cfg.length_alpha);
+        done.into_iter()
+            .zip(live)
+            .map(|(d, l)| {
+                let pool = if d.is_empty() { l } else { d };
+                let best = pool
+                    .into_iter()
+                    .max_by(|a, b| norm(a).total_cmp(&norm(b)))
+                    .ok_or_else(|| bad("empty beam"))?;
+                Ok(Decoded {
+                    tokens: best.tokens,
+                    alphas: best.alphas,
+                })
+            })
+            .collect()
+    }
+
+    /// Captions (beam search, `beam_size` beams per image, at most `max_len` words) of
+    /// images `uint8 [N, H, W, 3]`, decoded in batches of `batch` images; each image's
+    /// caption does not depend on the others in its batch.
+    pub fn caption(&self, images: &Tensor, batch: usize) -> Result<Vec<String>> {
+        if images.dim() != 4 || images.size()[3] != 3 || batch == 0 {
+            return Err(bad(format!(
+                "captions need images [N, H, W, 3] and a positive batch, got {:?} and {batch}",
+                images.size()
+            )));
         }
-        let norm = |x: &(Vec<i64>, Vec<Vec<f32>>, f64)| {
-            x.2 / ((x.0.len() + 1) as f64).powf(self.cfg.length_alpha)
-        };
-        let best = done
-            .into_iter()
-            .max_by(|a, b| norm(a).total_cmp(&norm(b)))
-            .ok_or_else(|| bad("empty beam"))?;
-        Ok(Decoded {
-            tokens: best.0,
-            alphas: best.1,
-        })
+        let n = images.size()[0];
+        let mut out = Vec::with_capacity(n as usize);
+        for s in (0..n).step_by(batch) {
+            let (f, _) = self.encode(&images.narrow(0, s, (batch as i64).min(n - s)), false)?;
+            out.extend(
+                self.beam_batch(&f)?
+                    .iter()
+                    .map(|d| self.sentence(&d.tokens)),
+            );
+        }
+        Ok(out)
     }
 
     fn sentence(&self, tokens: &[i64]) -> String {
@@ -728,12 +821,7 @@ impl Task for Captioning {
 
     fn evaluate(&mut self, split: &str) -> Result<Metrics> {
         let sp = self.split(split)?;
-        let n = sp.images.size()[0];
-        let mut hyps = Vec::with_capacity(n as usize);
-        for i in 0..n {
-            let (f, _) = self.encode(&sp.images.narrow(0, i, 1), false)?;
-            hyps.push(self.sentence(&self.beam(&f)?.tokens));
-        }
+        let hyps = self.caption(&sp.images, 100)?;
         let refs: Vec<Vec<String>> = sp
             .captions
             .iter()
@@ -778,7 +866,10 @@ impl Task for Captioning {
         for (k, input) in inputs.iter().enumerate() {
             let pixels = crate::common::input_image(&self.split("test")?.images, input)?;
             let (f, hw) = self.encode(&pixels, false)?;
-            let d = self.beam(&f)?;
+            let d = self
+                .beam_batch(&f)?
+                .pop()
+                .ok_or_else(|| bad("no caption decoded"))?;
             let png = out_dir.join(format!("caption_{k}.png"));
             plot::save_png_atomic(&Self::strip(&pixels.get(0), &d, &self.words, hw)?, &png)?;
             out.push(serde_json::json!({ "image": input, "caption": self.sentence(&d.tokens), "attention": png }));
