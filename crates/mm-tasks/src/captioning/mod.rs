@@ -767,6 +767,12 @@ impl Task for Captioning {
         let reward = match cfg.objective {
             Objective::CrossEntropy => None,
             Objective::Scst => {
+                if cfg.init_weights.is_none() {
+                    tracing::warn!(
+                        "objective = \"scst\" without task.init_weights: sampling from an \
+                         untrained decoder rarely finds a reward; start from a cross-entropy run"
+                    );
+                }
                 let refs: Vec<Vec<String>> = splits["train"]
                     .captions
                     .iter()
