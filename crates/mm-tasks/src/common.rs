@@ -5,6 +5,17 @@ use std::path::Path;
 use mm_train::{Error, Result};
 use tch::Tensor;
 
+/// The safetensors file that `path` names: a file itself, or the model file of a run
+/// directory's best checkpoint or of a checkpoint directory.
+pub(crate) fn weights_file(path: &Path) -> Result<std::path::PathBuf> {
+    Ok(if path.is_dir() {
+        let (_, ck) = mm_train::run::resolve_checkpoint(path)?;
+        ck.join(mm_train::checkpoint::MODEL)
+    } else {
+        path.to_owned()
+    })
+}
+
 /// One image as `uint8 [1, H, W, 3]`, named by `input`: `test:K` picks image `K` of
 /// `test_images` (`uint8 [N, H, W, 3]`); anything else is an image file, resized and
 /// centre-cropped to the data set's side.

@@ -754,13 +754,7 @@ impl Task for Captioning {
             mm_vision::load_safetensors(&mut vs, w, &opts).map_err(Error::task)?;
         }
         if let Some(w) = &cfg.init_weights {
-            // a run or checkpoint directory: its (best) checkpoint's model file
-            let file = if w.is_dir() {
-                let (_, ck) = mm_train::run::resolve_checkpoint(w)?;
-                ck.join(mm_train::checkpoint::MODEL)
-            } else {
-                w.clone()
-            };
+            let file = crate::common::weights_file(w)?;
             mm_vision::load_safetensors(&mut vs, &file, &Default::default())
                 .map_err(Error::task)?;
         }

@@ -670,13 +670,7 @@ impl Task for Vqa {
             Default::default(),
         );
         if let Some(w) = &cfg.backbone_weights {
-            // a run or checkpoint directory: its (best) checkpoint's model file
-            let file = if w.is_dir() {
-                let (_, ck) = mm_train::run::resolve_checkpoint(w)?;
-                ck.join(mm_train::checkpoint::MODEL)
-            } else {
-                w.clone()
-            };
+            let file = crate::common::weights_file(w)?;
             let opts = mm_vision::LoadOptions {
                 prefix: cfg.backbone_weights_prefix.clone(),
                 var_prefix: "image.backbone.".into(),
