@@ -18,13 +18,21 @@ fn main() -> anyhow::Result<()> {
         .next()
         .unwrap_or_else(|| "1,100,1,100".into())
         .split(',')
-        .map(|s| s.trim().parse().context("batch sizes: comma-separated integers"))
+        .map(|s| {
+            s.trim()
+                .parse()
+                .context("batch sizes: comma-separated integers")
+        })
         .collect::<anyhow::Result<_>>()?;
     let model: Captioning = mm_train::run::restore(&run, Device::Cpu)
         .with_context(|| format!("loading {}", run.display()))?;
     let cfg = mm_train::config::load(&captioning::defaults(), Some(&run.join("config.toml")), &[])?;
     let reader = mm_data::Reader::open(&cfg.task.data)?;
-    let val: Vec<usize> = reader.split("val")?.into_iter().map(|i| i as usize).collect();
+    let val: Vec<usize> = reader
+        .split("val")?
+        .into_iter()
+        .map(|i| i as usize)
+        .collect();
     let images = reader
         .read_batch_fields(&val, &["image"])?
         .tensor("image", Device::Cpu)?;
