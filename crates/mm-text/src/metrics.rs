@@ -44,6 +44,17 @@ fn check(candidates: &[String], references: &[Vec<String>]) -> Result<()> {
             ),
         });
     }
+    check_references(references)
+}
+
+/// At least one image, and at least one reference caption for each.
+fn check_references(references: &[Vec<String>]) -> Result<()> {
+    if references.is_empty() {
+        return Err(Error::InvalidParameter {
+            name: "references",
+            reason: "need at least one image's references".into(),
+        });
+    }
     if let Some(i) = references.iter().position(Vec::is_empty) {
         return Err(Error::InvalidParameter {
             name: "references",
@@ -283,18 +294,7 @@ impl CiderD {
     /// A scorer whose document frequencies come from `references` (one set per image) and
     /// which scores candidates against those sets.
     pub fn new(references: &[Vec<String>]) -> Result<Self> {
-        if references.is_empty() {
-            return Err(Error::InvalidParameter {
-                name: "references",
-                reason: "need at least one image's references".into(),
-            });
-        }
-        if let Some(i) = references.iter().position(Vec::is_empty) {
-            return Err(Error::InvalidParameter {
-                name: "references",
-                reason: format!("image {i} has no reference caption"),
-            });
-        }
+        check_references(references)?;
         let mut words: HashMap<String, u32> = HashMap::new();
         let counts: Vec<Vec<HashMap<Gram, usize>>> = references
             .iter()

@@ -260,27 +260,14 @@ impl Captioning {
             score: f64,
         }
         let k = self.cfg.beam_size.max(1);
-        let (nb, l, d) = (feats.size()[0], feats.size()[1], feats.size()[2]);
+        let (nb, l) = (feats.size()[0], feats.size()[1] as usize);
         let images = nb as usize;
         let ki = k as i64;
-        let proj = self.attention.project(feats).map_err(Error::task)?;
-        let a = proj.size()[2];
         // row i * k + j: image i's slot j
-        let f = feats
-            .f_unsqueeze(1)?
-            .f_expand([nb, ki, l, d], false)?
-            .f_reshape([nb * ki, l, d])?;
-        let p = proj
-            .f_unsqueeze(1)?
-            .f_expand([nb, ki, l, a], false)?
-            .f_reshape([nb * ki, l, a])?;
+        let rows = |t: &Tensor| t.f_repeat_interleave_self_int(ki, 0, None);
+        let proj = self.attention.project(feats).map_err(Error::task)?;
+        let (f, p) = (rows(feats)?, rows(&proj)?);
         let (h0, c0) = self.init_state(feats)?;
-        let rows = |t: &Tensor| -> Result<Tensor> {
-            let n = t.size()[1];
-            Ok(t.f_unsqueeze(1)?
-                .f_expand([nb, ki, n], false)?
-                .f_reshape([nb * ki, n])?)
-        };
         let mut state = (rows(&h0)?, rows(&c0)?);
         let empty = Beam {
             tokens: vec![],
@@ -309,14 +296,10 @@ impl Captioning {
                 .to_device(self.device)
                 .f_unsqueeze(1)?
                 + &logp;
-            let (top, idx) = scores
-                .f_view([nb, ki * v])?
-                .f_topk(ki.min(ki * v), -1, true, true)?;
-            let kk = top.size()[1] as usize;
+            let (top, idx) = scores.f_view([nb, ki * v])?.f_topk(ki, -1, true, true)?;
             let top = Vec::<f32>::try_from(&top.to_device(Device::Cpu).reshape([-1]))?;
             let idx = Vec::<i64>::try_from(&idx.to_device(Device::Cpu).reshape([-1]))?;
             let alpha = Vec::<f32>::try_from(&alpha.to_device(Device::Cpu).reshape([-1]))?;
-            let la = l as usize;
             // the row each new slot continues (free slots keep their own row)
             let mut src_rows: Vec<i64> = (0..(images * k) as i64).collect();
             for i in 0..images {
@@ -324,16 +307,16 @@ impl Captioning {
                     continue;
                 }
                 let mut next = Vec::with_capacity(k);
-                for j in 0..kk {
-                    let s = top[i * kk + j];
+                for j in i * k..(i + 1) * k {
+                    let s = top[j];
                     if s == f32::NEG_INFINITY {
                         continue;
                     }
-                    let (src, word) = ((idx[i * kk + j] / v) as usize, idx[i * kk + j] % v);
+                    let (src, word) = ((idx[j] / v) as usize, idx[j] % v);
                     let row = i * k + src;
                     let old = &live[i][src];
                     let mut alphas = old.alphas.clone();
-                    alphas.push(alpha[row * la..(row + 1) * la].to_vec());
+                    alphas.push(alpha[row * l..(row + 1) * l].to_vec());
                     let mut tokens = old.tokens.clone();
                     if word == self.end {
                         done[i].push(Beam {
@@ -532,13 +515,9 @@ impl Captioning {
         let train = &self.splits["train"];
         let idx = crate::common::batch_index(batch);
         let (feats, _) = self.encode(&train.images.index_select(0, &idx), true)?;
-        let (n, l, d) = (feats.size()[0], feats.size()[1], feats.size()[2]);
         let k = self.cfg.scst_samples;
         // rows: image 0's k samples, image 1's, ...
-        let expanded = feats
-            .f_unsqueeze(1)?
-            .f_expand([n, k as i64, l, d], false)?
-            .f_reshape([n * k as i64, l, d])?;
+        let expanded = feats.f_repeat_interleave_self_int(k as i64, 0, None)?;
         let (tokens, logp, mask) = self.rollout(&expanded, true, true)?;
         let score = |i: usize, t: &[i64]| reward.score(batch[i], &self.sentence(t));
         let r: Vec<f64> = tokens
