@@ -30,6 +30,10 @@ pub struct Summary {
     /// the first [`WARMUP_STEPS`] steps of the process too (libtorch's first steps pay for
     /// kernel selection and allocator growth); over all steps when there were no more.
     pub samples_per_sec: f64,
+    /// Wall-clock start and end (Unix seconds) of the steps counted in
+    /// [`Summary::samples_per_sec`], for lining up outside measurements such as GPU
+    /// utilisation; the span includes any evaluation and checkpointing between them.
+    pub timed_window: Option<(f64, f64)>,
     /// The checkpoint directory of the best step.
     pub best_checkpoint: Option<PathBuf>,
 }
@@ -45,6 +49,13 @@ pub struct Trainer {
     dir: PathBuf,
     device: Device,
     progress: bool,
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// One line of `metrics.jsonl`.
@@ -182,6 +193,8 @@ impl Trainer {
         // (all steps, after warm-up) x (samples, seconds)
         let (mut samples, mut busy) = ([0usize; 2], [0.0f64; 2]);
         let mut ran = 0usize;
+        // (all steps, after warm-up) x (start, end) in Unix seconds
+        let mut window: [Option<(f64, f64)>; 2] = [None; 2];
         let mut last_val = Metrics::new();
         let mut stopped_early = false;
         let mut order = Vec::new();
@@ -199,6 +212,7 @@ impl Trainer {
                 (cfg.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ st.step as u64) as i64 & i64::MAX,
             );
             let lr = cfg.optimizer.lr * cfg.schedule.factor(st.step, total);
+            let started = unix_now();
             let t0 = Instant::now();
             opt.zero_grad();
             let ctx = StepContext {
@@ -227,6 +241,8 @@ impl Trainer {
             for k in 0..=usize::from(ran > WARMUP_STEPS) {
                 busy[k] += dt;
                 samples[k] += batch.len();
+                let first = window[k].map_or(started, |w| w.0);
+                window[k] = Some((first, started + dt));
             }
             st.step += 1;
             st.epoch = st.step / per_epoch;
@@ -280,18 +296,18 @@ impl Trainer {
             .best_step
             .map(|s| self.checkpoints().join(checkpoint::name(s)))
             .filter(|p| p.is_dir());
+        let timed = usize::from(busy[1] > 0.0);
         Ok(Summary {
             steps: st.step,
             best: st.best_step.zip(st.best),
             stopped_early,
             last_val,
-            samples_per_sec: if busy[1] > 0.0 {
-                samples[1] as f64 / busy[1]
-            } else if busy[0] > 0.0 {
-                samples[0] as f64 / busy[0]
+            samples_per_sec: if busy[timed] > 0.0 {
+                samples[timed] as f64 / busy[timed]
             } else {
                 0.0
             },
+            timed_window: window[timed],
             best_checkpoint,
         })
     }

@@ -261,6 +261,19 @@ fn runs_write_their_directory_and_refuse_to_overwrite() {
     let r = mm_train::run::train::<Blobs>(&defaults, &opts).unwrap();
     assert_eq!(r.summary.steps, 13);
     assert!(r.test["accuracy"] > 0.6);
+    // 13 steps, the first 10 left out: the window holds the last 3 (and the evaluation
+    // between them), at least two full batches and one example of the last
+    let (start, end) = r.summary.timed_window.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let timed = (2 * train_cfg().batch_size + 1) as f64 / r.summary.samples_per_sec;
+    assert!(
+        start < end && end <= now && now - start < 600.0,
+        "{start} {end} {now}"
+    );
+    assert!(end - start >= timed * 0.999, "{} < {timed}", end - start);
     let cfg_text = std::fs::read_to_string(out.join("config.toml")).unwrap();
     assert!(cfg_text.contains("hidden = 12"), "{cfg_text}");
     assert!(out.join("summary.json").is_file());
