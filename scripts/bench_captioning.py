@@ -107,7 +107,8 @@ def main():
               lambda: torch_run(images, caps, vocab, start, end, args.steps, 64, args.device),
               (lambda: mm_samples_per_sec(args.mm, "captioning", args.data, args.steps, args.threads,
                                           args.device, ["task.beam_size=1"]))
-              if args.mm else None)
+              if args.mm else None,
+              device=args.device)
 
 if __name__ == "__main__":
     main()

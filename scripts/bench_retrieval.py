@@ -109,7 +109,8 @@ def main():
               lambda: torch_run(images, caps, vocab_size, args.steps, 64, args.device),
               (lambda: mm_samples_per_sec(args.mm, "retrieval", args.data, args.steps, args.threads,
                                           args.device, sets))
-              if args.mm else None)
+              if args.mm else None,
+              device=args.device)
 
 if __name__ == "__main__":
     main()

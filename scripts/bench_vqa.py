@@ -88,7 +88,8 @@ def main():
     alternate(args.repeat,
               lambda: torch_run(images, items, vocab, args.steps, 128, args.device),
               (lambda: mm_samples_per_sec(args.mm, "vqa", args.data, args.steps, args.threads, args.device))
-              if args.mm else None)
+              if args.mm else None,
+              device=args.device)
 
 if __name__ == "__main__":
     main()
