@@ -129,11 +129,16 @@ fn sound_tagging_cmd(args: SoundTaggingArgs) -> Result<()> {
     let views: Vec<_> = report.examples.iter().map(|e| e.view()).collect();
     let spec_png = args.out.join("spectrograms.png");
     plot::save_png_atomic(&plot::spectrogram_strip(&views, 3)?, &spec_png)?;
-    let loss_png = args.out.join("loss.png");
-    plot::save_png_atomic(
-        &plot::line_plot(&[&report.train_loss], 480, 240)?,
-        &loss_png,
-    )?;
+    let mut wrote = vec![args.out.join("metrics.json"), spec_png];
+    // a curve needs two epochs
+    if report.train_loss.len() >= 2 {
+        let loss_png = args.out.join("loss.png");
+        plot::save_png_atomic(
+            &plot::line_plot(&[&report.train_loss], 480, 240)?,
+            &loss_png,
+        )?;
+        wrote.push(loss_png);
+    }
 
     let (n_train, n_test) = report.split_sizes;
     println!(
@@ -154,11 +159,7 @@ fn sound_tagging_cmd(args: SoundTaggingArgs) -> Result<()> {
             k, report.class_names[k], row[k], total
         );
     }
-    println!(
-        "wrote {}, {}, {}",
-        args.out.join("metrics.json").display(),
-        spec_png.display(),
-        loss_png.display()
-    );
+    let wrote: Vec<String> = wrote.iter().map(|p| p.display().to_string()).collect();
+    println!("wrote {}", wrote.join(", "));
     Ok(())
 }

@@ -174,6 +174,26 @@ fn quick_training_writes_the_run_directory() {
     );
 }
 
+/// One epoch (no loss curve to draw) trains and writes what it can; logs piped to a file
+/// carry no terminal colour codes.
+#[test]
+fn one_epoch_of_training_works_and_piped_logs_are_plain() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = Command::new(env!("CARGO_BIN_EXE_mm"))
+        .args(["train", "sound-tagging", "--quick", "--device", "cpu"])
+        .args(["--epochs", "1", "--out", out.to_str().unwrap()])
+        .env_remove("LD_LIBRARY_PATH")
+        .env("MM_LOG", "info")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("INFO") && !err.contains('\x1b'), "{err:?}");
+    assert!(out.join("metrics.json").is_file() && out.join("spectrograms.png").is_file());
+    assert!(!out.join("loss.png").exists());
+}
+
 fn fixture(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../mm-signal/tests/fixtures/librosa")
