@@ -1,13 +1,17 @@
 //! `cargo xtask gpu-bundle --out DIR`: everything the CUDA checks need, for a machine with a GPU
 //! and PyTorch 2.11 but no Rust toolchain.
 //!
-//! The bundle holds the release `mm` binary, the `signal-workloads` tool with
-//! `scripts/gpu_w2_torch.py` (mm's tensor path against PyTorch on the same card), the
+//! The bundle holds the release `mm` binary; the `signal-workloads` tool with
+//! `scripts/gpu_w2_torch.py` (mm's tensor path against PyTorch on the same card); the
 //! `vision-workloads` tool with `scripts/bench_vision.py` (ResNet-50 forward and
-//! forward+backward against PyTorch on the same card), and the test
-//! executables of `mm-tests` built with its `cuda` feature, stripped, and `run.sh`, which points the loader at that machine's torch
-//! (`/opt/torch/.venv` by default, `TORCH_VENV` to override) and runs every check, exiting
-//! non-zero if any fails.
+//! forward+backward against PyTorch on the same card); the training benchmarks
+//! `scripts/bench_{retrieval,vqa,captioning}.py`; a gzipped prefix of the word2vec benchmark
+//! corpus when `data/w2v` has one; the test executables of `mm-tests` built with its `cuda`
+//! feature, stripped; and `run.sh` (`xtask/src/gpu_run.sh`), which points the loader at that
+//! machine's torch (`/opt/torch/.venv` by default, `TORCH_VENV` to override) and runs every
+//! check under a deadline, most wanted first, logging to `$OUT/run.log` and
+//! `$OUT/results.tsv`, and exiting non-zero if any fails. `run.sh NAME...` reruns only some;
+//! `MM_BUNDLE_DEVICE=cpu MM_BUNDLE_QUICK=1 bash run.sh` rehearses its command lines here.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,45 +23,12 @@ use crate::util::{cargo, have, output, project_root, run as exec, step};
 /// The bundle must stay small enough to carry to the GPU machine.
 const MAX_BUNDLE_BYTES: u64 = 60 << 20;
 
-const RUN_SH: &str = r#"#!/usr/bin/env bash
-# CUDA checks for mm, built by `cargo xtask gpu-bundle`. Needs PyTorch 2.11 (CUDA build) in
-# $TORCH_VENV (default /opt/torch/.venv); no Rust toolchain. Exits non-zero if any check fails.
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-venv=${TORCH_VENV:-/opt/torch/.venv}
-lib=$(ls -d "$venv"/lib/python3*/site-packages/torch/lib 2>/dev/null | head -n 1)
-if [ -z "$lib" ]; then echo "no torch/lib under $venv (set TORCH_VENV)"; exit 2; fi
-export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-out=${OUT:-$(mktemp -d)}
-failed=()
-check() { local name=$1; shift; echo "== $name: $*"; if "$@"; then echo "-- ok: $name"; else echo "-- FAILED: $name"; failed+=("$name"); fi; }
-check info "$here/mm" info
-check info-json-cuda bash -c "'$here/mm' info --json | tee '$out/info.json' | grep -q '\"cuda_available\": true'"
-check train-cuda "$here/mm" train sound-tagging --quick --device cuda --out "$out/sound-tagging-cuda"
-for t in "$here"/tests/*; do check "$(basename "$t")" "$t" --test-threads=1; done
-# measurement, not a pass/fail check: mm's tensor path vs PyTorch on this card (W2)
-check w2-gpu-vs-torch "$venv/bin/python" "$here/gpu_w2_torch.py" --mm "$here/signal-workloads"
-# the training engine on CUDA: SynthAV retrieval, fp32 and with autocast
-check synthav "$here/mm" data synthav --out "$out/synthav.h5" --scenes 1000
-check retrieval-cuda "$here/mm" train retrieval --data "$out/synthav.h5" --device cuda --out "$out/retrieval-cuda" --quiet --set train.epochs=10
-check retrieval-cuda-autocast "$here/mm" train retrieval --data "$out/synthav.h5" --device cuda --out "$out/retrieval-autocast" --quiet --set train.epochs=10 --set train.autocast=bf16
-check captioning-cuda "$here/mm" train captioning --data "$out/synthav.h5" --device cuda --out "$out/captioning-cuda" --quiet --set train.epochs=5
-check captioning-scst-cuda "$here/mm" train captioning --data "$out/synthav.h5" --device cuda --out "$out/captioning-scst-cuda" --quiet --set train.epochs=2 --set task.objective=scst --set "task.init_weights=$out/captioning-cuda" --set train.optimizer.lr=2e-4 --set train.schedule.kind=constant
-check vqa-cuda "$here/mm" train vqa --data "$out/synthav.h5" --device cuda --out "$out/vqa-cuda" --quiet --set train.epochs=10 --set train.autocast=bf16
-# measurement: retrieval training samples/s vs an equivalent PyTorch script (needs h5py there)
-if "$venv/bin/python" -c "import h5py" 2>/dev/null; then
-  check retrieval-gpu-vs-torch "$venv/bin/python" "$here/bench_retrieval.py" --data "$out/synthav.h5" --mm "$here/mm" --device cuda --steps 300 --repeat 2
-  check vqa-gpu-vs-torch "$venv/bin/python" "$here/bench_vqa.py" --data "$out/synthav.h5" --mm "$here/mm" --device cuda --steps 300 --repeat 2
-  check captioning-gpu-vs-torch "$venv/bin/python" "$here/bench_captioning.py" --data "$out/synthav.h5" --mm "$here/mm" --device cuda --steps 200 --repeat 2
-else
-  echo "== retrieval-gpu-vs-torch: skipped (no h5py in $venv)"
-fi
-# measurement: ResNet-50 forward (eval) and forward+backward at batch 64 vs PyTorch, same card
-check resnet-gpu-vs-torch env MM_VISION_BENCH="$here/vision-workloads" "$venv/bin/python" "$here/bench_vision.py" --device cuda --archs resnet50 --batch 64 --repeat 20
-check resnet-train-gpu-vs-torch env MM_VISION_BENCH="$here/vision-workloads" "$venv/bin/python" "$here/bench_vision.py" --device cuda --archs resnet50 --batch 64 --repeat 20 --train --autocast bf16
-echo
-if [ ${#failed[@]} -eq 0 ]; then echo "all CUDA checks passed"; else echo "failed: ${failed[*]}"; exit 1; fi
-"#;
+/// `run.sh`: every check, with time limits, a log and a results table under `$OUT`.
+const RUN_SH: &str = include_str!("gpu_run.sh");
+
+/// Words of the benchmark corpus (`data/w2v/corpus.txt`, made by `benches/w2v/build_corpus.sh`)
+/// carried for the word2vec check, gzipped (about 6 MB).
+const W2V_WORDS: usize = 3_000_000;
 
 pub fn run(args: &[String]) -> Result<()> {
     let out = match args {
@@ -141,6 +112,7 @@ pub fn run(args: &[String]) -> Result<()> {
     for (name, exe) in &tests {
         copy_stripped(exe, &out.join("tests").join(name))?;
     }
+    add_w2v_corpus(&out.join("w2v"))?;
     let run_sh = out.join("run.sh");
     std::fs::write(&run_sh, RUN_SH).with_context(|| format!("writing {}", run_sh.display()))?;
     set_executable(&run_sh)?;
@@ -156,6 +128,58 @@ pub fn run(args: &[String]) -> Result<()> {
         bail!("the bundle is {size} bytes, over the 60 MiB limit");
     }
     println!("on the CUDA machine: bash {}/run.sh", out.display());
+    Ok(())
+}
+
+/// The first [`W2V_WORDS`] words (whole lines) of the word2vec benchmark corpus, gzipped,
+/// with the analogy and similarity files, when `data/w2v` has them; else a note.
+fn add_w2v_corpus(dir: &Path) -> Result<()> {
+    use std::io::{BufRead, Write};
+    let src = project_root().join("data/w2v");
+    let files = ["corpus.txt", "questions-words.txt", "wordsim353.tsv"];
+    if let Some(missing) = files.iter().find(|f| !src.join(f).is_file()) {
+        println!(
+            "note: no {} in {}; the bundle's word2vec checks will be skipped",
+            missing,
+            src.display()
+        );
+        return Ok(());
+    }
+    if !have("gzip") {
+        println!("note: no `gzip` on PATH; the bundle's word2vec checks will be skipped");
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for f in &files[1..] {
+        std::fs::copy(src.join(f), dir.join(f)).with_context(|| format!("copying {f}"))?;
+    }
+    let gz = dir.join("corpus.txt.gz");
+    let file = std::fs::File::create(&gz).with_context(|| format!("creating {}", gz.display()))?;
+    let mut child = Command::new("gzip")
+        .arg("-6")
+        .stdin(std::process::Stdio::piped())
+        .stdout(file)
+        .spawn()
+        .context("starting gzip")?;
+    let corpus = src.join("corpus.txt");
+    let reader = std::io::BufReader::new(
+        std::fs::File::open(&corpus).with_context(|| format!("opening {}", corpus.display()))?,
+    );
+    {
+        let mut stdin = child.stdin.take().context("gzip's stdin")?;
+        let mut words = 0;
+        for line in reader.lines() {
+            let line = line.with_context(|| format!("reading {}", corpus.display()))?;
+            words += line.split_whitespace().count();
+            writeln!(stdin, "{line}").context("writing to gzip")?;
+            if words >= W2V_WORDS {
+                break;
+            }
+        }
+    }
+    if !child.wait().context("waiting for gzip")?.success() {
+        bail!("gzip failed on {}", corpus.display());
+    }
     Ok(())
 }
 
@@ -223,6 +247,129 @@ fn dir_size(dir: &Path) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A bundle whose tools are stand-ins that print what `run.sh` greps for and exit with
+    /// `rc` (the python stand-in always succeeds), with a fake torch venv beside it.
+    fn fake_bundle(rc: i32) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let b = d.path().join("bundle");
+        std::fs::create_dir_all(b.join("tests")).unwrap();
+        std::fs::create_dir_all(b.join("w2v")).unwrap();
+        std::fs::create_dir_all(d.path().join("venv/lib/python3.12/site-packages/torch/lib"))
+            .unwrap();
+        std::fs::create_dir_all(d.path().join("venv/bin")).unwrap();
+        let tool = format!("#!/bin/sh\necho '\"cuda_available\": true'\nexit {rc}\n");
+        let tools = ["mm", "signal-workloads", "vision-workloads", "tests/cuda"];
+        for t in tools.iter().chain(&["tests/pipeline"]) {
+            std::fs::write(b.join(t), &tool).unwrap();
+            set_executable(&b.join(t)).unwrap();
+        }
+        let py = d.path().join("venv/bin/python");
+        std::fs::write(&py, "#!/bin/sh\nexit 0\n").unwrap();
+        set_executable(&py).unwrap();
+        let gz = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "echo a b c | gzip > {}",
+                b.join("w2v/corpus.txt.gz").display()
+            ))
+            .status()
+            .unwrap();
+        assert!(gz.success());
+        std::fs::write(b.join("run.sh"), RUN_SH).unwrap();
+        d
+    }
+
+    /// Runs the fake bundle's `run.sh` with `args`; returns its exit code and results table.
+    fn run_fake(d: &tempfile::TempDir, args: &[&str]) -> (Option<i32>, Vec<(String, String)>) {
+        let out = d.path().join("out");
+        let _ = std::fs::remove_dir_all(&out);
+        let o = Command::new("bash")
+            .arg(d.path().join("bundle/run.sh"))
+            .args(args)
+            .env("TORCH_VENV", d.path().join("venv"))
+            .env("OUT", &out)
+            .output()
+            .unwrap();
+        // everything printed is in the log too (no log when the arguments are refused)
+        if let Ok(log) = std::fs::read_to_string(out.join("run.log")) {
+            assert_eq!(log, String::from_utf8_lossy(&o.stdout));
+        }
+        let table = std::fs::read_to_string(out.join("results.tsv")).unwrap_or_default();
+        let rows = table
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                (f[0].to_owned(), f[1].to_owned())
+            })
+            .collect();
+        (o.status.code(), rows)
+    }
+
+    #[test]
+    fn run_sh_runs_every_listed_check_and_records_each() {
+        let d = fake_bundle(0);
+        let o = Command::new("bash")
+            .arg(d.path().join("bundle/run.sh"))
+            .arg("--list")
+            .output()
+            .unwrap();
+        let listed: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert!(listed.len() > 15 && listed.contains(&"test-cuda".to_owned()));
+        let (rc, rows) = run_fake(&d, &[]);
+        assert_eq!(rc, Some(0), "{rows:?}");
+        // every listed check ran and passed, in the listed order (but the absent test
+        // executables), each once
+        let expected: Vec<(String, String)> = listed
+            .iter()
+            .filter(|n| !["test-libtorch_link", "test-synthav_learnable"].contains(&n.as_str()))
+            .map(|n| (n.clone(), "ok".to_owned()))
+            .collect();
+        assert_eq!(rows, expected);
+
+        // a selection runs what it names and what that needs, nothing else
+        let (rc, rows) = run_fake(&d, &["captioning-scst-cuda"]);
+        assert_eq!(rc, Some(0));
+        let names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(
+            names,
+            ["synthav", "captioning-cuda", "captioning-scst-cuda"]
+        );
+        let (rc, _) = run_fake(&d, &["no-such-check"]);
+        assert_eq!(rc, Some(2));
+
+        // past the deadline nothing starts, and the run fails
+        let out = d.path().join("out");
+        let o = Command::new("bash")
+            .arg(d.path().join("bundle/run.sh"))
+            .args(["info", "vqa-cuda"])
+            .env("TORCH_VENV", d.path().join("venv"))
+            .env("OUT", &out)
+            .env("MM_BUNDLE_DEADLINE", "0")
+            .status()
+            .unwrap();
+        assert_eq!(o.code(), Some(1));
+        let table = std::fs::read_to_string(out.join("results.tsv")).unwrap();
+        assert!(table.lines().all(|l| l.contains("\tskipped\t")), "{table}");
+    }
+
+    #[test]
+    fn run_sh_reports_failing_checks_and_exits_non_zero() {
+        let d = fake_bundle(3);
+        let (rc, rows) = run_fake(&d, &["info", "test-cuda", "word2vec-cpu"]);
+        assert_eq!(rc, Some(1));
+        assert_eq!(
+            rows,
+            [
+                ("info".to_owned(), "FAILED".to_owned()),
+                ("test-cuda".to_owned(), "FAILED".to_owned()),
+                ("word2vec-cpu".to_owned(), "FAILED".to_owned()),
+            ]
+        );
+    }
 
     #[test]
     fn picks_integration_test_executables_only() {
