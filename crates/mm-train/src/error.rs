@@ -19,7 +19,7 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("i/o on {path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -56,8 +56,8 @@ pub enum Error {
     #[error(transparent)]
     Torch(#[from] tch::TchError),
     /// A task's own error.
-    #[error("task: {0}")]
-    Task(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error(transparent)]
+    Task(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl Error {

@@ -46,7 +46,7 @@ pub enum Error {
         got: String,
     },
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("i/o on {path}")]
     Io {
         /// The file.
         path: std::path::PathBuf,
@@ -96,7 +96,7 @@ pub enum Error {
         dtype: String,
     },
     /// An image could not be read or decoded.
-    #[error("{path}: {source}")]
+    #[error("reading image {path}")]
     Image {
         /// The file.
         path: std::path::PathBuf,
