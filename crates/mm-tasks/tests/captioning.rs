@@ -134,6 +134,12 @@ fn bad_configurations_are_errors() {
     cfg.stage = Some("stage9".into());
     assert!(Captioning::build(&cfg, Device::Cpu).is_err());
     cfg.stage = Some("stage2".into());
+    cfg.beam_size = 0;
+    let e = Captioning::build(&cfg, Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("beam_size"), "{e}");
+    cfg.beam_size = 3;
     let t = Captioning::build(&cfg, Device::Cpu).unwrap();
     assert!(t.train_size() > 0);
     // SCST's sample-mean baseline needs two samples; init weights must exist and fit

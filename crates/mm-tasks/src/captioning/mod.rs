@@ -626,6 +626,15 @@ impl Task for Captioning {
                 "max_len must be positive, dropout in [0, 1), alpha_c >= 0",
             ));
         }
+        if cfg.beam_size == 0 || !cfg.length_alpha.is_finite() {
+            return Err(Error::InvalidParameter {
+                name: "beam_size",
+                reason: format!(
+                    "beam_size must be at least 1 (1 is greedy) and length_alpha finite, got {} and {}",
+                    cfg.beam_size, cfg.length_alpha
+                ),
+            });
+        }
         let min_samples = match cfg.scst_baseline {
             ScstBaseline::SampleMean => 2,
             ScstBaseline::Greedy => 1,
