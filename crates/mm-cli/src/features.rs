@@ -274,8 +274,20 @@ fn write_npy_atomic<A: ndarray_npy::WritableElement, D: ndarray::Dimension>(
     path: &Path,
     arr: &ndarray::Array<A, D>,
 ) -> Result<()> {
+    use ndarray_npy::WriteNpyExt;
     let tmp = path.with_extension("npy.tmp");
-    ndarray_npy::write_npy(&tmp, arr).with_context(|| format!("writing {}", tmp.display()))?;
+    // the file is opened here so that a bad path reads as one plain I/O error
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    let written = arr
+        .write_npy(&mut w)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| std::io::Write::flush(&mut w).map_err(anyhow::Error::from));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", tmp.display()));
+    }
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
 }
 

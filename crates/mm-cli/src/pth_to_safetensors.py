@@ -16,7 +16,11 @@ from safetensors.torch import save_file
 
 def main():
     src, dst = sys.argv[1], sys.argv[2]
-    obj = torch.load(src, map_location="cpu", weights_only=True)
+    try:
+        obj = torch.load(src, map_location="cpu", weights_only=True)
+    except Exception as e:  # a file torch cannot read: one line, not a traceback
+        sys.exit(f"{src}: not a PyTorch checkpoint that torch.load reads with weights_only=True "
+                 f"({type(e).__name__}: {e})")
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

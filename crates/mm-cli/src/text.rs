@@ -3,7 +3,7 @@
 use std::io::BufRead;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use mm_text::word2vec::{
     VectorFormat, Word2Vec, Word2VecConfig, eval, read_vectors, write_safetensors, write_vectors,
@@ -310,6 +310,13 @@ pub fn run(cmd: TextCommand) -> Result<()> {
                 ..Default::default()
             };
             let vocab = Vocab::build(&sentences, &cfg)?;
+            if vocab.len() == cfg.specials.len() {
+                bail!(
+                    "{}: no word occurs --min-count {min_count} times ({} lines); no vocabulary written",
+                    train.display(),
+                    sentences.len()
+                );
+            }
             vocab
                 .save(&out)
                 .with_context(|| format!("saving vocabulary to {}", out.display()))?;

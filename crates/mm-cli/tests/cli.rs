@@ -131,6 +131,23 @@ fn vocab_from_a_corpus() {
     assert_eq!(v.len(), 7);
     assert_eq!(v.word(4).unwrap(), "a");
     assert_eq!(v.id("circle"), None);
+    // a corpus with no word reaching --min-count writes nothing
+    let o = mm(&[
+        "text",
+        "vocab",
+        "--train",
+        corpus.to_str().unwrap(),
+        "--min-count",
+        "9",
+        "--out",
+        dir.path().join("none.json").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("no word occurs"),
+        "{err}"
+    );
+    assert!(!dir.path().join("none.json").exists());
 }
 
 #[test]
@@ -634,6 +651,25 @@ fn vision_convert_turns_a_wrapped_pth_into_loadable_safetensors() {
     ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("does not fit resnet34"));
+    // a file that is no checkpoint: one line saying so, no Python traceback
+    let junk = dir.path().join("junk.pth");
+    std::fs::write(&junk, b"RIFF....WAVEfmt not a pickle").unwrap();
+    let o = mm(&[
+        "vision",
+        "convert",
+        "--input",
+        junk.to_str().unwrap(),
+        "--out",
+        dir.path().join("junk.safetensors").to_str().unwrap(),
+        "--python",
+        py.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("not a PyTorch checkpoint"),
+        "{err}"
+    );
+    assert!(!err.contains("Traceback"), "{err}");
 }
 
 /// A training process killed mid-run and resumed ends exactly where an uninterrupted run with
@@ -749,6 +785,23 @@ fn killed_training_resumes_to_the_uninterrupted_result() {
     assert_eq!(test(&a), test(&b));
     let last = "checkpoints/step-00000030/model.safetensors";
     assert!(std::fs::read(a.join(last)).unwrap() == std::fs::read(b.join(last)).unwrap());
+
+    // another task's command names what the run is; a run from before the header line (no
+    // header, summary.json present) too
+    let ck = a.join("checkpoints/step-00000030");
+    let o = mm(&["eval", "captioning", "--checkpoint", ck.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("is a `retrieval` run, not `captioning`"),
+        "{err}"
+    );
+    let cfg = a.join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.starts_with("# mm task: retrieval\n"), "{text}");
+    std::fs::write(&cfg, text.lines().skip(1).collect::<Vec<_>>().join("\n")).unwrap();
+    let o = mm(&["eval", "vqa", "--checkpoint", a.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("is a `retrieval` run, not `vqa`"), "{err}");
 
     // a damaged checkpoint is detected, not loaded
     let model = b.join(last);

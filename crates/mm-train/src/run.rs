@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
@@ -60,7 +59,25 @@ fn write_atomic(path: &Path, text: &str) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(Error::io(path))
 }
 
-fn read_config<C: DeserializeOwned>(dir: &Path) -> Result<RunConfig<C>> {
+/// The first line of a run's `config.toml`, naming its task.
+const TASK_HEADER: &str = "# mm task: ";
+
+/// The task a run directory was trained for: `config.toml`'s header line, else (runs from
+/// before the header) `summary.json`'s `task`.
+fn run_task(dir: &Path, config_text: &str) -> Option<String> {
+    if let Some(name) = config_text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix(TASK_HEADER))
+    {
+        return Some(name.trim().to_owned());
+    }
+    let summary = std::fs::read_to_string(dir.join("summary.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&summary).ok()?;
+    v["task"].as_str().map(str::to_owned)
+}
+
+fn read_config<T: Task>(dir: &Path) -> Result<RunConfig<T::Config>> {
     let path = dir.join("config.toml");
     let text = std::fs::read_to_string(&path).map_err(|e| {
         Error::Config(format!(
@@ -68,6 +85,15 @@ fn read_config<C: DeserializeOwned>(dir: &Path) -> Result<RunConfig<C>> {
             path.display()
         ))
     })?;
+    if let Some(task) = run_task(dir, &text)
+        && task != T::NAME
+    {
+        return Err(Error::Config(format!(
+            "{} is a `{task}` run, not `{}`",
+            dir.display(),
+            T::NAME
+        )));
+    }
     toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
 }
 
@@ -79,7 +105,7 @@ pub fn train<T: Task>(defaults: &RunConfig<T::Config>, opts: &RunOptions) -> Res
                 "a resumed run keeps the configuration it started with: drop --config/--set".into(),
             ));
         }
-        read_config(&opts.dir)?
+        read_config::<T>(&opts.dir)?
     } else {
         if !checkpoint::list(&opts.dir.join("checkpoints"))?.is_empty() {
             return Err(Error::Config(format!(
@@ -91,7 +117,8 @@ pub fn train<T: Task>(defaults: &RunConfig<T::Config>, opts: &RunOptions) -> Res
     };
     cfg.train.validate()?;
     std::fs::create_dir_all(&opts.dir).map_err(Error::io(&opts.dir))?;
-    write_atomic(&opts.dir.join("config.toml"), &config::to_toml(&cfg)?)?;
+    let text = format!("{TASK_HEADER}{}\n{}", T::NAME, config::to_toml(&cfg)?);
+    write_atomic(&opts.dir.join("config.toml"), &text)?;
     tch::manual_seed(cfg.train.seed as i64 & i64::MAX);
     let mut task = T::build(&cfg.task, opts.device)?;
     let trainer =
@@ -136,7 +163,7 @@ pub fn resolve_checkpoint(path: &Path) -> Result<(PathBuf, PathBuf)> {
 /// checkpoint's weights, for use as a library (`Captioning::caption`, `Vqa::forward`).
 pub fn restore<T: Task>(checkpoint_or_run: &Path, device: Device) -> Result<T> {
     let (run, ck) = resolve_checkpoint(checkpoint_or_run)?;
-    let cfg: RunConfig<T::Config> = read_config(&run)?;
+    let cfg = read_config::<T>(&run)?;
     let mut task = T::build(&cfg.task, device)?;
     checkpoint::verify(&ck)?;
     checkpoint::load_model(&ck, task.var_store_mut())?;
