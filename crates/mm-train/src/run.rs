@@ -1,7 +1,8 @@
 //! Runs as the command line drives them: `train` into a run directory (resumable), `evaluate`
 //! and `infer` from a checkpoint.
 //!
-//! A run directory holds `config.toml` (the resolved configuration), `metrics.jsonl`,
+//! A run directory holds `config.toml` (the resolved configuration; a first comment line names
+//! the task, so that another task refuses the run), `metrics.jsonl`,
 //! `checkpoints/step-NNNNNNNN/`, `loss.png`, `<monitor>.png` and, when done, `summary.json`.
 
 use std::path::{Path, PathBuf};
