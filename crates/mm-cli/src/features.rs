@@ -168,12 +168,15 @@ fn mel_config(a: &FeaturesArgs, sr: u32) -> MelConfig {
     }
 }
 
-fn db_config(a: &FeaturesArgs) -> DbConfig {
-    DbConfig {
+fn db_config(a: &FeaturesArgs) -> Result<DbConfig> {
+    if a.top_db.is_nan() {
+        bail!("--top-db must be a number (a negative one disables the floor)");
+    }
+    Ok(DbConfig {
         reference: DbRef::Value(1.0),
         amin: 1e-10,
         top_db: (a.top_db >= 0.0).then_some(a.top_db),
-    }
+    })
 }
 
 /// The feature of each channel, `[channels, rows, frames]`.
@@ -228,7 +231,7 @@ pub fn run(a: FeaturesArgs) -> Result<()> {
         Feature::LogMel => compute(
             &LogMelSpectrogram {
                 mel: MelSpectrogram::new(&stft, &mel_config(&a, sr))?,
-                db: db_config(&a),
+                db: db_config(&a)?,
             },
             &channels,
         )?,
@@ -239,7 +242,7 @@ pub fn run(a: FeaturesArgs) -> Result<()> {
                 &MfccConfig {
                     n_mfcc: a.n_mfcc,
                     lifter: a.lifter,
-                    db: db_config(&a),
+                    db: db_config(&a)?,
                 },
             )?,
             &channels,

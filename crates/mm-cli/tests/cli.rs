@@ -309,6 +309,8 @@ fn audio_features_resample_keep_channels_and_reject_bad_input() {
         (vec!["--win-length", "4096"], "win_length"),
         (vec!["--fmax", "30000"], "fmax"),
         (vec!["--sample-rate", "abc"], "--sample-rate"),
+        (vec!["--top-db", "nan"], "--top-db"),
+        (vec!["--n-fft", "2"], "hop_length"),
     ] {
         let mut full = vec![
             "audio",
@@ -344,6 +346,37 @@ fn audio_features_resample_keep_channels_and_reject_bad_input() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         !o.status.success() && err.contains("bad.wav") && !err.contains("panicked"),
+        "{err}"
+    );
+    // a NaN sample in a float WAV that must be resampled: a typed error, not a panic
+    let nan = dir.path().join("nan.wav");
+    mm_signal::write_wav(
+        &nan,
+        &mm_signal::Audio {
+            samples: ndarray::Array2::from_shape_fn(
+                (1, 4000),
+                |(_, i)| {
+                    if i == 7 { f32::NAN } else { 0.1 }
+                },
+            ),
+            sample_rate: 16000,
+        },
+        mm_signal::WavEncoding::Float32,
+    )
+    .unwrap();
+    let o = mm(&[
+        "audio",
+        "features",
+        "--input",
+        nan.to_str().unwrap(),
+        "--feature",
+        "mel",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("non-finite sample at index 7"),
         "{err}"
     );
 }

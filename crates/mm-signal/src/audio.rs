@@ -308,6 +308,10 @@ pub fn resample(y: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
     if from == to || y.is_empty() {
         return Ok(y.to_vec());
     }
+    // rubato's FFTs would panic on a NaN
+    if let Some(index) = y.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite { index });
+    }
     let mut r = Fft::<f32>::new(from as usize, to as usize, 1024, 1, FixedSync::Input)
         .map_err(|e| invalid("sample_rate", e.to_string()))?;
     let input = SequentialSlice::new(y, 1, y.len()).map_err(|e| invalid("y", e.to_string()))?;
@@ -429,6 +433,15 @@ mod tests {
         let e_hi: f32 = hi[500..7000].iter().map(|v| v * v).sum::<f32>() / 6500.0;
         assert!(e_hi < 1e-4, "aliased energy {e_hi}");
         assert!(resample(&y, 0, 16000).is_err());
+        // a NaN or an infinity is a typed error, not a panic inside the FFTs
+        for bad in [f32::NAN, f32::INFINITY] {
+            let mut z = y.clone();
+            z[123] = bad;
+            assert!(matches!(
+                resample(&z, 44100, 16000),
+                Err(Error::NonFinite { index: 123 })
+            ));
+        }
     }
 
     #[test]

@@ -171,7 +171,14 @@ impl Stft {
         }
         let hop_length = cfg.hop_length.unwrap_or(win_length / 4);
         if hop_length == 0 {
-            return Err(invalid("hop_length", "must be positive"));
+            return Err(invalid(
+                "hop_length",
+                if cfg.hop_length.is_some() {
+                    "must be positive".to_string()
+                } else {
+                    format!("the default win_length / 4 is 0 for win_length {win_length}; set it")
+                },
+            ));
         }
         let window = centred_window(cfg.window, win_length, cfg.n_fft);
         let fft = match cfg.precision {
