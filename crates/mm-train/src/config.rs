@@ -85,7 +85,8 @@ pub struct TrainConfig {
     /// Stop after this many evaluations without improvement (0: never).
     #[serde(default)]
     pub patience: usize,
-    /// Checkpoints kept besides the best one.
+    /// The most recent checkpoints kept (at least 1, the one `--resume` continues from),
+    /// besides the best one.
     #[serde(default = "default_keep_last")]
     pub keep_last: usize,
     /// Mixed precision: `"off"`, `"bf16"` or `"fp16"` autocast of the training step, on the
@@ -119,6 +120,13 @@ impl TrainConfig {
         }
         if self.log_every == 0 {
             return bad("train.log_every", "must be positive");
+        }
+        if self.keep_last == 0 {
+            // pruning would delete the latest checkpoint, the one --resume continues from
+            return bad(
+                "train.keep_last",
+                "must be at least 1: --resume continues from the latest checkpoint",
+            );
         }
         if self.clip_grad_norm.is_nan() || self.clip_grad_norm < 0.0 {
             return bad("train.clip_grad_norm", "must be >= 0");
@@ -325,5 +333,10 @@ mod tests {
         r.train.lr_groups.clear();
         r.train.optimizer.lr = -1.0;
         assert!(r.train.validate().is_err());
+        r.train.optimizer.lr = 1e-3;
+        r.train.validate().unwrap();
+        r.train.keep_last = 0;
+        let e = r.train.validate().unwrap_err().to_string();
+        assert!(e.contains("keep_last"), "{e}");
     }
 }
