@@ -214,7 +214,7 @@ impl Trainer {
             let lr = cfg.optimizer.lr * cfg.schedule.factor(st.step, total);
             let started = unix_now();
             let t0 = Instant::now();
-            opt.zero_grad();
+            opt.zero_grad()?;
             let ctx = StepContext {
                 step: st.step,
                 epoch,

@@ -34,7 +34,7 @@ fn every_optimizer_follows_torch_step_by_step() {
         let p = vs.root().add("p", init.copy(), true);
         let mut opt = Optimizer::new(&vs, &cfg, &[]).unwrap();
         for (k, lr) in lrs.iter().enumerate() {
-            opt.zero_grad();
+            opt.zero_grad().unwrap();
             let g = tensor(&f["grads"][k], &[3, 4]);
             (&p * &g).sum(Kind::Double).backward();
             opt.step(*lr).unwrap();
