@@ -29,7 +29,7 @@ fn update(c: &mut Criterion) {
         let n = vs.trainable_variables().len();
         g.bench_function(BenchmarkId::new(arch.name(), n), |b| {
             b.iter(|| {
-                opt.clip_grad_norm(1.0).unwrap();
+                let _ = opt.clip_grad_norm(1.0).unwrap();
                 opt.step(1e-3).unwrap();
                 // clears the gradients as a training step would (kept defined)
                 let _ = opt.zero_grad();

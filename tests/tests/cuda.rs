@@ -259,7 +259,7 @@ fn optimizer_updates_match_cpu_on_cuda() {
             opt.zero_grad().unwrap();
             let out = x.apply(&l1).relu().apply(&l2);
             (out - &y).square().mean(Kind::Float).backward();
-            opt.clip_grad_norm(0.5).unwrap();
+            let _ = opt.clip_grad_norm(0.5).unwrap();
             opt.step(0.05).unwrap();
         }
         let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();

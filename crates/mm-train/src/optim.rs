@@ -319,27 +319,29 @@ impl Optimizer {
     }
 
     /// Scales the gradients so that their global L2 norm is at most `max_norm`, as
-    /// `torch.nn.utils.clip_grad_norm_` does; returns the norm before clipping.
-    pub fn clip_grad_norm(&mut self, max_norm: f64) -> Result<f64> {
+    /// `torch.nn.utils.clip_grad_norm_` does (on the device, without waiting for it: the
+    /// factor `min(1, max_norm / (norm + 1e-6))` is applied as a tensor); returns the norm
+    /// before clipping as a 0-dimensional `f64` tensor.
+    pub fn clip_grad_norm(&mut self, max_norm: f64) -> Result<Tensor> {
         self.bind_grads()?;
         if !self.params.iter().any(|p| p.bound) {
-            return Ok(0.0);
+            return Ok(Tensor::f_zeros([], (Kind::Double, tch::Device::Cpu))?);
         }
         let norms = self
             .groups
             .iter()
             .map(|g| g.grad.f_norm()?.f_to_kind(Kind::Double))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        let total = Tensor::f_stack(&norms, 0)?.f_norm()?.double_value(&[]);
-        let coef = max_norm / (total + 1e-6);
-        if coef < 1.0 {
-            tch::no_grad(|| -> Result<()> {
-                for g in &mut self.groups {
-                    let _ = g.grad.f_mul_scalar_(coef)?;
-                }
-                Ok(())
-            })?;
-        }
+        let total = Tensor::f_stack(&norms, 0)?.f_norm()?;
+        tch::no_grad(|| -> Result<()> {
+            let coef = Tensor::f_full([], max_norm, (Kind::Double, total.device()))?
+                .f_div(&total.f_add_scalar(1e-6)?)?
+                .f_clamp_max(1.0)?;
+            for g in &mut self.groups {
+                let _ = g.grad.f_mul_(&coef)?;
+            }
+            Ok(())
+        })?;
         Ok(total)
     }
 

@@ -223,6 +223,16 @@ impl Trainer {
             let loss = crate::autocast::with_autocast(self.device, cfg.autocast, || {
                 task.train_step(batch, &ctx)
             })?;
+            loss.f_backward()?;
+            if cfg.clip_grad_norm > 0.0 {
+                let _norm = opt.clip_grad_norm(cfg.clip_grad_norm)?;
+            }
+            opt.step(lr)?;
+            task.after_step()?;
+            // read once the step is queued, as a PyTorch loop's `loss.item()`: reading it
+            // after the forward pass would make the host wait for the device mid-step. A
+            // non-finite loss has then been applied to the in-memory model, which the error
+            // discards; the checkpoints on disk are untouched.
             let value = loss.f_double_value(&[])?;
             if !value.is_finite() {
                 return Err(Error::NonFiniteLoss {
@@ -230,12 +240,6 @@ impl Trainer {
                     value,
                 });
             }
-            loss.f_backward()?;
-            if cfg.clip_grad_norm > 0.0 {
-                opt.clip_grad_norm(cfg.clip_grad_norm)?;
-            }
-            opt.step(lr)?;
-            task.after_step()?;
             let dt = t0.elapsed().as_secs_f64();
             ran += 1;
             for k in 0..=usize::from(ran > WARMUP_STEPS) {

@@ -11,7 +11,8 @@ use mm_train::{
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor, nn};
 
-/// Two Gaussian blobs in 8-d, an MLP with dropout; fails on purpose at `crash_at`.
+/// Two Gaussian blobs in 8-d, an MLP with dropout; fails on purpose at `crash_at`, and its
+/// loss turns NaN from step `nan_from` on (both counted from 1).
 struct Blobs {
     vs: nn::VarStore,
     l1: nn::Linear,
@@ -21,6 +22,7 @@ struct Blobs {
     n_train: usize,
     steps: usize,
     crash_at: Option<usize>,
+    nan_from: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +57,7 @@ impl Task for Blobs {
             n_train: 200,
             steps: 0,
             crash_at: cfg.crash_at,
+            nan_from: None,
         })
     }
 
@@ -82,8 +85,13 @@ impl Task for Blobs {
             .apply(&self.l1)
             .relu()
             .dropout(0.3, true);
-        Ok(h.apply(&self.l2)
-            .cross_entropy_for_logits(&self.y.index_select(0, &idx)))
+        let loss = h
+            .apply(&self.l2)
+            .cross_entropy_for_logits(&self.y.index_select(0, &idx));
+        Ok(match self.nan_from {
+            Some(k) if self.steps >= k => loss * f64::NAN,
+            _ => loss,
+        })
     }
 
     fn evaluate(&mut self, split: &str) -> Result<Metrics> {
@@ -164,6 +172,30 @@ fn fresh(crash_at: Option<usize>) -> Blobs {
         Device::Cpu,
     )
     .unwrap()
+}
+
+/// A NaN loss ends the run with an error naming the step; the checkpoints written before it
+/// stay as they were (finite, loadable), so the run can be resumed from them.
+#[test]
+fn a_non_finite_loss_stops_the_run_and_spares_the_checkpoints() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let mut task = fresh(None);
+    task.nan_from = Some(8);
+    let e = Trainer::new(train_cfg(), dir.path(), Device::Cpu)
+        .unwrap()
+        .with_progress(false)
+        .fit(&mut task, false)
+        .unwrap_err();
+    assert!(matches!(e, Error::NonFiniteLoss { step: 7, .. }), "{e}");
+    // evaluation (and a checkpoint) every 5 steps: step 5's is the last, and finite
+    let kept = checkpoint::list(&dir.path().join("checkpoints")).unwrap();
+    assert_eq!(kept.iter().map(|k| k.0).collect::<Vec<_>>(), [5]);
+    let mut reloaded = fresh(None);
+    checkpoint::load(&kept[0].1, reloaded.var_store_mut(), None).unwrap();
+    for (name, t) in reloaded.var_store().variables() {
+        assert!(t.isfinite().all().int64_value(&[]) == 1, "{name}");
+    }
 }
 
 #[test]
