@@ -138,6 +138,8 @@ struct Param {
     /// The view of the group's gradient buffer that the parameter's `.grad` is made to be
     /// (see [`Optimizer::bind_grads`]).
     grad_view: Tensor,
+    /// The view of the group's scratch buffer, which holds the update to add.
+    scratch_view: Tensor,
     /// Whether `.grad` was defined and bound at the last check (a parameter no backward has
     /// reached yet has no gradient and is left alone, as torch.optim leaves it).
     bound: bool,
@@ -161,6 +163,8 @@ struct Group {
     lr_mult: f64,
     grad: Tensor,
     state: Vec<Tensor>,
+    /// Room for temporaries, so that a step allocates nothing.
+    scratch: Tensor,
 }
 
 /// What parameters must share to be updated together: learning-rate multiplier, dtype, device.
@@ -241,6 +245,7 @@ impl Optimizer {
                 state: (0..cfg.n_state())
                     .map(|_| zeros())
                     .collect::<std::result::Result<Vec<_>, _>>()?,
+                scratch: zeros()?,
             };
             let mut offset = 0;
             for (name, t) in members {
@@ -254,6 +259,7 @@ impl Optimizer {
                     numel,
                     state: Vec::new(),
                     grad_view: Tensor::new(),
+                    scratch_view: Tensor::new(),
                     bound: false,
                 };
                 p.state = group
@@ -262,6 +268,7 @@ impl Optimizer {
                     .map(|s| p.view_of(s))
                     .collect::<Result<Vec<_>>>()?;
                 p.grad_view = p.view_of(&group.grad)?;
+                p.scratch_view = p.view_of(&group.scratch)?;
                 offset += numel;
                 params.push(p);
             }
@@ -334,11 +341,21 @@ impl Optimizer {
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let total = Tensor::f_stack(&norms, 0)?.f_norm()?;
         tch::no_grad(|| -> Result<()> {
-            let coef = Tensor::f_full([], max_norm, (Kind::Double, total.device()))?
-                .f_div(&total.f_add_scalar(1e-6)?)?
-                .f_clamp_max(1.0)?;
-            for g in &mut self.groups {
-                let _ = g.grad.f_mul_(&coef)?;
+            if total.device() == tch::Device::Cpu {
+                // nothing to wait for on a CPU: skip the pass when no clipping is needed
+                let coef = max_norm / (total.f_double_value(&[])? + 1e-6);
+                if coef < 1.0 {
+                    for g in &mut self.groups {
+                        let _ = g.grad.f_mul_scalar_(coef)?;
+                    }
+                }
+            } else {
+                let coef = Tensor::f_full([], max_norm, (Kind::Double, total.device()))?
+                    .f_div(&total.f_add_scalar(1e-6)?)?
+                    .f_clamp_max(1.0)?;
+                for g in &mut self.groups {
+                    let _ = g.grad.f_mul_(&coef)?;
+                }
             }
             Ok(())
         })?;
@@ -366,64 +383,61 @@ impl Optimizer {
             }
             for (gi, group) in self.groups.iter_mut().enumerate() {
                 let lr = lr * group.lr_mult;
-                let g = &group.grad;
-                // the group's update, to be added to each bound parameter
-                let delta = match c.kind {
+                let (g, scratch) = (&group.grad, &mut group.scratch);
+                // the group's update goes into `scratch`, then onto each bound parameter
+                match c.kind {
                     OptimizerKind::Sgd => {
-                        let d = if c.momentum > 0.0 {
+                        if c.momentum > 0.0 {
                             let buf = &mut group.state[0];
                             let _ = buf.f_mul_scalar_(c.momentum)?.f_add_(g)?;
                             if c.nesterov {
-                                g.f_add(&buf.f_mul_scalar(c.momentum)?)?
+                                let _ = buf.f_mul_scalar_out(scratch, c.momentum)?;
+                                let _ = scratch.f_add_(g)?.f_mul_scalar_(-lr)?;
                             } else {
-                                buf.shallow_clone()
+                                let _ = buf.f_mul_scalar_out(scratch, -lr)?;
                             }
                         } else {
-                            g.shallow_clone()
-                        };
-                        d.f_mul_scalar(-lr)?
+                            let _ = g.f_mul_scalar_out(scratch, -lr)?;
+                        }
                     }
                     OptimizerKind::Adam | OptimizerKind::Adamw => {
                         let [b1, b2] = c.betas;
                         let (m, rest) = group.state.split_at_mut(1);
                         let (m, v) = (&mut m[0], &mut rest[0]);
-                        // in place as torch's Adam: two temporaries per step
                         let _ = m.f_lerp_(g, 1.0 - b1)?;
-                        let _ = v
-                            .f_mul_scalar_(b2)?
-                            .f_addcmul_(g, &g.f_mul_scalar(1.0 - b2)?)?;
+                        let _ = g.f_mul_scalar_out(scratch, 1.0 - b2)?;
+                        let _ = v.f_mul_scalar_(b2)?.f_addcmul_(g, scratch)?;
                         let bc1 = 1.0 - b1.powi(t as i32);
                         let bc2 = 1.0 - b2.powi(t as i32);
-                        let mut denom = v.f_sqrt()?;
-                        let _ = denom
+                        // the denominator, scaled so that p += m / denom
+                        let _ = v.f_sqrt_out(scratch)?;
+                        let _ = scratch
                             .f_div_scalar_(bc2.sqrt())?
                             .f_add_scalar_(c.eps)?
                             .f_mul_scalar_(-bc1 / lr)?;
-                        // p += m / denom, as torch's single-tensor Adam: no temporary
                         for p in self.params.iter_mut().filter(|p| p.group == gi && p.bound) {
-                            let _ = p.t.f_addcdiv_(&p.view_of(m)?, &p.view_of(&denom)?)?;
+                            let _ = p.t.f_addcdiv_(&p.state[0], &p.scratch_view)?;
                         }
                         continue;
                     }
                     OptimizerKind::Rmsprop => {
                         let (v, rest) = group.state.split_at_mut(1);
                         let v = &mut v[0];
-                        let _ = v
-                            .f_mul_scalar_(c.alpha)?
-                            .f_add_(&g.f_mul(g)?.f_mul_scalar(1.0 - c.alpha)?)?;
-                        let avg = v.f_sqrt()?.f_add_scalar(c.eps)?;
-                        let d = if c.momentum > 0.0 {
+                        let _ = g.f_mul_out(scratch, g)?.f_mul_scalar_(1.0 - c.alpha)?;
+                        let _ = v.f_mul_scalar_(c.alpha)?.f_add_(scratch)?;
+                        let _ = v.f_sqrt_out(scratch)?.f_add_scalar_(c.eps)?;
+                        let _ = g.f_div_out(scratch, scratch)?;
+                        if c.momentum > 0.0 {
                             let buf = &mut rest[0];
-                            let _ = buf.f_mul_scalar_(c.momentum)?.f_add_(&g.f_div(&avg)?)?;
-                            buf.shallow_clone()
+                            let _ = buf.f_mul_scalar_(c.momentum)?.f_add_(scratch)?;
+                            let _ = buf.f_mul_scalar_out(scratch, -lr)?;
                         } else {
-                            g.f_div(&avg)?
-                        };
-                        d.f_mul_scalar(-lr)?
+                            let _ = scratch.f_mul_scalar_(-lr)?;
+                        }
                     }
-                };
+                }
                 for p in self.params.iter_mut().filter(|p| p.group == gi && p.bound) {
-                    let _ = p.t.f_add_(&p.view_of(&delta)?)?;
+                    let _ = p.t.f_add_(&p.scratch_view)?;
                 }
             }
             Ok(())
