@@ -37,10 +37,10 @@ pub enum VisionCommand {
         #[arg(long)]
         python: Option<PathBuf>,
     },
-    /// Extract feature maps (or pooled vectors) of a backbone for a directory of images or an
+    /// Extract feature maps (or pooled vectors) of a backbone for an image, a directory of images or an
     /// mm HDF5 data set, into an mm HDF5 file (field `features`, splits kept).
     Features {
-        /// A directory of PNG/JPEG images, or an mm `.h5` file with an image field.
+        /// A PNG/JPEG image, a directory of them, or an mm `.h5` file with an image field.
         #[arg(long)]
         images: PathBuf,
         /// The backbone.
@@ -53,8 +53,8 @@ pub enum VisionCommand {
         /// The stage whose map to store (`layer4`, `block5`, ...), or `pooled`.
         #[arg(long, default_value = "layer4")]
         layer: String,
-        /// Image side fed to the network (directories: resize to 256/224 of it, centre crop;
-        /// HDF5: bilinear resize when it differs). Default: 224 for directories, the stored
+        /// Image side fed to the network (image files: resize to 256/224 of it, centre crop;
+        /// HDF5: bilinear resize when it differs). Default: 224 for image files, the stored
         /// size for HDF5.
         #[arg(long)]
         size: Option<u32>,
@@ -238,15 +238,18 @@ impl FeatureJob {
                 net.stages()
             );
         }
-        let source = if images.is_dir() {
+        let is_image = |p: &Path| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+        };
+        let source = if images.is_file() && is_image(images) {
+            Source::Files(vec![images.to_path_buf()])
+        } else if images.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(images)
                 .with_context(|| format!("listing {}", images.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                        matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg")
-                    })
-                })
+                .filter(|p| is_image(p))
                 .collect();
             files.sort();
             if files.is_empty() {

@@ -610,6 +610,48 @@ fn vision_features_match_the_library_and_keep_splits() {
     assert_eq!(got.size(), [12, 64, 16, 16]);
     assert!((got - want).abs().max().double_value(&[]) < 1e-5);
 
+    // one image file: what a directory holding just that file gives
+    let pngs = dir.path().join("pngs");
+    std::fs::create_dir_all(&pngs).unwrap();
+    let png = pngs.join("im3.png");
+    let px = Vec::<u8>::try_from(images.get(3).reshape([-1])).unwrap();
+    let (h, w) = (images.size()[1] as u32, images.size()[2] as u32);
+    image::RgbImage::from_raw(w, h, px)
+        .unwrap()
+        .save(&png)
+        .unwrap();
+    let extract = |input: &Path, out: &Path| {
+        let o = mm(&[
+            "vision",
+            "features",
+            "--images",
+            input.to_str().unwrap(),
+            "--backbone",
+            "small_cnn",
+            "--weights",
+            weights.to_str().unwrap(),
+            "--layer",
+            "stage2",
+            "--size",
+            "64",
+            "--device",
+            "cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        mm_data::Reader::open(out)
+            .unwrap()
+            .read_range(0, 1)
+            .unwrap()
+            .tensor("features", tch::Device::Cpu)
+            .unwrap()
+    };
+    let single = extract(&png, &dir.path().join("one.h5"));
+    let listed = extract(&pngs, &dir.path().join("dir.h5"));
+    assert_eq!(single.size(), [1, 64, 16, 16]);
+    assert_eq!(single, listed);
+
     let bad = mm(&[
         "vision",
         "features",
