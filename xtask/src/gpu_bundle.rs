@@ -10,7 +10,7 @@
 //! feature, stripped; and `run.sh` (`xtask/src/gpu_run.sh`), which points the loader at that
 //! machine's torch (`/opt/torch/.venv` by default, `TORCH_VENV` to override) and runs every
 //! check under a deadline, most wanted first, logging to `$OUT/run.log` and
-//! `$OUT/results.tsv`, and exiting non-zero if any fails. `run.sh NAME...` reruns only some;
+//! `$OUT/results.tsv` (plus `details.tar.gz` at the end; data and runs go to a temporary folder), and exiting non-zero if any fails. `run.sh NAME...` reruns only some;
 //! `MM_BUNDLE_DEVICE=cpu MM_BUNDLE_QUICK=1 bash run.sh` rehearses its command lines here.
 
 use std::path::{Path, PathBuf};
@@ -329,6 +329,14 @@ mod tests {
             .map(|n| (n.clone(), "ok".to_owned()))
             .collect();
         assert_eq!(rows, expected);
+        // what comes back from the device is at most 8 files: run.log, results.tsv and the
+        // details archive
+        let mut back: Vec<String> = std::fs::read_dir(d.path().join("out"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        back.sort();
+        assert_eq!(back, ["details.tar.gz", "results.tsv", "run.log"]);
 
         // a selection runs what it names and what that needs, nothing else
         let (rc, rows) = run_fake(&d, &["captioning-scst-cuda"]);

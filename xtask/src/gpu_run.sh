@@ -7,9 +7,12 @@
 #   bash run.sh --list       the check names, in order
 #
 # Environment:
-#   OUT                  results folder (default: a new temporary one): run.log (everything
-#                        printed), results.tsv (name, ok|FAILED|timeout|skipped, seconds),
-#                        the training runs and the benchmarks' JSON rows
+#   OUT                  results folder (default: a new temporary one), three files that fit
+#                        the device tool's return limits: run.log (everything printed, as it
+#                        is printed), results.tsv (name, ok|FAILED|timeout|skipped, seconds)
+#                        and details.tar.gz (each run's summary.json, metrics.jsonl, config and
+#                        PNG curves; info.json)
+#   MM_BUNDLE_WORK       where data, vectors and training runs go (default: a temporary folder)
 #   MM_BUNDLE_DEADLINE   seconds after which no check starts and a running one is stopped
 #                        (default 540: the device tool allows 600 s per command)
 #   MM_CHECK_TIMEOUT     most seconds for one check (default 240)
@@ -34,8 +37,10 @@ if [ -z "$lib" ]; then echo "no torch/lib under $venv (set TORCH_VENV)"; exit 2;
 export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 py="$venv/bin/python"
 out=${OUT:-$(mktemp -d)}
-mkdir -p "$out"
+work=${MM_BUNDLE_WORK:-$(mktemp -d)}
+mkdir -p "$out" "$work/runs"
 exec > >(tee -a "$out/run.log") 2>&1
+export PYTHONUNBUFFERED=1
 deadline=${MM_BUNDLE_DEADLINE:-540}
 per_check=${MM_CHECK_TIMEOUT:-240}
 device=${MM_BUNDLE_DEVICE:-cuda}
@@ -46,7 +51,7 @@ else
   epochs=10; steps=600; repeat=2; resnet=(--batch 64 --repeat 20); w2v_iter=3
 fi
 threads=$(nproc)
-echo "# mm GPU bundle: device $device, quick $quick, deadline ${deadline}s, out $out, $(date -u)"
+echo "# mm GPU bundle: device $device, quick $quick, deadline ${deadline}s, out $out, work $work, $(date -u)"
 failed=()
 declare -A done_checks=()
 
@@ -84,12 +89,12 @@ check() { wanted "$1" || return 0; run_check "$@"; }
 needs() { [ -n "${done_checks[$1]:-}" ] || run_check "$1" "${@:2}"; }
 cuda_only() { if [ "$device" != cuda ] && wanted "$1"; then echo "== $1: skipped (device $device)"; record "$1" skipped 0; done_checks[$1]=1; return 1; fi; }
 train() { "$here/mm" train "$@" --device "$device" --quiet; }
-export here device out epochs w2v_iter
+export here device work epochs w2v_iter
 export -f train
-synthav() { needs synthav "$here/mm" data synthav --out "$out/synthav.h5" --scenes 1000; }
+synthav() { needs synthav "$here/mm" data synthav --out "$work/synthav.h5" --scenes 1000; }
 
 check info "$here/mm" info
-cuda_only info-json-cuda && check info-json-cuda bash -c "'$here/mm' info --json | tee '$out/info.json' | grep -q '\"cuda_available\": true'"
+cuda_only info-json-cuda && check info-json-cuda bash -c "'$here/mm' info --json | tee '$work/info.json' | grep -q '\"cuda_available\": true'"
 cuda_only test-cuda && check test-cuda "$here/tests/cuda" --test-threads=1
 # measurement: ResNet-50 forward (eval), and forward+backward in bf16 autocast, vs PyTorch
 check resnet-gpu-vs-torch env MM_VISION_BENCH="$here/vision-workloads" "$py" "$here/bench_vision.py" --device "$device" --archs resnet50 "${resnet[@]}"
@@ -102,16 +107,16 @@ for task in retrieval vqa captioning; do
   wanted "$name" || continue
   if ! "$py" -c "import h5py" 2>/dev/null; then echo "== $name: skipped (no h5py in $venv)"; record "$name" skipped 0; continue; fi
   synthav || continue
-  check "$name" bash -c "'$py' '$here/bench_$task.py' --data '$out/synthav.h5' --mm '$here/mm' --device $device --threads $threads --steps $steps --repeat $repeat | tee '$out/bench_$task.txt'"
+  check "$name" bash -c "'$py' '$here/bench_$task.py' --data '$work/synthav.h5' --mm '$here/mm' --device $device --threads $threads --steps $steps --repeat $repeat"
 done
 # measurement: skip-gram words/s, the lock-free CPU trainer on every core vs the tensor
 # trainer on the GPU, same corpus prefix and settings, with the vectors' quality
 if [ -f "$here/w2v/corpus.txt.gz" ]; then
-  if wanted word2vec-cpu || wanted word2vec-gpu || wanted word2vec-gpu-65k; then gzip -dc "$here/w2v/corpus.txt.gz" > "$out/w2v-corpus.txt"; fi
+  if wanted word2vec-cpu || wanted word2vec-gpu || wanted word2vec-gpu-65k; then gzip -dc "$here/w2v/corpus.txt.gz" > "$work/w2v-corpus.txt"; fi
   w2v() { # NAME FLAGS...
     local name=$1; shift
-    "$here/mm" text word2vec train --train "$out/w2v-corpus.txt" --output "$out/$name.txt" --iter "$w2v_iter" --sample 1e-4 "$@" \
-      && "$here/mm" text word2vec eval --vectors "$out/$name.txt" --analogies "$here/w2v/questions-words.txt" --similarity "$here/w2v/wordsim353.tsv"
+    "$here/mm" text word2vec train --train "$work/w2v-corpus.txt" --output "$work/$name.txt" --iter "$w2v_iter" --sample 1e-4 "$@" \
+      && "$here/mm" text word2vec eval --vectors "$work/$name.txt" --analogies "$here/w2v/questions-words.txt" --similarity "$here/w2v/wordsim353.tsv"
   }
   export -f w2v
   check word2vec-cpu w2v word2vec-cpu --threads "$threads"
@@ -121,23 +126,26 @@ else
   for name in word2vec-cpu word2vec-gpu word2vec-gpu-65k; do wanted $name && { echo "== $name: skipped (no corpus in the bundle)"; record $name skipped 0; }; done
 fi
 # the training engine on this device: SynthAV tasks, fp32 and with autocast
-cuda_only train-cuda && check train-cuda "$here/mm" train sound-tagging --quick --device cuda --out "$out/sound-tagging-cuda"
+cuda_only train-cuda && check train-cuda "$here/mm" train sound-tagging --quick --device cuda --out "$work/runs/sound-tagging-cuda"
 for name in retrieval-cuda retrieval-cuda-autocast captioning-cuda captioning-scst-cuda vqa-cuda; do wanted $name && synthav; done
-check retrieval-cuda train retrieval --data "$out/synthav.h5" --out "$out/retrieval-cuda" --set train.epochs=$epochs
-check retrieval-cuda-autocast train retrieval --data "$out/synthav.h5" --out "$out/retrieval-autocast" --set train.epochs=$epochs --set train.autocast=bf16
-caption() { train captioning --data "$out/synthav.h5" --out "$out/captioning-cuda" --set train.epochs=$((epochs / 2 > 0 ? epochs / 2 : 1)); }
+check retrieval-cuda train retrieval --data "$work/synthav.h5" --out "$work/runs/retrieval-cuda" --set train.epochs=$epochs
+check retrieval-cuda-autocast train retrieval --data "$work/synthav.h5" --out "$work/runs/retrieval-autocast" --set train.epochs=$epochs --set train.autocast=bf16
+caption() { train captioning --data "$work/synthav.h5" --out "$work/runs/captioning-cuda" --set train.epochs=$((epochs / 2 > 0 ? epochs / 2 : 1)); }
 export -f caption
 check captioning-cuda caption
 if wanted captioning-scst-cuda; then
   needs captioning-cuda caption
-  check captioning-scst-cuda train captioning --data "$out/synthav.h5" --out "$out/captioning-scst-cuda" --set train.epochs=$((epochs / 5 > 0 ? epochs / 5 : 1)) --set task.objective=scst --set "task.init_weights=$out/captioning-cuda" --set train.optimizer.lr=2e-4 --set train.schedule.kind=constant
+  check captioning-scst-cuda train captioning --data "$work/synthav.h5" --out "$work/runs/captioning-scst-cuda" --set train.epochs=$((epochs / 5 > 0 ? epochs / 5 : 1)) --set task.objective=scst --set "task.init_weights=$work/runs/captioning-cuda" --set train.optimizer.lr=2e-4 --set train.schedule.kind=constant
 fi
-check vqa-cuda train vqa --data "$out/synthav.h5" --out "$out/vqa-cuda" --set train.epochs=$epochs --set train.autocast=bf16
+check vqa-cuda train vqa --data "$work/synthav.h5" --out "$work/runs/vqa-cuda" --set train.epochs=$epochs --set train.autocast=bf16
 # the end-to-end tests, on this machine's libtorch (CUDA build)
 for t in libtorch_link pipeline synthav_learnable; do
   [ -x "$here/tests/$t" ] && check "test-$t" "$here/tests/$t" --test-threads=1
 done
 
+# the small files worth keeping, in one archive (the device tool returns at most 8 files)
+(cd "$work" && find . \( -name summary.json -o -name metrics.jsonl -o -name config.toml -o -name '*.png' -o -name info.json \) -size -2M -print0 \
+  | tar -czf "$out/details.tar.gz" --null -T -) || echo "(no details.tar.gz)"
 echo
 echo "# results ($out/results.tsv), ${SECONDS}s in all"
 column -t -s $'\t' "$out/results.tsv" 2>/dev/null || cat "$out/results.tsv"
