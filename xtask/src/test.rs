@@ -37,6 +37,14 @@ pub fn run() -> Result<()> {
         "clippy",
     )?;
 
+    step("cargo doc -D warnings");
+    exec(
+        cargo()
+            .args(["doc", "--workspace", "--no-deps", "--locked"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+        "crate docs (broken links, unclosed tags)",
+    )?;
+
     step("dependency guards");
     single_versions()?;
     no_libtorch_in_leaves()?;

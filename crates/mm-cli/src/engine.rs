@@ -10,7 +10,7 @@ use mm_train::{RunConfig, RunOptions, Task};
 /// Arguments of `mm train <task>` for engine tasks.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// A TOML file over the task's defaults (see configs/<task>/).
+    /// A TOML file over the task's defaults (see `configs/<task>/`).
     #[arg(long)]
     config: Option<PathBuf>,
     /// The data set (sets task.data).

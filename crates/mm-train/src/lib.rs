@@ -44,4 +44,4 @@ pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
 pub use run::{RunConfig, RunOptions, RunReport};
 pub use schedule::{ScheduleConfig, ScheduleKind};
 pub use task::{Metrics, StepContext, Task};
-pub use trainer::{Summary, Trainer};
+pub use trainer::{Summary, Trainer, WARMUP_STEPS};
