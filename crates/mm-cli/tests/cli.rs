@@ -331,21 +331,26 @@ fn audio_features_resample_keep_channels_and_reject_bad_input() {
             "{args:?}: {err}"
         );
     }
+    // a failed mel of `input`: its error message
+    let mel_error = |input: &Path| {
+        let o = mm(&[
+            "audio",
+            "features",
+            "--input",
+            input.to_str().unwrap(),
+            "--feature",
+            "mel",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(!o.status.success());
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
     let bad = dir.path().join("bad.wav");
     std::fs::write(&bad, b"RIFF\x10\x00\x00\x00WAVEfmt ").unwrap();
-    let o = mm(&[
-        "audio",
-        "features",
-        "--input",
-        bad.to_str().unwrap(),
-        "--feature",
-        "mel",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = mel_error(&bad);
     assert!(
-        !o.status.success() && err.contains("bad.wav") && !err.contains("panicked"),
+        err.contains("bad.wav") && !err.contains("panicked"),
         "{err}"
     );
     // a NaN sample in a float WAV that must be resampled: a typed error, not a panic
@@ -364,21 +369,8 @@ fn audio_features_resample_keep_channels_and_reject_bad_input() {
         mm_signal::WavEncoding::Float32,
     )
     .unwrap();
-    let o = mm(&[
-        "audio",
-        "features",
-        "--input",
-        nan.to_str().unwrap(),
-        "--feature",
-        "mel",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("non-finite sample at index 7"),
-        "{err}"
-    );
+    let err = mel_error(&nan);
+    assert!(err.contains("non-finite sample at index 7"), "{err}");
 }
 
 #[test]
@@ -571,25 +563,29 @@ fn vision_features_match_the_library_and_keep_splits() {
     let weights = dir.path().join("small.safetensors");
     mm_vision::save_safetensors(&vs, &weights, None).unwrap();
     let out = dir.path().join("feat.h5");
-    let o = mm(&[
-        "vision",
-        "features",
-        "--images",
-        data.to_str().unwrap(),
-        "--backbone",
-        "small_cnn",
-        "--weights",
-        weights.to_str().unwrap(),
-        "--layer",
-        "stage2",
-        "--batch-size",
-        "5",
-        "--device",
-        "cpu",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // `mm vision features` of `input` into `out` with the small CNN's stage2, on the CPU
+    let features = |input: &Path, out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "vision",
+            "features",
+            "--images",
+            input.to_str().unwrap(),
+            "--backbone",
+            "small_cnn",
+            "--weights",
+            weights.to_str().unwrap(),
+            "--layer",
+            "stage2",
+            "--device",
+            "cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = mm(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    features(&data, &out, &["--batch-size", "5"]);
     let feats = mm_data::Reader::open(&out).unwrap();
     let input = mm_data::Reader::open(&data).unwrap();
     assert_eq!(feats.len(), 12);
@@ -621,25 +617,7 @@ fn vision_features_match_the_library_and_keep_splits() {
         .save(&png)
         .unwrap();
     let extract = |input: &Path, out: &Path| {
-        let o = mm(&[
-            "vision",
-            "features",
-            "--images",
-            input.to_str().unwrap(),
-            "--backbone",
-            "small_cnn",
-            "--weights",
-            weights.to_str().unwrap(),
-            "--layer",
-            "stage2",
-            "--size",
-            "64",
-            "--device",
-            "cpu",
-            "--out",
-            out.to_str().unwrap(),
-        ]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        features(input, out, &["--size", "64"]);
         mm_data::Reader::open(out)
             .unwrap()
             .read_range(0, 1)
