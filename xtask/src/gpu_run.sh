@@ -21,7 +21,7 @@
 #   MM_BUNDLE_QUICK      1: a few steps and epochs per check (with cpu, a rehearsal in minutes)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-checks=(info info-json-cuda test-cuda resnet-gpu-vs-torch resnet-train-gpu-vs-torch
+checks=(info gpu-info info-json-cuda test-cuda resnet-gpu-vs-torch resnet-train-gpu-vs-torch
   w2-gpu-vs-torch synthav retrieval-gpu-vs-torch vqa-gpu-vs-torch captioning-gpu-vs-torch
   word2vec-cpu word2vec-gpu word2vec-gpu-65k train-cuda retrieval-cuda retrieval-cuda-autocast captioning-cuda
   captioning-scst-cuda vqa-cuda test-libtorch_link test-pipeline test-synthav_learnable)
@@ -94,6 +94,8 @@ export -f train
 synthav() { needs synthav "$here/mm" data synthav --out "$work/synthav.h5" --scenes 1000; }
 
 check info "$here/mm" info
+# the card, driver and PyTorch build that every number below comes from
+cuda_only gpu-info && check gpu-info bash -c "{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || true; } && '$py' -c 'import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))'"
 cuda_only info-json-cuda && check info-json-cuda bash -c "'$here/mm' info --json | tee '$work/info.json' | grep -q '\"cuda_available\": true'"
 cuda_only test-cuda && check test-cuda "$here/tests/cuda" --test-threads=1
 # measurement: ResNet-50 forward (eval), and forward+backward in bf16 autocast, vs PyTorch
