@@ -72,13 +72,17 @@ pub fn train_tensor(
             let b = ctx.len() as i64;
             let alpha =
                 (start_alpha * (1.0 - done as f64 / (total as f64 + 1.0))).max(start_alpha * 1e-4);
-            let negs: Vec<i64> = (0..b * k)
-                .map(|_| table.sample(rng.bits()) as i64)
-                .collect();
+            // contexts, centres and negatives in one host buffer: one copy to the device per
+            // batch (a copy from pageable memory waits for the device)
+            let mut ids = Vec::with_capacity((2 + k as usize) * ctx.len());
+            ids.extend_from_slice(ctx);
+            ids.extend_from_slice(ctr);
+            ids.extend((0..b * k).map(|_| table.sample(rng.bits()) as i64));
             tch::no_grad(|| -> Result<()> {
-                let ci = Tensor::from_slice(ctx.as_slice()).to(device);
-                let oi = Tensor::from_slice(ctr.as_slice()).to(device);
-                let ni = Tensor::from_slice(&negs).to(device).view([b, k]);
+                let ids = Tensor::from_slice(&ids).to(device);
+                let ci = ids.narrow(0, 0, b);
+                let oi = ids.narrow(0, b, b);
+                let ni = ids.narrow(0, 2 * b, b * k).view([b, k]);
                 let x = w_in.f_index_select(0, &ci).map_err(torch)?; // [B, D]
                 let pos = w_out.f_index_select(0, &oi).map_err(torch)?; // [B, D]
                 let neg = w_out
