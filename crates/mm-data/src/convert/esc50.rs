@@ -326,7 +326,14 @@ mod tests {
         let rep = convert(d, &out, &cfg(true), &mut |_, _| {}).unwrap();
         assert_eq!(rep.written, 5);
         assert_eq!(rep.skipped.len(), 2);
-        assert!(rep.skipped.iter().any(|(p, _)| p.ends_with("missing.wav")));
+        // the reason keeps its cause (the OS error), not only "i/o on ..."
+        assert!(
+            rep.skipped
+                .iter()
+                .any(|(p, why)| p.ends_with("missing.wav") && why.contains("No such file")),
+            "{:?}",
+            rep.skipped
+        );
         assert_eq!(Reader::open(&out).unwrap().len(), 5);
         // a malformed CSV names its line
         std::fs::write(

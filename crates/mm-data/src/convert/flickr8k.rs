@@ -150,7 +150,7 @@ fn images_dir(raw: &Path) -> Result<PathBuf> {
 
 /// Decodes, resizes (shorter side to `size`) and centre-crops an image.
 pub(crate) fn load_image(path: &Path, size: u32) -> std::result::Result<Vec<u8>, String> {
-    let img = image::open(path).map_err(|e| e.to_string())?.to_rgb8();
+    let img = image::open(path).map_err(|e| super::chain(&e))?.to_rgb8();
     let (w, h) = img.dimensions();
     if w == 0 || h == 0 {
         return Err("empty image".into());

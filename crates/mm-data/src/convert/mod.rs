@@ -23,6 +23,19 @@ pub struct Report {
     pub out: PathBuf,
 }
 
+/// An error and its causes, as one line (`i/o on x.wav: No such file or directory`): a reason
+/// kept as text must not drop the cause that says what went wrong.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 /// Reads an audio file, resamples it to `sample_rate`, mixes it down to mono and pads or cuts
 /// it to `n` samples; the error is a reason to report (an empty file is one).
 pub(crate) fn load_clip(
@@ -33,7 +46,7 @@ pub(crate) fn load_clip(
     let mut y = mm_signal::read_audio(path)
         .and_then(|a| a.resampled(sample_rate))
         .map(|a| a.to_mono())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| chain(&e))?;
     if y.is_empty() {
         return Err("no samples".into());
     }
