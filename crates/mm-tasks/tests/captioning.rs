@@ -151,6 +151,12 @@ fn bad_configurations_are_errors() {
     assert!(e.contains("scst_samples"), "{e}");
     cfg.scst_baseline = captioning::ScstBaseline::Greedy;
     assert!(Captioning::build(&cfg, Device::Cpu).is_ok());
+    cfg.scst_samples = captioning::MAX_SCST_SAMPLES + 1;
+    let e = Captioning::build(&cfg, Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("scst_samples") && e.contains("at most"), "{e}");
+    cfg.scst_samples = 1;
     cfg.init_weights = Some(dir.path().join("absent-run"));
     assert!(Captioning::build(&cfg, Device::Cpu).is_err());
     let file = dir.path().join("small.safetensors");

@@ -90,7 +90,7 @@ pub struct CaptioningConfig {
     /// The training objective.
     #[serde(default)]
     pub objective: Objective,
-    /// Captions sampled per image and step under `objective = "scst"`.
+    /// Captions sampled per image and step under `objective = "scst"` (1 to [`MAX_SCST_SAMPLES`]).
     #[serde(default = "default_scst_samples")]
     pub scst_samples: usize,
     /// The reward baseline under `objective = "scst"`.
@@ -126,6 +126,10 @@ fn default_dropout() -> f64 {
 fn default_alpha_c() -> f64 {
     1.0
 }
+
+/// The most SCST samples per image (Rennie et al. and Luo use 1-16).
+pub const MAX_SCST_SAMPLES: usize = 64;
+
 fn default_max_len() -> usize {
     20
 }
@@ -645,6 +649,18 @@ impl Task for Captioning {
                 reason: format!(
                     "the {:?} baseline needs at least {min_samples} samples per image, got {}",
                     cfg.scst_baseline, cfg.scst_samples
+                ),
+            });
+        }
+        if cfg.objective == Objective::Scst && cfg.scst_samples > MAX_SCST_SAMPLES {
+            // every sample is a rollout kept for backward: 1000 per image took a 24 GiB
+            // machine's memory (the process was killed) instead of failing here
+            return Err(Error::InvalidParameter {
+                name: "scst_samples",
+                reason: format!(
+                    "at most {MAX_SCST_SAMPLES} (each is a decoder rollout kept for backward, \
+                     so a batch becomes batch_size x scst_samples rows), got {}",
+                    cfg.scst_samples
                 ),
             });
         }
