@@ -371,6 +371,20 @@ fn audio_features_resample_keep_channels_and_reject_bad_input() {
     .unwrap();
     let err = mel_error(&nan);
     assert!(err.contains("non-finite sample at index 7"), "{err}");
+    // an output folder that does not exist: the path and the OS error, each once
+    let o = mm(&[
+        "audio",
+        "features",
+        "--input",
+        wav.to_str().unwrap(),
+        "--feature",
+        "mel",
+        "--out",
+        dir.path().join("no/such/x.npy").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("x.npy.tmp"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
 
 #[test]

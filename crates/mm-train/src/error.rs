@@ -74,3 +74,31 @@ impl Error {
 
 /// `Result` with [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error and its causes as `anyhow`'s `{:#}` prints them.
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut text = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            text = format!("{text}: {c}");
+            cause = c.source();
+        }
+        text
+    }
+
+    /// Each cause appears once in a printed chain: a variant either shows its source in its
+    /// message or leaves it to the chain, never both.
+    #[test]
+    fn a_printed_chain_names_each_cause_once() {
+        let io = || Error::Io {
+            path: "run/x".into(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
+        };
+        assert_eq!(chain(&io()), "i/o on run/x: gone");
+        assert_eq!(chain(&Error::task(io())), "i/o on run/x: gone");
+    }
+}

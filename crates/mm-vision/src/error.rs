@@ -110,3 +110,22 @@ pub enum Error {
 
 /// `Result` with [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The file's cause appears once when the chain is printed (`{:#}` in the command line).
+    #[test]
+    fn a_printed_chain_names_the_cause_once() {
+        let e = Error::Io {
+            path: "w.safetensors".into(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
+        };
+        let cause = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(
+            (e.to_string(), cause),
+            ("i/o on w.safetensors".into(), Some("gone".into()))
+        );
+    }
+}
