@@ -23,8 +23,8 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 checks=(info gpu-info info-json-cuda test-cuda resnet-gpu-vs-torch resnet-train-gpu-vs-torch
   w2-gpu-vs-torch synthav retrieval-gpu-vs-torch vqa-gpu-vs-torch captioning-gpu-vs-torch
-  word2vec-cpu word2vec-gpu word2vec-gpu-65k train-cuda retrieval-cuda retrieval-cuda-autocast captioning-cuda
-  captioning-scst-cuda vqa-cuda test-libtorch_link test-pipeline test-synthav_learnable)
+  train-cuda retrieval-cuda retrieval-cuda-autocast captioning-cuda captioning-scst-cuda vqa-cuda
+  word2vec-cpu word2vec-gpu word2vec-gpu-65k test-libtorch_link test-pipeline test-synthav_learnable)
 if [ "${1:-}" = "--list" ]; then printf '%s\n' "${checks[@]}"; exit 0; fi
 for name in "$@"; do
   case " ${checks[*]} " in *" $name "*) ;; *) echo "unknown check: $name (see --list)"; exit 2 ;; esac
@@ -48,7 +48,7 @@ quick=${MM_BUNDLE_QUICK:-0}
 if [ "$quick" = 1 ]; then
   epochs=1; steps=20; repeat=1; resnet=(--batch 4 --repeat 2); w2v_iter=1
 else
-  epochs=10; steps=600; repeat=2; resnet=(--batch 64 --repeat 20); w2v_iter=3
+  epochs=10; steps=400; repeat=2; resnet=(--batch 64 --repeat 20); w2v_iter=3
 fi
 threads=$(nproc)
 echo "# mm GPU bundle: device $device, quick $quick, deadline ${deadline}s, out $out, work $work, $(date -u)"
@@ -111,6 +111,19 @@ for task in retrieval vqa captioning; do
   synthav || continue
   check "$name" bash -c "'$py' '$here/bench_$task.py' --data '$work/synthav.h5' --mm '$here/mm' --device $device --threads $threads --steps $steps --repeat $repeat"
 done
+# the training engine on this device: SynthAV tasks, fp32 and with autocast
+cuda_only train-cuda && check train-cuda "$here/mm" train sound-tagging --quick --device cuda --out "$work/runs/sound-tagging-cuda"
+for name in retrieval-cuda retrieval-cuda-autocast captioning-cuda captioning-scst-cuda vqa-cuda; do wanted $name && synthav; done
+check retrieval-cuda train retrieval --data "$work/synthav.h5" --out "$work/runs/retrieval-cuda" --set train.epochs=$epochs
+check retrieval-cuda-autocast train retrieval --data "$work/synthav.h5" --out "$work/runs/retrieval-autocast" --set train.epochs=$epochs --set train.autocast=bf16
+caption() { train captioning --data "$work/synthav.h5" --out "$work/runs/captioning-cuda" --set train.epochs=$((epochs / 2 > 0 ? epochs / 2 : 1)); }
+export -f caption
+check captioning-cuda caption
+if wanted captioning-scst-cuda; then
+  needs captioning-cuda caption
+  check captioning-scst-cuda train captioning --data "$work/synthav.h5" --out "$work/runs/captioning-scst-cuda" --set train.epochs=$((epochs / 5 > 0 ? epochs / 5 : 1)) --set task.objective=scst --set "task.init_weights=$work/runs/captioning-cuda" --set train.optimizer.lr=2e-4 --set train.schedule.kind=constant
+fi
+check vqa-cuda train vqa --data "$work/synthav.h5" --out "$work/runs/vqa-cuda" --set train.epochs=$epochs --set train.autocast=bf16
 # measurement: skip-gram words/s, the lock-free CPU trainer on every core vs the tensor
 # trainer on the GPU, same corpus prefix and settings, with the vectors' quality
 if [ -f "$here/w2v/corpus.txt.gz" ]; then
@@ -127,19 +140,6 @@ if [ -f "$here/w2v/corpus.txt.gz" ]; then
 else
   for name in word2vec-cpu word2vec-gpu word2vec-gpu-65k; do wanted $name && { echo "== $name: skipped (no corpus in the bundle)"; record $name skipped 0; }; done
 fi
-# the training engine on this device: SynthAV tasks, fp32 and with autocast
-cuda_only train-cuda && check train-cuda "$here/mm" train sound-tagging --quick --device cuda --out "$work/runs/sound-tagging-cuda"
-for name in retrieval-cuda retrieval-cuda-autocast captioning-cuda captioning-scst-cuda vqa-cuda; do wanted $name && synthav; done
-check retrieval-cuda train retrieval --data "$work/synthav.h5" --out "$work/runs/retrieval-cuda" --set train.epochs=$epochs
-check retrieval-cuda-autocast train retrieval --data "$work/synthav.h5" --out "$work/runs/retrieval-autocast" --set train.epochs=$epochs --set train.autocast=bf16
-caption() { train captioning --data "$work/synthav.h5" --out "$work/runs/captioning-cuda" --set train.epochs=$((epochs / 2 > 0 ? epochs / 2 : 1)); }
-export -f caption
-check captioning-cuda caption
-if wanted captioning-scst-cuda; then
-  needs captioning-cuda caption
-  check captioning-scst-cuda train captioning --data "$work/synthav.h5" --out "$work/runs/captioning-scst-cuda" --set train.epochs=$((epochs / 5 > 0 ? epochs / 5 : 1)) --set task.objective=scst --set "task.init_weights=$work/runs/captioning-cuda" --set train.optimizer.lr=2e-4 --set train.schedule.kind=constant
-fi
-check vqa-cuda train vqa --data "$work/synthav.h5" --out "$work/runs/vqa-cuda" --set train.epochs=$epochs --set train.autocast=bf16
 # the end-to-end tests, on this machine's libtorch (CUDA build)
 for t in libtorch_link pipeline synthav_learnable; do
   [ -x "$here/tests/$t" ] && check "test-$t" "$here/tests/$t" --test-threads=1
