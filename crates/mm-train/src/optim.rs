@@ -128,7 +128,6 @@ impl OptimizerConfig {
 struct Param {
     name: String,
     t: Tensor,
-    lr_mult: f64,
     /// Its group (in [`Optimizer::groups`]) and its place in the group's flat buffers.
     group: usize,
     offset: i64,
@@ -253,7 +252,6 @@ impl Optimizer {
                 let mut p = Param {
                     name,
                     t,
-                    lr_mult: mult,
                     group: gi,
                     offset,
                     numel,
@@ -375,7 +373,8 @@ impl Optimizer {
                     continue;
                 }
                 if c.kind == OptimizerKind::Adamw {
-                    let _ = p.t.f_mul_scalar_(1.0 - lr * p.lr_mult * c.weight_decay)?;
+                    let mult = self.groups[p.group].lr_mult;
+                    let _ = p.t.f_mul_scalar_(1.0 - lr * mult * c.weight_decay)?;
                 } else {
                     // L2: the decayed parameter joins the gradient
                     let _ = p.grad_view.f_add_(&p.t.f_mul_scalar(c.weight_decay)?)?;
@@ -384,7 +383,8 @@ impl Optimizer {
             for (gi, group) in self.groups.iter_mut().enumerate() {
                 let lr = lr * group.lr_mult;
                 let (g, scratch) = (&group.grad, &mut group.scratch);
-                // the group's update goes into `scratch`, then onto each bound parameter
+                // the group's update goes into `scratch` (Adam: its denominator), then onto each
+                // bound parameter
                 match c.kind {
                     OptimizerKind::Sgd => {
                         if c.momentum > 0.0 {
@@ -409,16 +409,12 @@ impl Optimizer {
                         let _ = v.f_mul_scalar_(b2)?.f_addcmul_(g, scratch)?;
                         let bc1 = 1.0 - b1.powi(t as i32);
                         let bc2 = 1.0 - b2.powi(t as i32);
-                        // the denominator, scaled so that p += m / denom
+                        // the denominator, scaled so that p += m / denom (no temporary)
                         let _ = v.f_sqrt_out(scratch)?;
                         let _ = scratch
                             .f_div_scalar_(bc2.sqrt())?
                             .f_add_scalar_(c.eps)?
                             .f_mul_scalar_(-bc1 / lr)?;
-                        for p in self.params.iter_mut().filter(|p| p.group == gi && p.bound) {
-                            let _ = p.t.f_addcdiv_(&p.state[0], &p.scratch_view)?;
-                        }
-                        continue;
                     }
                     OptimizerKind::Rmsprop => {
                         let (v, rest) = group.state.split_at_mut(1);
@@ -436,8 +432,13 @@ impl Optimizer {
                         }
                     }
                 }
+                let adam = matches!(c.kind, OptimizerKind::Adam | OptimizerKind::Adamw);
                 for p in self.params.iter_mut().filter(|p| p.group == gi && p.bound) {
-                    let _ = p.t.f_add_(&p.scratch_view)?;
+                    let _ = if adam {
+                        p.t.f_addcdiv_(&p.state[0], &p.scratch_view)?
+                    } else {
+                        p.t.f_add_(&p.scratch_view)?
+                    };
                 }
             }
             Ok(())
