@@ -79,15 +79,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 mod tests {
     use super::*;
 
-    /// An error and its causes as `anyhow`'s `{:#}` prints them.
-    fn chain(e: &dyn std::error::Error) -> String {
-        let mut text = e.to_string();
-        let mut cause = e.source();
-        while let Some(c) = cause {
-            text = format!("{text}: {c}");
-            cause = c.source();
-        }
-        text
+    /// An error and its causes as the command line prints them.
+    fn chain(e: Error) -> String {
+        format!("{:#}", anyhow::Error::from(e))
     }
 
     /// Each cause appears once in a printed chain: a variant either shows its source in its
@@ -98,7 +92,7 @@ mod tests {
             path: "run/x".into(),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
         };
-        assert_eq!(chain(&io()), "i/o on run/x: gone");
-        assert_eq!(chain(&Error::task(io())), "i/o on run/x: gone");
+        assert_eq!(chain(io()), "i/o on run/x: gone");
+        assert_eq!(chain(Error::task(io())), "i/o on run/x: gone");
     }
 }
