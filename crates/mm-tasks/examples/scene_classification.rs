@@ -124,6 +124,11 @@ impl Task for Scene {
         ]))
     }
 
+    fn metric_names(&self, split: &str) -> Result<Option<Vec<String>>> {
+        self.split(split)?;
+        Ok(Some(vec!["accuracy".into(), "chance".into()]))
+    }
+
     fn infer(&mut self, inputs: &[String], _out: &Path) -> Result<serde_json::Value> {
         let (x, _) = self.split("test")?;
         let names = ["beach", "forest", "city", "night"];

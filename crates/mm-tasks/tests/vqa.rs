@@ -96,6 +96,10 @@ fn ten_human_answers_are_scored_with_the_official_accuracy() {
     let mut task = Vqa::build(&cfg, Device::Cpu).unwrap();
     assert_eq!(task.train_size(), 16);
     let m = task.evaluate("val").unwrap();
+    // the names it declares before evaluating, per-type ones included, are those it reports
+    let mut names = task.metric_names("val").unwrap().unwrap();
+    names.sort();
+    assert!(names.iter().eq(m.keys()), "{names:?} vs {m:?}");
     // VQA v2 has no public test answers: `test` falls back to val
     assert_eq!(task.evaluate("test").unwrap(), m);
     // the prior answers "red" to colour questions: of [red x2, blue x8], each leave-one-out

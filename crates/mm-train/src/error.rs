@@ -52,6 +52,18 @@ pub enum Error {
         /// The loss.
         value: f64,
     },
+    /// A task's [`crate::Task::metric_names`] and [`crate::Task::evaluate`] disagree (a bug
+    /// in the task).
+    #[error(
+        "the task declares the metrics {declared:?} but its evaluation reported {reported:?}: \
+         its `metric_names` and `evaluate` disagree"
+    )]
+    MetricNames {
+        /// What `metric_names` said, sorted.
+        declared: Vec<String>,
+        /// What `evaluate` reported, sorted.
+        reported: Vec<String>,
+    },
     /// libtorch reported an error.
     #[error(transparent)]
     Torch(#[from] tch::TchError),

@@ -56,6 +56,16 @@ pub trait Task: Sized {
     /// Metrics on `split` (`"val"` during training, `"test"` at the end), in eval mode.
     fn evaluate(&mut self, split: &str) -> Result<Metrics>;
 
+    /// The names [`Task::evaluate`] will report for `split`, for a task that knows them
+    /// before evaluating (they may depend on its data, as VQA's one accuracy per question
+    /// type does). The engine checks `train.monitor` against them before the first step, so
+    /// that a misspelt monitor fails at once instead of at the first evaluation. `None`, the
+    /// default, leaves the check to the first evaluation.
+    fn metric_names(&self, split: &str) -> Result<Option<Vec<String>>> {
+        let _ = split;
+        Ok(None)
+    }
+
     /// Runs the trained model on `inputs` (whatever the task accepts: file paths, queries,
     /// sample indices), writing any pictures under `out_dir`; returns a JSON report.
     fn infer(&mut self, inputs: &[String], out_dir: &Path) -> Result<serde_json::Value>;

@@ -1,5 +1,6 @@
 //! The training loop.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -65,6 +66,17 @@ fn record(step: usize, epoch: usize, split: &str, values: &Metrics) -> serde_jso
         v[k] = json!(x);
     }
     v
+}
+
+/// `train.monitor` names no metric of the task, which reports `names`.
+fn unknown_monitor<'a>(monitor: &str, names: impl Iterator<Item = &'a String>) -> Error {
+    Error::InvalidParameter {
+        name: "train.monitor",
+        reason: format!(
+            "the task reports no `{monitor}`; it reports {:?}",
+            names.collect::<Vec<_>>()
+        ),
+    }
 }
 
 impl Trainer {
@@ -141,6 +153,14 @@ impl Trainer {
                     cfg.batch_size
                 ),
             });
+        }
+        // checked against every evaluation below
+        let declared: Option<BTreeSet<String>> =
+            task.metric_names("val")?.map(|v| v.into_iter().collect());
+        if let Some(names) = &declared
+            && !names.contains(&cfg.monitor)
+        {
+            return Err(unknown_monitor(&cfg.monitor, names.iter()));
         }
         let total = match (cfg.epochs, cfg.max_steps) {
             (0, m) => m,
@@ -265,16 +285,17 @@ impl Trainer {
             }
             if st.step.is_multiple_of(eval_every) || st.step == total {
                 let metrics = tch::no_grad(|| task.evaluate("val"))?;
+                if let Some(names) = &declared
+                    && !names.iter().eq(metrics.keys())
+                {
+                    return Err(Error::MetricNames {
+                        declared: names.iter().cloned().collect(),
+                        reported: metrics.keys().cloned().collect(),
+                    });
+                }
                 let value = *metrics
                     .get(&cfg.monitor)
-                    .ok_or_else(|| Error::InvalidParameter {
-                        name: "train.monitor",
-                        reason: format!(
-                            "the task reports no `{}`; it reports {:?}",
-                            cfg.monitor,
-                            metrics.keys().collect::<Vec<_>>()
-                        ),
-                    })?;
+                    .ok_or_else(|| unknown_monitor(&cfg.monitor, metrics.keys()))?;
                 write(record(st.step, epoch, "val", &metrics), &mut history)?;
                 if st.best.is_none_or(|b| cfg.mode.better(value, b)) {
                     st.best = Some(value);

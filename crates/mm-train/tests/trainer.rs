@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor, nn};
 
 /// Two Gaussian blobs in 8-d, an MLP with dropout; fails on purpose at `crash_at`, and its
-/// loss turns NaN from step `nan_from` on (both counted from 1).
+/// loss turns NaN from step `nan_from` on (both counted from 1); `declared` is what it
+/// answers to `metric_names`.
 struct Blobs {
     vs: nn::VarStore,
     l1: nn::Linear,
@@ -23,6 +24,7 @@ struct Blobs {
     steps: usize,
     crash_at: Option<usize>,
     nan_from: Option<usize>,
+    declared: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +60,7 @@ impl Task for Blobs {
             steps: 0,
             crash_at: cfg.crash_at,
             nan_from: None,
+            declared: None,
         })
     }
 
@@ -109,6 +112,10 @@ impl Task for Blobs {
             "accuracy".to_string(),
             acc.double_value(&[]),
         )]))
+    }
+
+    fn metric_names(&self, _split: &str) -> Result<Option<Vec<String>>> {
+        Ok(self.declared.clone())
     }
 
     fn infer(&mut self, inputs: &[String], _out: &Path) -> Result<serde_json::Value> {
@@ -261,13 +268,66 @@ fn early_stopping_and_bad_monitors() {
         s.steps, 15,
         "stops at the third evaluation without improvement"
     );
+    // a task that cannot name its metrics before evaluating: caught at the first evaluation
     cfg.monitor = "f1".into();
-    let e = Trainer::new(cfg, &dir.path().join("x"), Device::Cpu)
+    let mut task = fresh(None);
+    let e = Trainer::new(cfg.clone(), &dir.path().join("x"), Device::Cpu)
         .unwrap()
         .with_progress(false)
-        .fit(&mut fresh(None), false)
+        .fit(&mut task, false)
         .unwrap_err();
     assert!(e.to_string().contains("reports no `f1`"), "{e}");
+    assert_eq!(task.steps, 5, "one epoch trained before the evaluation");
+    // one that can: caught before the first step
+    let mut task = fresh(None);
+    task.declared = Some(vec!["accuracy".into()]);
+    let e = Trainer::new(cfg.clone(), &dir.path().join("y"), Device::Cpu)
+        .unwrap()
+        .with_progress(false)
+        .fit(&mut task, false)
+        .unwrap_err();
+    assert!(e.to_string().contains("reports no `f1`"), "{e}");
+    assert_eq!(task.steps, 0, "no step before the check");
+}
+
+/// A task whose `metric_names` and `evaluate` disagree is stopped at its first evaluation,
+/// whichever way they differ; one whose names agree trains.
+#[test]
+fn declared_metric_names_must_match_the_evaluation() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = train_cfg();
+    cfg.epochs = 2;
+    for (k, declared) in [
+        vec!["accuracy", "f1"],
+        vec!["Accuracy", "accuracy"],
+        vec!["accuracy"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut task = fresh(None);
+        task.declared = Some(declared.iter().map(|s| s.to_string()).collect());
+        let r = Trainer::new(cfg.clone(), &dir.path().join(k.to_string()), Device::Cpu)
+            .unwrap()
+            .with_progress(false)
+            .fit(&mut task, false);
+        if declared == ["accuracy"] {
+            assert_eq!(r.unwrap().steps, 26, "two epochs of 13 batches");
+            continue;
+        }
+        match r {
+            Err(Error::MetricNames {
+                declared: d,
+                reported,
+            }) => {
+                assert_eq!(d, declared);
+                assert_eq!(reported, ["accuracy"]);
+            }
+            other => panic!("{declared:?}: {other:?}"),
+        }
+        assert_eq!(task.steps, 5, "stopped at the first evaluation");
+    }
 }
 
 #[test]

@@ -173,6 +173,10 @@ pub struct Captioning {
     device: Device,
 }
 
+/// Metric-name prefixes: the model's captions, and the nearest-neighbour baseline's.
+const MODEL_PREFIX: &str = "";
+const NN_PREFIX: &str = "nn_";
+
 fn bad(reason: impl Into<String>) -> Error {
     Error::InvalidParameter {
         name: "task",
@@ -845,7 +849,7 @@ impl Task for Captioning {
             .map(|&j| self.sentence(&train.captions[j as usize][0]))
             .collect();
         let mut m = Metrics::new();
-        for (prefix, h) in [("", &hyps), ("nn_", &nn_hyps)] {
+        for (prefix, h) in [(MODEL_PREFIX, &hyps), (NN_PREFIX, &nn_hyps)] {
             let b = mm_text::metrics::coco_bleu(h, &refs).map_err(Error::task)?;
             for k in 0..4 {
                 m.insert(format!("{prefix}bleu{}", k + 1), 100.0 * b.corpus[k]);
@@ -860,6 +864,17 @@ impl Task for Captioning {
             );
         }
         Ok(m)
+    }
+
+    fn metric_names(&self, split: &str) -> Result<Option<Vec<String>>> {
+        self.split(split)?;
+        let per = ["bleu1", "bleu2", "bleu3", "bleu4", "cider_d", "rouge_l"];
+        Ok(Some(
+            [MODEL_PREFIX, NN_PREFIX]
+                .iter()
+                .flat_map(|p| per.map(|m| format!("{p}{m}")))
+                .collect(),
+        ))
     }
 
     fn infer(&mut self, inputs: &[String], out_dir: &Path) -> Result<serde_json::Value> {

@@ -314,13 +314,16 @@ impl Retrieval {
 
     /// Tag precision@1 on SynthAV (does the best tag name an object in the image?) and its
     /// chance level (a uniformly drawn tag).
+    /// Whether `evaluate` scores tags on `split`: it has object annotations and the tags
+    /// are SynthAV's colour-shape pairs.
+    fn scores_tags(&self, split: &Split) -> bool {
+        split.objects.is_some() && !self.tags.is_empty() && self.colour_shape_tags
+    }
+
     fn tag_precision(&self, split: &Split, img_emb: &Tensor) -> Result<Option<(f64, f64)>> {
-        let Some(objects) = &split.objects else {
+        let Some(objects) = split.objects.as_ref().filter(|_| self.scores_tags(split)) else {
             return Ok(None);
         };
-        if self.tags.is_empty() || !self.colour_shape_tags {
-            return Ok(None);
-        }
         let bank = self.caption_bank()?;
         let tags = self.tag_images(img_emb, &bank, 1)?;
         let obj = Vec::<i64>::try_from(&objects.reshape([-1]))?;
@@ -518,6 +521,18 @@ impl Task for Retrieval {
             m.insert("tag_p1_chance".into(), chance);
         }
         Ok(m)
+    }
+
+    fn metric_names(&self, split: &str) -> Result<Option<Vec<String>>> {
+        let mut names: Vec<String> = ["i2t", "t2i"]
+            .iter()
+            .flat_map(|dir| ["r1", "r5", "r10", "medr", "meanr"].map(|m| format!("{m}_{dir}")))
+            .chain(["rsum", "chance_r1"].map(String::from))
+            .collect();
+        if self.scores_tags(self.split(split)?) {
+            names.extend(["tag_p1", "tag_p1_chance"].map(String::from));
+        }
+        Ok(Some(names))
     }
 
     fn infer(&mut self, inputs: &[String], out_dir: &Path) -> Result<serde_json::Value> {

@@ -22,7 +22,7 @@
 
 pub mod accuracy;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use image::{Rgb, RgbImage};
@@ -258,6 +258,11 @@ pub struct Vqa {
     /// Most frequent (normalised) training answer per question type.
     prior: HashMap<String, String>,
     device: Device,
+}
+
+/// A question type as it appears in metric names (`acc_what_color`).
+fn metric_type(qtype: &str) -> String {
+    qtype.replace(' ', "_")
 }
 
 fn bad(reason: impl Into<String>) -> Error {
@@ -753,11 +758,26 @@ impl Task for Vqa {
         m.insert("accuracy".into(), 100.0 * acc / n);
         m.insert("prior_accuracy".into(), 100.0 * prior / n);
         for (t, (a, b, k)) in by_type {
-            let t = t.replace(' ', "_");
+            let t = metric_type(t);
             m.insert(format!("acc_{t}"), 100.0 * a / k as f64);
             m.insert(format!("prior_{t}"), 100.0 * b / k as f64);
         }
         Ok(m)
+    }
+
+    fn metric_names(&self, split: &str) -> Result<Option<Vec<String>>> {
+        let types: BTreeSet<String> = self
+            .split(split)?
+            .questions
+            .iter()
+            .map(|q| metric_type(&q.qtype))
+            .collect();
+        let mut names = vec!["accuracy".to_string(), "prior_accuracy".to_string()];
+        for t in types {
+            names.push(format!("acc_{t}"));
+            names.push(format!("prior_{t}"));
+        }
+        Ok(Some(names))
     }
 
     fn infer(&mut self, inputs: &[String], out_dir: &Path) -> Result<serde_json::Value> {
