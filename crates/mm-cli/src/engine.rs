@@ -43,9 +43,32 @@ pub struct EvalArgs {
     /// The split to score.
     #[arg(long, default_value = "test")]
     split: String,
+    #[command(flatten)]
+    restore: RestoreArgs,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
+}
+
+/// What `mm eval` and `mm infer` may change in a trained run's configuration.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The run's data set at another path (sets task.data): a moved or copied file, or
+    /// another file of the same data set's kind (the vocabulary and answer classes are
+    /// rebuilt from it, so they must come out the same, or the weights do not fit).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Override a task setting of the run: --set task.beam_size=5 (repeatable; task.* only).
+    #[arg(long, value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+impl RestoreArgs {
+    fn overrides(self) -> Vec<String> {
+        let mut o = self.set;
+        o.extend(self.data.map(|d| format!("task.data={}", d.display())));
+        o
+    }
 }
 
 /// Arguments of `mm infer <task>`.
@@ -67,6 +90,8 @@ pub struct InferArgs {
     /// Where pictures go.
     #[arg(long, default_value = "runs/infer")]
     out: PathBuf,
+    #[command(flatten)]
+    restore: RestoreArgs,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -126,7 +151,8 @@ fn print_metrics(title: &str, m: &mm_train::Metrics) {
 /// Scores a checkpoint of `T`.
 pub fn eval<T: Task>(args: EvalArgs) -> Result<()> {
     let device = crate::parse_device(&args.device)?;
-    let m = mm_train::run::evaluate::<T>(&args.checkpoint, &args.split, device)
+    let overrides = args.restore.overrides();
+    let m = mm_train::run::evaluate::<T>(&args.checkpoint, &args.split, &overrides, device)
         .with_context(|| format!("evaluating {}", args.checkpoint.display()))?;
     print_metrics(&format!("{} on {}", T::NAME, args.split), &m);
     Ok(())
@@ -141,7 +167,8 @@ pub fn infer<T: Task>(args: InferArgs) -> Result<()> {
     if inputs.is_empty() {
         bail!("give --input (or --image and --question)");
     }
-    let v = mm_train::run::infer::<T>(&args.checkpoint, &inputs, &args.out, device)
+    let overrides = args.restore.overrides();
+    let v = mm_train::run::infer::<T>(&args.checkpoint, &inputs, &args.out, &overrides, device)
         .with_context(|| format!("inference with {}", args.checkpoint.display()))?;
     println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())

@@ -44,6 +44,7 @@ fn learns_to_caption_and_writes_attention_strips() {
         &out,
         &["test:0".into()],
         &dir.path().join("inf"),
+        &[],
         Device::Cpu,
     )
     .unwrap();
@@ -74,7 +75,7 @@ fn learns_to_caption_and_writes_attention_strips() {
     // self-critical fine-tuning from that model raises the CIDEr-D it is rewarded with (on
     // the training images, whose references give the reward); a wrong sign or a reward
     // scored against other images' references would lower it
-    let before = mm_train::run::evaluate::<Captioning>(&out, "train", Device::Cpu).unwrap();
+    let before = mm_train::run::evaluate::<Captioning>(&out, "train", &[], Device::Cpu).unwrap();
     let mut scst = defaults.clone();
     scst.task.init_weights = Some(out.clone());
     scst.task.objective = captioning::Objective::Scst;
@@ -92,7 +93,8 @@ fn learns_to_caption_and_writes_attention_strips() {
         },
     )
     .unwrap();
-    let after = mm_train::run::evaluate::<Captioning>(&scst_out, "train", Device::Cpu).unwrap();
+    let after =
+        mm_train::run::evaluate::<Captioning>(&scst_out, "train", &[], Device::Cpu).unwrap();
     eprintln!(
         "SCST {:.1} s: train CIDEr-D {:.1} -> {:.1}, BLEU-4 {:.1} -> {:.1}",
         t0.elapsed().as_secs_f64(),

@@ -60,15 +60,37 @@ fn learns_a_joint_space_far_above_chance() {
         &opts.dir,
         &["test:0".into(), "text:a red circle".into()],
         &out,
+        &[],
         Device::Cpu,
     )
     .unwrap();
     assert_eq!(v["results"][0]["captions"].as_array().unwrap().len(), 5);
     assert_eq!(v["results"][1]["images"].as_array().unwrap().len(), 5);
     assert!(out.join("retrieval.png").is_file());
-    let e = mm_train::run::infer::<Retrieval>(&opts.dir, &["text:zebra".into()], &out, Device::Cpu)
-        .unwrap_err();
+    let e = mm_train::run::infer::<Retrieval>(
+        &opts.dir,
+        &["text:zebra".into()],
+        &out,
+        &[],
+        Device::Cpu,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("vocabulary"), "{e}");
+    // the data set moved: the run names the old path, and `task.data` points it at the new
+    let moved = dir.path().join("moved.h5");
+    std::fs::rename(&defaults.task.data, &moved).unwrap();
+    let e = mm_train::run::evaluate::<Retrieval>(&opts.dir, "test", &[], Device::Cpu).unwrap_err();
+    // mm-data's i/o error, wrapped as the task's
+    let io = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<std::io::Error>());
+    assert_eq!(
+        io.map(|i| i.kind()),
+        Some(std::io::ErrorKind::NotFound),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("sv.h5"), "{e}");
+    let set = [format!("task.data={}", moved.display())];
+    let m = mm_train::run::evaluate::<Retrieval>(&opts.dir, "test", &set, Device::Cpu).unwrap();
+    assert_eq!(&m, t);
 }
 
 #[test]

@@ -171,6 +171,31 @@ pub fn load<T: Serialize + DeserializeOwned>(
             .separator("__")
             .try_parsing(true),
     );
+    b = apply_overrides(b, overrides)?;
+    b.build()
+        .and_then(|c| c.try_deserialize::<T>())
+        .map_err(|e| Error::Config(e.to_string()))
+}
+
+/// `base` with `overrides` applied (`"a.b=v"`, read as [`load`] reads them), and nothing else:
+/// no file, no environment. Keys that `T` does not know are errors.
+pub fn with_overrides<T: Serialize + DeserializeOwned>(
+    base: &T,
+    overrides: &[String],
+) -> Result<T> {
+    let b = config::Config::builder()
+        .add_source(config::Config::try_from(base).map_err(|e| Error::Config(e.to_string()))?);
+    apply_overrides(b, overrides)?
+        .build()
+        .and_then(|c| c.try_deserialize::<T>())
+        .map_err(|e| Error::Config(e.to_string()))
+}
+
+fn apply_overrides(
+    mut b: config::ConfigBuilder<config::builder::DefaultState>,
+    overrides: &[String],
+) -> Result<config::ConfigBuilder<config::builder::DefaultState>> {
+    let cfg = |e: config::ConfigError| Error::Config(e.to_string());
     for o in overrides {
         let Some((key, value)) = o.split_once('=') else {
             return Err(Error::Config(format!("override `{o}` is not KEY=VALUE")));
@@ -188,9 +213,7 @@ pub fn load<T: Serialize + DeserializeOwned>(
             b = b.set_override(key, value).map_err(cfg)?;
         }
     }
-    b.build()
-        .and_then(|c| c.try_deserialize::<T>())
-        .map_err(|e| Error::Config(e.to_string()))
+    Ok(b)
 }
 
 /// `value` as TOML text (the resolved configuration a run writes).

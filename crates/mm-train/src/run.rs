@@ -140,13 +140,20 @@ pub fn train<T: Task>(defaults: &RunConfig<T::Config>, opts: &RunOptions) -> Res
 }
 
 /// The run directory and checkpoint that `path` names: a checkpoint directory itself, or a
-/// run directory (its best checkpoint, else its latest).
+/// run directory or its `checkpoints/` folder (the run's best checkpoint, else its latest).
 pub fn resolve_checkpoint(path: &Path) -> Result<(PathBuf, PathBuf)> {
     if path.join("manifest.json").is_file() {
         let run = path.parent().and_then(Path::parent).ok_or_else(|| {
             Error::Config(format!("{}: not inside a run directory", path.display()))
         })?;
         return Ok((run.to_owned(), path.to_owned()));
+    }
+    if path.file_name().is_some_and(|n| n == "checkpoints")
+        && !path.join("checkpoints").exists()
+        && let Some(run) = path.parent()
+    {
+        // the run's `checkpoints/` folder itself
+        return resolve_checkpoint(run);
     }
     let all = checkpoint::list(&path.join("checkpoints"))?;
     let Some((_, last)) = all.last() else {
@@ -163,28 +170,59 @@ pub fn resolve_checkpoint(path: &Path) -> Result<(PathBuf, PathBuf)> {
 /// The task of a checkpoint (or a run's best), built from the run's configuration with the
 /// checkpoint's weights, for use as a library (`Captioning::caption`, `Vqa::forward`).
 pub fn restore<T: Task>(checkpoint_or_run: &Path, device: Device) -> Result<T> {
+    restore_with(checkpoint_or_run, &[], device)
+}
+
+/// [`restore`] with `task.*` settings of the run's configuration overridden (`"a.b=v"`, as
+/// `--set` gives them): the data set at another path (`task.data=...`), or a setting that
+/// only inference reads (a beam size). Training settings no longer apply, so `train.*` keys
+/// are errors; a setting that changes the model's shape fails when the weights are loaded.
+pub fn restore_with<T: Task>(
+    checkpoint_or_run: &Path,
+    overrides: &[String],
+    device: Device,
+) -> Result<T> {
     let (run, ck) = resolve_checkpoint(checkpoint_or_run)?;
-    let cfg = read_config::<T>(&run)?;
+    let mut cfg = read_config::<T>(&run)?;
+    if let Some(o) = overrides
+        .iter()
+        .find(|o| !o.trim_start().starts_with("task."))
+    {
+        return Err(Error::Config(format!(
+            "`{o}`: a trained run takes task.* settings only (its training settings no longer apply)"
+        )));
+    }
+    if !overrides.is_empty() {
+        cfg = config::with_overrides(&cfg, overrides)?;
+    }
     let mut task = T::build(&cfg.task, device)?;
     checkpoint::verify(&ck)?;
     checkpoint::load_model(&ck, task.var_store_mut())?;
     Ok(task)
 }
 
-/// Metrics of a checkpoint (or a run's best) on `split`.
-pub fn evaluate<T: Task>(checkpoint_or_run: &Path, split: &str, device: Device) -> Result<Metrics> {
-    let mut task: T = restore(checkpoint_or_run, device)?;
+/// Metrics of a checkpoint (or a run's best) on `split`, with `task.*` settings overridden as
+/// [`restore_with`] does.
+pub fn evaluate<T: Task>(
+    checkpoint_or_run: &Path,
+    split: &str,
+    overrides: &[String],
+    device: Device,
+) -> Result<Metrics> {
+    let mut task: T = restore_with(checkpoint_or_run, overrides, device)?;
     tch::no_grad(|| task.evaluate(split))
 }
 
-/// Inference with a checkpoint (or a run's best) on `inputs`, pictures under `out_dir`.
+/// Inference with a checkpoint (or a run's best) on `inputs`, pictures under `out_dir`, with
+/// `task.*` settings overridden as [`restore_with`] does.
 pub fn infer<T: Task>(
     checkpoint_or_run: &Path,
     inputs: &[String],
     out_dir: &Path,
+    overrides: &[String],
     device: Device,
 ) -> Result<serde_json::Value> {
-    let mut task: T = restore(checkpoint_or_run, device)?;
+    let mut task: T = restore_with(checkpoint_or_run, overrides, device)?;
     std::fs::create_dir_all(out_dir).map_err(Error::io(out_dir))?;
     tch::no_grad(|| task.infer(inputs, out_dir))
 }

@@ -375,11 +375,33 @@ fn runs_write_their_directory_and_refuse_to_overwrite() {
             .to_string()
             .contains("--resume")
     );
-    let m = mm_train::run::evaluate::<Blobs>(&out, "test", Device::Cpu).unwrap();
+    let m = mm_train::run::evaluate::<Blobs>(&out, "test", &[], Device::Cpu).unwrap();
     assert_eq!(m["accuracy"], r.test["accuracy"]);
-    let inferred =
-        mm_train::run::infer::<Blobs>(&out, &["a".into()], &dir.path().join("inf"), Device::Cpu)
-            .unwrap();
+    // the run's `checkpoints/` folder names the run too
+    let m = mm_train::run::evaluate::<Blobs>(&out.join("checkpoints"), "test", &[], Device::Cpu);
+    assert_eq!(m.unwrap()["accuracy"], r.test["accuracy"]);
+    // task settings can be overridden; one that changes the model's shape does not fit the
+    // weights, and training settings are refused
+    let set = |o: &str| vec![o.to_string()];
+    let m = mm_train::run::evaluate::<Blobs>(&out, "test", &set("task.crash_at=3"), Device::Cpu);
+    assert_eq!(m.unwrap()["accuracy"], r.test["accuracy"]);
+    let e = mm_train::run::evaluate::<Blobs>(&out, "test", &set("task.hidden=5"), Device::Cpu)
+        .unwrap_err();
+    assert!(matches!(e, Error::Checkpoint { .. }), "{e}");
+    let e = mm_train::run::evaluate::<Blobs>(&out, "test", &set("train.epochs=9"), Device::Cpu)
+        .unwrap_err();
+    assert!(e.to_string().contains("task.* settings only"), "{e}");
+    let e = mm_train::run::evaluate::<Blobs>(&out, "test", &set("task.hiden=5"), Device::Cpu)
+        .unwrap_err();
+    assert!(e.to_string().contains("hiden"), "{e}");
+    let inferred = mm_train::run::infer::<Blobs>(
+        &out,
+        &["a".into()],
+        &dir.path().join("inf"),
+        &[],
+        Device::Cpu,
+    )
+    .unwrap();
     assert_eq!(inferred["n"], 1);
 }
 
