@@ -1,9 +1,21 @@
 //! Pieces the image tasks share.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use mm_train::{Error, Result};
 use tch::Tensor;
+
+/// The split `name` of a task's data, or an error that lists the splits there are.
+pub(crate) fn split<'a, S>(splits: &'a BTreeMap<String, S>, name: &str) -> Result<&'a S> {
+    splits.get(name).ok_or_else(|| Error::InvalidParameter {
+        name: "split",
+        reason: format!(
+            "no split `{name}`; the data set has {:?}",
+            splits.keys().collect::<Vec<_>>()
+        ),
+    })
+}
 
 /// The safetensors file that `path` names: a file itself, or the model file of a run
 /// directory's best checkpoint or of a checkpoint directory.

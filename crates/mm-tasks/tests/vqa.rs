@@ -100,6 +100,11 @@ fn ten_human_answers_are_scored_with_the_official_accuracy() {
     let mut names = task.metric_names("val").unwrap().unwrap();
     names.sort();
     assert!(names.iter().eq(m.keys()), "{names:?} vs {m:?}");
+    let e = task.evaluate("vall").unwrap_err().to_string();
+    assert!(
+        e.contains("no split `vall`") && e.contains("\"val\""),
+        "{e}"
+    );
     // VQA v2 has no public test answers: `test` falls back to val
     assert_eq!(task.evaluate("test").unwrap(), m);
     // the prior answers "red" to colour questions: of [red x2, blue x8], each leave-one-out

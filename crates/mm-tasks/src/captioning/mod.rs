@@ -193,9 +193,7 @@ struct Decoded {
 
 impl Captioning {
     fn split(&self, name: &str) -> Result<&Split> {
-        self.splits
-            .get(name)
-            .ok_or_else(|| bad(format!("no split `{name}`")))
+        crate::common::split(&self.splits, name)
     }
 
     /// Annotations `[N, L, D]` of images `uint8 [N, H, W, 3]`, and the map's `(h, w)`.

@@ -193,12 +193,7 @@ fn load_split(
 
 impl Retrieval {
     fn split(&self, name: &str) -> Result<&Split> {
-        self.splits.get(name).ok_or_else(|| {
-            task_err(format!(
-                "no split `{name}` (have {:?})",
-                self.splits.keys().collect::<Vec<_>>()
-            ))
-        })
+        crate::common::split(&self.splits, name)
     }
 
     /// Token ids of a sentence (lower-cased, split on whitespace); unknown words are skipped.

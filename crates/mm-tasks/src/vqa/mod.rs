@@ -336,9 +336,7 @@ impl Vqa {
     }
 
     fn split(&self, name: &str) -> Result<&Split> {
-        self.splits
-            .get(name)
-            .ok_or_else(|| bad(format!("no split `{name}`")))
+        crate::common::split(&self.splits, name)
     }
 
     /// Class logits for questions (token ids) about images (`uint8 [N, H, W, 3]`).
