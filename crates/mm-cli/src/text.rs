@@ -243,6 +243,20 @@ fn word2vec(cmd: W2vCommand) -> Result<()> {
                     restrict,
                     within.as_ref(),
                 );
+                if rep.total == 0 {
+                    bail!(
+                        "{}: no analogy questions (lines of four words `a b c d`; {} lines are not)",
+                        path.display(),
+                        rep.skipped
+                    );
+                }
+                if rep.skipped > 0 {
+                    println!(
+                        "({} lines of {} skipped: not four words)",
+                        rep.skipped,
+                        path.display()
+                    );
+                }
                 for (name, right, asked) in &rep.sections {
                     if *asked > 0 {
                         println!(
@@ -260,6 +274,12 @@ fn word2vec(cmd: W2vCommand) -> Result<()> {
             }
             if let Some(path) = similarity {
                 let (rho, used, total) = eval::similarity(&emb, &eval::read_text(&path)?);
+                if total == 0 {
+                    bail!(
+                        "{}: no word pairs (lines `word1 word2 score`, tab- or space-separated)",
+                        path.display()
+                    );
+                }
                 println!("similarity: Spearman rho {rho:.4} over {used} of {total} pairs");
             }
             Ok(())

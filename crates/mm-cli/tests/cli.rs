@@ -523,6 +523,21 @@ fn word2vec_train_eval_and_neighbors() {
         an.to_str().unwrap(),
     ]);
     assert!(stdout(&o).contains("of 1 answered"), "{}", stdout(&o));
+    // a file of another format (here the corpus) has no questions: an error, not "0 %"
+    for flag in ["--analogies", "--similarity"] {
+        let o = mm(&[
+            "text",
+            "word2vec",
+            "eval",
+            "--vectors",
+            vec.to_str().unwrap(),
+            "--binary",
+            flag,
+            corpus.to_str().unwrap(),
+        ]);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && e.contains("no "), "{flag}: {e}");
+    }
     // a text file read as binary is a clear error, and an empty corpus too
     let o = mm(&[
         "text",

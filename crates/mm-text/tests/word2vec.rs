@@ -249,9 +249,10 @@ fn analogies_and_similarity_compute_what_they_claim() {
         [1.0, -3.0]
     ];
     let emb = Embeddings::new(words, vec![0; 6], v).unwrap();
-    let text = ": royals\nman king woman queen\nMAN KING WOMAN QUEEN\nman king woman unicorn\n: fruit\nman apple woman king\n";
+    let text = ": royals\nman king woman queen\nMAN KING WOMAN QUEEN\nman king woman unicorn\n\n: fruit\nman apple woman king\nman apple woman\n";
     let rep = eval::analogies(&emb, text, 30_000);
     assert_eq!(rep.total, 4);
+    assert_eq!(rep.skipped, 1, "the three-word line; not the blank one");
     assert_eq!(rep.answered, 3);
     assert_eq!(rep.sections[0], ("royals".to_owned(), 2, 2));
     assert_eq!(rep.sections[1], ("fruit".to_owned(), 0, 1));

@@ -18,6 +18,9 @@ pub struct AnalogyReport {
     pub total: usize,
     /// Correct answers.
     pub correct: usize,
+    /// Lines that are neither blank, nor a `: section`, nor four words (gensim skips them
+    /// too, logging each).
+    pub skipped: usize,
 }
 
 impl AnalogyReport {
@@ -69,6 +72,7 @@ pub fn analogies_within(
         answered: 0,
         total: 0,
         correct: 0,
+        skipped: 0,
     };
     for line in text.lines() {
         let line = line.trim();
@@ -78,6 +82,7 @@ pub fn analogies_within(
         }
         let q: Vec<String> = line.split_whitespace().map(str::to_lowercase).collect();
         if q.len() != 4 {
+            rep.skipped += usize::from(!q.is_empty());
             continue;
         }
         rep.total += 1;
