@@ -243,6 +243,9 @@ impl FeatureJob {
                 .and_then(|e| e.to_str())
                 .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
         };
+        if !images.exists() {
+            bail!("{}: no such file or directory", images.display());
+        }
         let source = if images.is_file() && is_image(images) {
             Source::Files(vec![images.to_path_buf()])
         } else if images.is_dir() {
@@ -257,8 +260,13 @@ impl FeatureJob {
             }
             Source::Files(files)
         } else {
-            let r =
-                Reader::open(images).with_context(|| format!("opening {}", images.display()))?;
+            let r = Reader::open(images).with_context(|| {
+                format!(
+                    "opening {} as an mm HDF5 data set (--images takes a .png/.jpg/.jpeg \
+                     image, a directory of them, or an mm HDF5 file)",
+                    images.display()
+                )
+            })?;
             let spec = r.schema().fixed.iter().find(|f| f.name == self.field);
             match spec {
                 Some(f) if f.dtype == Dtype::U8 && f.shape.len() == 3 && f.shape[2] == 3 => {}

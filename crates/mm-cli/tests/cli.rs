@@ -663,6 +663,28 @@ fn vision_features_match_the_library_and_keep_splits() {
     ]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no stage `layer4`"));
+    // a missing input, and a file that is neither an image nor HDF5, say so
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not an image").unwrap();
+    for (input, says) in [
+        (dir.path().join("missing.png"), "no such file"),
+        (text, "--images takes"),
+    ] {
+        let o = mm(&[
+            "vision",
+            "features",
+            "--images",
+            input.to_str().unwrap(),
+            "--backbone",
+            "small_cnn",
+            "--layer",
+            "pooled",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && e.contains(says), "{e}");
+    }
 }
 
 /// PyTorch's Python as the tests find it (the venv `cargo xtask setup` makes).
