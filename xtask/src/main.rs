@@ -1,7 +1,8 @@
 //! `cargo xtask <task>`: the workspace's automation, in Rust so that it runs wherever cargo does.
 //!
-//! Tasks: `setup`, `test`, `demo`, `gpu-bundle --out DIR`. Run `cargo xtask help` for details.
+//! Tasks: `setup`, `test`, `demo`, `bench`, `prepare`, `gpu-bundle --out DIR`. Run `cargo xtask help` for details.
 
+mod bench;
 mod demo;
 mod gpu_bundle;
 mod prepare;
@@ -17,9 +18,14 @@ cargo xtask <task>
 tasks:
   setup                 make this machine ready: PyTorch 2.11.0 in a reusable venv, the libtorch
                         symlink that .cargo/config.toml points at, HDF5 development files
-  test                  setup, then fmt --check, clippy -D warnings, dependency guards, every test
+  test                  setup, then fmt --check, clippy -D warnings, rustdoc -D warnings,
+                        dependency guards, every test
   demo [-- ARGS]        setup, then train the main pipeline on built-in data (ARGS go to
                         `mm train sound-tagging`, e.g. `-- --quick` or `-- --device cuda`)
+  bench [--quick] [--threads N] [NAME...]
+                        setup, then the side-by-side benchmarks against librosa/torchaudio/PyTorch
+                        (signal vision retrieval vqa captioning; also criterion, word2vec, all);
+                        logs in runs/bench/ (`cargo xtask bench --help` for more)
   prepare synthav [--out data/synthav.h5] [--scenes N] [--seed S]
                         generate the SynthAV audio-visual-text data set (HDF5)
   prepare esc50|flickr8k|coco|vqa|av-folders --raw DIR --out FILE.h5 [--skip-bad]
@@ -38,6 +44,7 @@ fn main() -> ExitCode {
         Some("setup") => setup::run(),
         Some("test") => test::run(),
         Some("demo") => demo::run(&args[1..]),
+        Some("bench") => bench::run_task(&args[1..]),
         Some("gpu-bundle") => gpu_bundle::run(&args[1..]),
         Some("prepare") => prepare::run(&args[1..]),
         Some("help" | "-h" | "--help") | None => {

@@ -55,6 +55,22 @@ pub fn run() -> Result<()> {
     Ok(())
 }
 
+/// The interpreter of the PyTorch venv, after installing those of `packages` (name, version)
+/// that it lacks. [`run`] must have made the venv.
+pub fn venv_python_with(packages: &[(&str, &str)], rerun: &str) -> Result<PathBuf> {
+    let install = TorchInstall::from_env();
+    let python = install.venv.join("bin/python");
+    if installed_torch(&install.venv).is_none() {
+        bail!(
+            "{} holds no PyTorch {TORCH_VERSION} (with an exported LIBTORCH, setup makes no \
+             venv): set MM_TORCH_VENV to a venv that has it, or unset LIBTORCH",
+            install.venv.display()
+        );
+    }
+    install.ensure_packages(packages, rerun)?;
+    Ok(python)
+}
+
 /// True when the user exported LIBTORCH (cargo's `[env]` does not override it).
 fn exported_libtorch() -> bool {
     // Inside `cargo xtask`, cargo has already applied `[env]` from .cargo/config.toml, so the
@@ -268,7 +284,13 @@ impl TorchInstall {
     /// Installs [`REFERENCE_PACKAGES`] that the venv lacks (torchvision pins torch, so pip
     /// leaves the installed torch as it is).
     fn ensure_reference_packages(&self) -> Result<()> {
-        let missing: Vec<String> = REFERENCE_PACKAGES
+        self.ensure_packages(REFERENCE_PACKAGES, "cargo xtask setup")
+    }
+
+    /// Installs those of `packages` (name, version) that the venv lacks; `rerun` names the
+    /// command to run again after a failure.
+    fn ensure_packages(&self, packages: &[(&str, &str)], rerun: &str) -> Result<()> {
+        let missing: Vec<String> = packages
             .iter()
             .filter(|(name, version)| {
                 installed_version(&self.venv, name).as_deref() != Some(*version)
@@ -276,10 +298,7 @@ impl TorchInstall {
             .map(|(name, version)| format!("{name}=={version}"))
             .collect();
         if missing.is_empty() {
-            let names: Vec<String> = REFERENCE_PACKAGES
-                .iter()
-                .map(|(n, v)| format!("{n} {v}"))
-                .collect();
+            let names: Vec<String> = packages.iter().map(|(n, v)| format!("{n} {v}")).collect();
             println!("ok: {} already installed", names.join(", "));
             return Ok(());
         }
@@ -288,10 +307,10 @@ impl TorchInstall {
             missing.join(" "),
             self.venv.display()
         );
-        exec(&mut self.pip(&missing), "pip install reference packages").with_context(|| {
+        exec(&mut self.pip(&missing), "pip install").with_context(|| {
             format!(
                 "could not install {} into {}: check that PyPI is reachable, then re-run \
-                 `cargo xtask setup`",
+                 `{rerun}`",
                 missing.join(" "),
                 self.venv.display()
             )
