@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use mm_tasks::retrieval::Retrieval;
+use mm_train::config::string_override;
 use mm_train::{RunConfig, RunOptions, Task};
 
 /// Arguments of `mm train <task>` for engine tasks.
@@ -26,7 +27,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "data", "set", "out"])]
     resume: Option<PathBuf>,
     /// Override a configuration value: --set train.optimizer.lr=1e-3 (repeatable). The
-    /// environment can too: MM_CFG__TRAIN__EPOCHS=5.
+    /// environment can too: MM_CFG__TRAIN__EPOCHS=5. [..] and {..} are TOML arrays and
+    /// tables; quote a text that starts with one: --set 'task.data="[a].h5"'.
     #[arg(long, value_name = "KEY=VALUE")]
     set: Vec<String>,
     /// Hide the progress bar.
@@ -66,7 +68,10 @@ pub struct RestoreArgs {
 impl RestoreArgs {
     fn overrides(self) -> Vec<String> {
         let mut o = self.set;
-        o.extend(self.data.map(|d| format!("task.data={}", d.display())));
+        o.extend(
+            self.data
+                .map(|d| string_override("task.data", &d.display().to_string())),
+        );
         o
     }
 }
@@ -102,7 +107,7 @@ pub fn train<T: Task>(defaults: &RunConfig<T::Config>, args: TrainArgs) -> Resul
     let device = crate::parse_device(&args.device)?;
     let mut overrides = args.set;
     if let Some(d) = &args.data {
-        overrides.push(format!("task.data={}", d.display()));
+        overrides.push(string_override("task.data", &d.display().to_string()));
     }
     let (dir, resume) = match (args.resume, args.out) {
         (Some(d), _) => (d, true),

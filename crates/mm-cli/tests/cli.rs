@@ -880,6 +880,19 @@ fn killed_training_resumes_to_the_uninterrupted_result() {
     let last = "checkpoints/step-00000030/model.safetensors";
     assert!(std::fs::read(a.join(last)).unwrap() == std::fs::read(b.join(last)).unwrap());
 
+    // the data set moved to a relative path that looks like a TOML array: --data takes it as
+    // the path it is (and moves back for what follows)
+    std::fs::rename(&data, dir.path().join("[moved].h5")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_mm"))
+        .current_dir(dir.path())
+        .args(["eval", "retrieval", "--checkpoint", a.to_str().unwrap()])
+        .args(["--data", "[moved].h5", "--device", "cpu"])
+        .env("MM_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::rename(dir.path().join("[moved].h5"), &data).unwrap();
+
     // another task's command names what the run is; a run from before the header line (no
     // header, summary.json present) too
     let ck = a.join("checkpoints/step-00000030");

@@ -149,7 +149,8 @@ impl TrainConfig {
 /// Reads a configuration of type `T`: `defaults`, then the TOML `file`, then environment
 /// variables `MM_CFG__A__B=v` (for `a.b`), then `overrides` (`"a.b=v"`, as `--set` gives
 /// them; a value starting with `[` or `{` is read as a TOML array or inline table, e.g.
-/// `"task.widths=[32, 64]"`). Keys that `T` does not know are errors (`T` should use
+/// `"task.widths=[32, 64]"`, and one starting with a quote as a TOML string, which is how
+/// [`string_override`] passes any text through). Keys that `T` does not know are errors (`T` should use
 /// `deny_unknown_fields`).
 pub fn load<T: Serialize + DeserializeOwned>(
     defaults: &T,
@@ -191,6 +192,12 @@ pub fn with_overrides<T: Serialize + DeserializeOwned>(
         .map_err(|e| Error::Config(e.to_string()))
 }
 
+/// The override `key=value` that sets `key` to the string `value` whatever it holds (a path
+/// that starts with `[` would otherwise be read as an array): `value` as a quoted TOML string.
+pub fn string_override(key: &str, value: &str) -> String {
+    format!("{key}={}", toml::Value::String(value.to_string()))
+}
+
 fn apply_overrides(
     mut b: config::ConfigBuilder<config::builder::DefaultState>,
     overrides: &[String],
@@ -201,12 +208,15 @@ fn apply_overrides(
             return Err(Error::Config(format!("override `{o}` is not KEY=VALUE")));
         };
         let (key, value) = (key.trim(), value.trim());
-        if value.starts_with('[') || value.starts_with('{') {
-            // an array or inline table (`--set 'task.widths=[32, 64]'`): a TOML line with the
-            // dotted key, so that it arrives typed rather than as one string
+        if value.starts_with(['[', '{', '"', '\'']) {
+            // an array or inline table (`--set 'task.widths=[32, 64]'`), or a quoted string
+            // (`--set 'task.data="[a].h5"'`, as `string_override` writes): a TOML line with
+            // the dotted key, so that it arrives typed rather than as one string
             let line = format!("{key} = {value}");
             toml::from_str::<toml::Table>(&line).map_err(|e| {
-                Error::Config(format!("override `{o}`: not a TOML array or table ({e})"))
+                Error::Config(format!(
+                    "override `{o}`: not a TOML array, table or quoted string ({e})"
+                ))
             })?;
             b = b.add_source(config::File::from_str(&line, config::FileFormat::Toml));
         } else {
@@ -339,6 +349,30 @@ mod tests {
         assert!(e.contains("task.name=[not an array"), "{e}");
         let e = load(&defaults(), None, &["task.widths=[\"a\"]".into()]).unwrap_err();
         assert!(matches!(e, Error::Config(_)), "{e}");
+    }
+
+    #[test]
+    fn string_overrides_pass_any_text_through() {
+        // a path that looks like an array, quotes, backslashes, an `=`, outer spaces
+        for text in [
+            "[run 1]/synthav.h5",
+            r#"a "b" \c = d.h5"#,
+            " x ",
+            "{y}",
+            "'z'",
+        ] {
+            let r: Run = with_overrides(&defaults(), &[string_override("task.name", text)])
+                .unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(r.task.name, text);
+        }
+        // unquoted, the first would be read as a (malformed) array
+        let e = with_overrides::<Run>(&defaults(), &["task.name=[run 1]/synthav.h5".into()]);
+        assert!(e.is_err());
+        // quoted by hand on the command line (--set 'task.name="a b"'): the quotes go
+        let r: Run = with_overrides(&defaults(), &[r#"task.name="a b""#.into()]).unwrap();
+        assert_eq!(r.task.name, "a b");
+        let e = with_overrides::<Run>(&defaults(), &[r#"task.name="open"#.into()]).unwrap_err();
+        assert!(e.to_string().contains("quoted string"), "{e}");
     }
 
     #[test]
