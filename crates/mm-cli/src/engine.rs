@@ -27,8 +27,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "data", "set", "out"])]
     resume: Option<PathBuf>,
     /// Override a configuration value: --set train.optimizer.lr=1e-3 (repeatable). The
-    /// environment can too: MM_CFG__TRAIN__EPOCHS=5. [..] and {..} are TOML arrays and
-    /// tables; quote a text that starts with one: --set 'task.data="[a].h5"'.
+    /// environment can too: MM_CFG__TRAIN__EPOCHS=5. A value in brackets or braces is a TOML
+    /// array or table, one in double quotes a TOML string.
     #[arg(long, value_name = "KEY=VALUE")]
     set: Vec<String>,
     /// Hide the progress bar.
