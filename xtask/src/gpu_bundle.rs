@@ -6,7 +6,8 @@
 //! `vision-workloads` tool with `scripts/bench_vision.py` (ResNet-50 forward and
 //! forward+backward against PyTorch on the same card); the training benchmarks
 //! `scripts/bench_{retrieval,vqa,captioning}.py`; a gzipped prefix of the word2vec benchmark
-//! corpus when `data/w2v` has one; the test executables of `mm-tests` built with its `cuda`
+//! corpus when `data/w2v` has one; wheels of numpy, h5py and torchaudio for that machine's
+//! Python 3.12, which `run.sh` unpacks when its venv lacks them; the test executables of `mm-tests` built with its `cuda`
 //! feature, stripped; and `run.sh` (`xtask/src/gpu_run.sh`), which points the loader at that
 //! machine's torch (`/opt/torch/.venv` by default, `TORCH_VENV` to override) and runs every
 //! check under a deadline, most wanted first, logging to `$OUT/run.log` and
@@ -25,6 +26,18 @@ const MAX_BUNDLE_BYTES: u64 = 60 << 20;
 
 /// `run.sh`: every check, with time limits, a log and a results table under `$OUT`.
 const RUN_SH: &str = include_str!("gpu_run.sh");
+
+/// Python packages the comparison scripts import beyond torch, as wheels for the GPU machine's
+/// Python, which has no network: `run.sh` unpacks those its venv cannot import. numpy first
+/// (h5py needs it); torchaudio is optional there (`gpu_w2_torch.py` falls back to torch.stft).
+const DEVICE_WHEELS: &[(&str, &str)] = &[
+    ("numpy", "2.4.6"),
+    ("h5py", "3.16.0"),
+    ("torchaudio", "2.11.0"),
+];
+/// The GPU machine's Python (`/opt/torch/.venv` is Python 3.12; `MM_BUNDLE_PYTHON` overrides,
+/// e.g. to rehearse with this machine's venv).
+const DEVICE_PYTHON: &str = "3.12";
 
 /// Words of the benchmark corpus (`data/w2v/corpus.txt`, made by `benches/w2v/build_corpus.sh`)
 /// carried for the word2vec check, gzipped (about 6 MB).
@@ -113,6 +126,7 @@ pub fn run(args: &[String]) -> Result<()> {
         copy_stripped(exe, &out.join("tests").join(name))?;
     }
     add_w2v_corpus(&out.join("w2v"))?;
+    add_wheels(&out.join("wheels"))?;
     let run_sh = out.join("run.sh");
     std::fs::write(&run_sh, RUN_SH).with_context(|| format!("writing {}", run_sh.display()))?;
     set_executable(&run_sh)?;
@@ -128,6 +142,58 @@ pub fn run(args: &[String]) -> Result<()> {
         bail!("the bundle is {size} bytes, over the 60 MiB limit");
     }
     println!("on the CUDA machine: bash {}/run.sh", out.display());
+    Ok(())
+}
+
+/// [`DEVICE_WHEELS`] for the GPU machine's Python (x86-64 Linux), downloaded once into
+/// `target/gpu-wheels/PYTHON` and copied into `dir`; without PyPI, a note (the training
+/// comparisons then run only where the machine's venv has h5py).
+fn add_wheels(dir: &Path) -> Result<()> {
+    let version = std::env::var("MM_BUNDLE_PYTHON").unwrap_or_else(|_| DEVICE_PYTHON.into());
+    let cache = project_root().join("target/gpu-wheels").join(&version);
+    let cached = |name: &str, v: &str| -> Option<PathBuf> {
+        let prefix = format!("{name}-{v}-");
+        std::fs::read_dir(&cache)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .and_then(|f| f.to_str())
+                    .is_some_and(|f| f.starts_with(&prefix) && f.ends_with(".whl"))
+            })
+    };
+    let missing: Vec<String> = DEVICE_WHEELS
+        .iter()
+        .filter(|(n, v)| cached(n, v).is_none())
+        .map(|(n, v)| format!("{n}=={v}"))
+        .collect();
+    if !missing.is_empty() {
+        let python = crate::setup::venv_python_with(&[], "cargo xtask gpu-bundle")?;
+        let mut pip = Command::new(python);
+        pip.args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
+            .args(["--disable-pip-version-check", "--progress-bar", "off"])
+            .args(["--python-version", &version])
+            .args(["--platform", "manylinux_2_28_x86_64"])
+            .args(["--platform", "manylinux_2_17_x86_64"])
+            .arg("-d")
+            .arg(&cache)
+            .args(&missing);
+        if let Err(e) = exec(&mut pip, "pip download") {
+            println!(
+                "note: could not download {} for Python {version} ({e:#}); the training \
+                 comparisons will run only where the GPU machine's venv has h5py",
+                missing.join(" ")
+            );
+        }
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (name, v) in DEVICE_WHEELS {
+        if let Some(whl) = cached(name, v) {
+            let to = dir.join(whl.file_name().context("a wheel's name")?);
+            std::fs::copy(&whl, &to).with_context(|| format!("copying {}", whl.display()))?;
+        }
+    }
     Ok(())
 }
 
@@ -362,6 +428,52 @@ mod tests {
         assert_eq!(o.code(), Some(1));
         let table = std::fs::read_to_string(out.join("results.tsv")).unwrap();
         assert!(table.lines().all(|l| l.contains("\tskipped\t")), "{table}");
+    }
+
+    #[test]
+    fn run_sh_unpacks_the_wheels_a_venv_lacks() {
+        let d = fake_bundle(0);
+        // a python that sees no site-packages, so that it lacks numpy, h5py and torchaudio
+        let py = d.path().join("venv/bin/python");
+        std::fs::write(&py, "#!/bin/sh\nexec python3 -S \"$@\"\n").unwrap();
+        let wheels = d.path().join("bundle/wheels");
+        std::fs::create_dir_all(&wheels).unwrap();
+        let zip = |name: &str, init: &str| {
+            let ok = Command::new("python3")
+                .args(["-S", "-c"])
+                .arg(format!(
+                    "import zipfile; z = zipfile.ZipFile('{}', 'w'); \
+                     z.writestr('{}/__init__.py', '{init}'); z.close()",
+                    wheels.join(format!("{name}-0-py3-none-any.whl")).display(),
+                    name
+                ))
+                .status()
+                .unwrap();
+            assert!(ok.success());
+        };
+        zip("h5py", "version = 1");
+        zip("torchaudio", "raise ImportError");
+        let work = d.path().join("work");
+        let o = Command::new("bash")
+            .arg(d.path().join("bundle/run.sh"))
+            .arg("info")
+            .env("TORCH_VENV", d.path().join("venv"))
+            .env("OUT", d.path().join("out"))
+            .env("MM_BUNDLE_WORK", &work)
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{log}");
+        assert!(log.contains("# python: no numpy in"), "{log}");
+        assert!(
+            log.contains("# python: h5py from the bundle's h5py-0-py3-none-any.whl\n"),
+            "{log}"
+        );
+        assert!(
+            log.contains("torchaudio-0-py3-none-any.whl does not import"),
+            "{log}"
+        );
+        assert!(work.join("pylib/h5py/__init__.py").is_file());
     }
 
     #[test]

@@ -19,6 +19,7 @@
 #   MM_BUNDLE_DEVICE     cuda (default), or cpu to rehearse every command line on a machine
 #                        without a GPU (the CUDA-only checks are then skipped)
 #   MM_BUNDLE_QUICK      1: a few steps and epochs per check (with cpu, a rehearsal in minutes)
+# numpy, h5py and torchaudio come from the bundle's wheels/ when the venv cannot import them.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 checks=(info gpu-info info-json-cuda test-cuda resnet-gpu-vs-torch resnet-train-gpu-vs-torch
@@ -52,6 +53,20 @@ else
 fi
 threads=$(nproc)
 echo "# mm GPU bundle: device $device, quick $quick, deadline ${deadline}s, out $out, work $work, $(date -u)"
+# the Python packages the comparisons import beyond torch, for a venv that lacks them (the
+# machine has no network): the bundle's wheels, unpacked into $work/pylib, numpy first
+pylib="$work/pylib"
+export PYTHONPATH="$pylib${PYTHONPATH:+:$PYTHONPATH}"
+for pkg in numpy h5py torchaudio; do
+  "$py" -c "import $pkg" 2>/dev/null && continue
+  whl=$(ls "$here"/wheels/"$pkg"-*.whl 2>/dev/null | head -n 1)
+  if [ -z "$whl" ]; then echo "# python: no $pkg in $venv or the bundle"; continue; fi
+  if "$py" -m zipfile -e "$whl" "$pylib" && "$py" -c "import $pkg" 2>/dev/null; then
+    echo "# python: $pkg from the bundle's $(basename "$whl")"
+  else
+    echo "# python: $pkg from the bundle's $(basename "$whl") does not import with $py"
+  fi
+done
 failed=()
 declare -A done_checks=()
 

@@ -290,6 +290,9 @@ impl TorchInstall {
     /// Installs those of `packages` (name, version) that the venv lacks; `rerun` names the
     /// command to run again after a failure.
     fn ensure_packages(&self, packages: &[(&str, &str)], rerun: &str) -> Result<()> {
+        if packages.is_empty() {
+            return Ok(());
+        }
         let missing: Vec<String> = packages
             .iter()
             .filter(|(name, version)| {
