@@ -193,8 +193,12 @@ impl Cmd {
         c
     }
 
+    /// The command as a shell line that runs it (`env -u VAR ...` where it unsets some).
     fn display(&self) -> String {
         let mut s = String::new();
+        if !self.env_remove.is_empty() {
+            s += "env ";
+        }
         for k in &self.env_remove {
             s += &format!("-u {k} ");
         }
@@ -257,7 +261,10 @@ fn plan(bench: Bench, opts: &Options, python: &str) -> Cmd {
             }
         }
         Bench::Criterion => {
-            let c = Cmd::new("cargo", &["bench", "--locked", "-p", "mm-benches"]);
+            // the criterion targets by name: libtest (the library's and binaries' test
+            // harness) refuses criterion's flags such as --quick
+            let c = Cmd::new("cargo", &["bench", "--locked", "-p", "mm-benches"])
+                .args_from(&["--bench", "signal", "--bench", "vision", "--bench", "train"]);
             if quick {
                 c.args_from(&["--", "--quick"])
             } else {
@@ -487,7 +494,7 @@ mod tests {
         let signal = plan(Bench::Signal, &opts, "py");
         assert_eq!(
             signal.display(),
-            "-u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MM_SIGNAL_BENCH=target/release/signal-workloads \
+            "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MM_SIGNAL_BENCH=target/release/signal-workloads \
              py scripts/bench_signal.py --threads 1,2 --repeat 3"
         );
         let vqa = plan(Bench::Vqa, &opts, "py");
@@ -504,7 +511,25 @@ mod tests {
         }
         let w2v = plan(Bench::Word2vec, &opts, "py");
         assert!(w2v.args.windows(2).any(|w| w == ["--iter", "5"]), "{w2v:?}");
-        assert_eq!(plan(Bench::Criterion, &opts, "py").program, "cargo");
+        // criterion runs every [[bench]] of mm-benches, by name
+        let crit = plan(Bench::Criterion, &opts, "py");
+        assert_eq!(crit.program, "cargo");
+        let mut named: Vec<&str> = crit
+            .args
+            .windows(2)
+            .filter(|w| w[0] == "--bench")
+            .map(|w| w[1].as_str())
+            .collect();
+        let manifest = std::fs::read_to_string(project_root().join("benches/Cargo.toml")).unwrap();
+        let mut declared: Vec<&str> = manifest
+            .split("[[bench]]")
+            .skip(1)
+            .filter_map(|t| t.lines().find(|l| l.starts_with("name")))
+            .filter_map(|l| l.split('"').nth(1))
+            .collect();
+        named.sort();
+        declared.sort();
+        assert_eq!(named, declared);
     }
 
     #[test]
