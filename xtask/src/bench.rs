@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::util::{cargo, output, project_root, run, step};
+use crate::util::{build_release_tools, cargo, output, project_root, run, step};
 
 /// The peers the scripts import, beyond PyTorch and torchvision (versions as in
 /// `scripts/requirements-ref.txt`).
@@ -371,23 +371,7 @@ pub fn run_task(args: &[String]) -> Result<()> {
     let python = python.to_string_lossy().into_owned();
 
     step("bench: release build");
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--release",
-        "--locked",
-        "-p",
-        "mm-cli",
-        "-p",
-        "mm-benches",
-        "--bin",
-        "mm",
-        "--bin",
-        "signal-workloads",
-        "--bin",
-        "vision-workloads",
-    ]);
-    run(&mut build, "cargo build --release")?;
+    build_release_tools()?;
 
     if opts.benches.iter().any(|b| b.trains()) && !root.join(SYNTHAV).is_file() {
         step("bench: generate SynthAV for the training benchmarks");

@@ -19,7 +19,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::util::{cargo, have, output, project_root, run as exec, step};
+use crate::util::{build_release_tools, cargo, have, output, project_root, run as exec, step};
 
 /// The bundle must stay small enough to carry to the GPU machine.
 const MAX_BUNDLE_BYTES: u64 = 60 << 20;
@@ -56,24 +56,7 @@ pub fn run(args: &[String]) -> Result<()> {
     crate::setup::run()?;
 
     step("build release binaries");
-    exec(
-        cargo().args([
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            "mm-cli",
-            "-p",
-            "mm-benches",
-            "--bin",
-            "mm",
-            "--bin",
-            "signal-workloads",
-            "--bin",
-            "vision-workloads",
-        ]),
-        "release build",
-    )?;
+    build_release_tools()?;
     step("build CUDA test executables");
     let o = output(cargo().args([
         "test",

@@ -64,3 +64,26 @@ pub fn mm<S: AsRef<std::ffi::OsStr>>(args: &[S], what: &str) -> Result<()> {
         what,
     )
 }
+
+/// Builds the release `mm`, `signal-workloads` and `vision-workloads`: what the benchmarks and
+/// the GPU bundle run.
+pub fn build_release_tools() -> Result<()> {
+    run(
+        cargo().args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "mm-cli",
+            "-p",
+            "mm-benches",
+            "--bin",
+            "mm",
+            "--bin",
+            "signal-workloads",
+            "--bin",
+            "vision-workloads",
+        ]),
+        "release build",
+    )
+}
