@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::util::{build_release_tools, cargo, output, project_root, run, step};
+use crate::util::{build_release_tools, cargo, output, project_root, run as exec, step};
 
 /// The peers the scripts import, beyond PyTorch and torchvision (versions as in
 /// `scripts/requirements-ref.txt`).
@@ -357,7 +357,7 @@ fn run_logged(cmd: &mut Command, head: &str, log: &Path) -> Result<std::process:
     Ok(status)
 }
 
-pub fn run_task(args: &[String]) -> Result<()> {
+pub fn run(args: &[String]) -> Result<()> {
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("{USAGE}");
         return Ok(());
@@ -375,7 +375,7 @@ pub fn run_task(args: &[String]) -> Result<()> {
 
     if opts.benches.iter().any(|b| b.trains()) && !root.join(SYNTHAV).is_file() {
         step("bench: generate SynthAV for the training benchmarks");
-        run(
+        exec(
             Command::new(root.join("target/release/mm"))
                 .current_dir(&root)
                 .args(["data", "synthav", "--out", SYNTHAV]),

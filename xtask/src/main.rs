@@ -44,7 +44,7 @@ fn main() -> ExitCode {
         Some("setup") => setup::run(),
         Some("test") => test::run(),
         Some("demo") => demo::run(&args[1..]),
-        Some("bench") => bench::run_task(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("gpu-bundle") => gpu_bundle::run(&args[1..]),
         Some("prepare") => prepare::run(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
