@@ -7,12 +7,13 @@
 //! forward+backward against PyTorch on the same card); the training benchmarks
 //! `scripts/bench_{retrieval,vqa,captioning}.py`; a gzipped prefix of the word2vec benchmark
 //! corpus when `data/w2v` has one; wheels of numpy, h5py and torchaudio for that machine's
-//! Python 3.12, which `run.sh` unpacks when its venv lacks them; the test executables of `mm-tests` built with its `cuda`
-//! feature, stripped; and `run.sh` (`xtask/src/gpu_run.sh`), which points the loader at that
-//! machine's torch (`/opt/torch/.venv` by default, `TORCH_VENV` to override) and runs every
-//! check under a deadline, most wanted first, logging to `$OUT/run.log` and
-//! `$OUT/results.tsv` (plus `details.tar.gz` at the end; data and runs go to a temporary folder), and exiting non-zero if any fails. `run.sh NAME...` reruns only some;
-//! `MM_BUNDLE_DEVICE=cpu MM_BUNDLE_QUICK=1 bash run.sh` rehearses its command lines here.
+//! Python 3.12, which `run.sh` unpacks when its venv lacks them; the test executables of
+//! `mm-tests` built with its `cuda` feature, stripped; and `run.sh` (`xtask/src/gpu_run.sh`),
+//! which points the loader at that machine's torch (`/opt/torch/.venv` by default,
+//! `TORCH_VENV` to override) and runs every check under a deadline, most wanted first, logging
+//! to `$OUT/run.log` and `$OUT/results.tsv` (plus `details.tar.gz` at the end; data and runs
+//! go to a temporary folder), and exiting non-zero if any fails. `run.sh NAME...` reruns only
+//! some; `MM_BUNDLE_DEVICE=cpu MM_BUNDLE_QUICK=1 bash run.sh` rehearses its command lines here.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

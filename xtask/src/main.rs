@@ -1,6 +1,7 @@
 //! `cargo xtask <task>`: the workspace's automation, in Rust so that it runs wherever cargo does.
 //!
-//! Tasks: `setup`, `test`, `demo`, `bench`, `prepare`, `gpu-bundle --out DIR`. Run `cargo xtask help` for details.
+//! Tasks: `setup`, `test`, `demo`, `bench`, `prepare`, `gpu-bundle --out DIR`. Run
+//! `cargo xtask help` for details.
 
 mod bench;
 mod demo;

@@ -37,8 +37,8 @@ pub enum VisionCommand {
         #[arg(long)]
         python: Option<PathBuf>,
     },
-    /// Extract feature maps (or pooled vectors) of a backbone for an image, a directory of images or an
-    /// mm HDF5 data set, into an mm HDF5 file (field `features`, splits kept).
+    /// Extract feature maps (or pooled vectors) of a backbone for an image, a directory of
+    /// images or an mm HDF5 data set, into an mm HDF5 file (field `features`, splits kept).
     Features {
         /// A PNG/JPEG image, a directory of them, or an mm `.h5` file with an image field.
         #[arg(long)]

@@ -88,7 +88,10 @@ fn learns_a_joint_space_far_above_chance() {
         "{e:?}"
     );
     assert!(e.to_string().contains("sv.h5"), "{e}");
-    let set = [format!("task.data={}", moved.display())];
+    let set = [mm_train::config::string_override(
+        "task.data",
+        &moved.display().to_string(),
+    )];
     let m = mm_train::run::evaluate::<Retrieval>(&opts.dir, "test", &set, Device::Cpu).unwrap();
     assert_eq!(&m, t);
 }

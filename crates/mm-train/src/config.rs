@@ -150,8 +150,8 @@ impl TrainConfig {
 /// variables `MM_CFG__A__B=v` (for `a.b`), then `overrides` (`"a.b=v"`, as `--set` gives
 /// them; a value starting with `[` or `{` is read as a TOML array or inline table, e.g.
 /// `"task.widths=[32, 64]"`, and one starting with a quote as a TOML string, which is how
-/// [`string_override`] passes any text through). Keys that `T` does not know are errors (`T` should use
-/// `deny_unknown_fields`).
+/// [`string_override`] passes any text through). Keys that `T` does not know are errors (`T`
+/// should use `deny_unknown_fields`).
 pub fn load<T: Serialize + DeserializeOwned>(
     defaults: &T,
     file: Option<&Path>,

@@ -307,14 +307,14 @@ impl Retrieval {
         Ok(out)
     }
 
-    /// Tag precision@1 on SynthAV (does the best tag name an object in the image?) and its
-    /// chance level (a uniformly drawn tag).
     /// Whether `evaluate` scores tags on `split`: it has object annotations and the tags
     /// are SynthAV's colour-shape pairs.
     fn scores_tags(&self, split: &Split) -> bool {
         split.objects.is_some() && !self.tags.is_empty() && self.colour_shape_tags
     }
 
+    /// Tag precision@1 on SynthAV (does the best tag name an object in the image?) and its
+    /// chance level (a uniformly drawn tag).
     fn tag_precision(&self, split: &Split, img_emb: &Tensor) -> Result<Option<(f64, f64)>> {
         let Some(objects) = split.objects.as_ref().filter(|_| self.scores_tags(split)) else {
             return Ok(None);
