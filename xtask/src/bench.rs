@@ -216,19 +216,22 @@ impl Cmd {
 
 /// The command that runs `bench`, with the flags `docs/benchmarks.md` records.
 fn plan(bench: Bench, opts: &Options, python: &str) -> Cmd {
-    let n = opts.threads.to_string();
-    let (quick, full) = (opts.quick, !opts.quick);
+    let (n, quick) = (opts.threads.to_string(), opts.quick);
+    // the one-thread column, and the multi-threaded one unless that is one thread too
+    let one_and_n = if opts.threads == 1 {
+        "1".to_string()
+    } else {
+        format!("1,{n}")
+    };
     match bench {
         Bench::Signal => {
-            let threads = if opts.threads == 1 {
-                "1".to_string()
-            } else {
-                format!("1,{n}")
-            };
-            let mut c = Cmd::new(python, &["scripts/bench_signal.py", "--threads", &threads])
-                .arg("--repeat")
-                .arg(if quick { "1" } else { "3" })
-                .env("MM_SIGNAL_BENCH", "target/release/signal-workloads");
+            let mut c = Cmd::new(
+                python,
+                &["scripts/bench_signal.py", "--threads", &one_and_n],
+            )
+            .arg("--repeat")
+            .arg(if quick { "1" } else { "3" })
+            .env("MM_SIGNAL_BENCH", "target/release/signal-workloads");
             if quick {
                 c = c.arg("--quick");
             }
@@ -239,7 +242,7 @@ fn plan(bench: Bench, opts: &Options, python: &str) -> Cmd {
         Bench::Vision => {
             let c = Cmd::new(python, &["scripts/bench_vision.py", "--threads", &n])
                 .env("MM_VISION_BENCH", "target/release/vision-workloads");
-            if full {
+            if !quick {
                 // each arch twice: the script alternates which side goes first per row, and on
                 // a small VM the second side of a row runs a few per cent slower
                 let archs = "resnet18,resnet18,resnet50,resnet50,vgg16,vgg16";
@@ -275,7 +278,7 @@ fn plan(bench: Bench, opts: &Options, python: &str) -> Cmd {
             .args_from(&["--corpus", W2V_CORPUS, "--analogies", W2V_ANALOGIES])
             .args_from(&["--similarity", W2V_SIMILARITY])
             .args_from(&["--mm", "target/release/mm", "--tools", "ours,gensim,c"])
-            .args_from(&["--threads", &format!("1,{n}")])
+            .args_from(&["--threads", &one_and_n])
             .args_from(&["--iter", if quick { "1" } else { "5" }]),
     }
 }
@@ -522,6 +525,11 @@ mod tests {
         let signal = plan(Bench::Signal, &opts, "py");
         assert!(signal.args.contains(&"--quick".to_string()));
         assert!(signal.args.windows(2).any(|w| w == ["--threads", "1"]));
+        let w2v = plan(Bench::Word2vec, &opts, "py");
+        assert!(
+            w2v.args.windows(2).any(|w| w == ["--threads", "1"]),
+            "{w2v:?}"
+        );
         let vision = plan(Bench::Vision, &opts, "py");
         assert!(vision.args.windows(2).any(|w| w == ["--archs", "resnet18"]));
         for b in [Bench::Retrieval, Bench::Vqa, Bench::Captioning] {
