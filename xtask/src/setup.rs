@@ -13,9 +13,13 @@ use crate::util::{have, output, project_root, run as exec, step};
 /// The PyTorch release that tch 0.24 is built for.
 pub const TORCH_VERSION: &str = "2.11.0";
 /// Python packages the reference scripts that tests run need beside torch (torchvision's
-/// release for torch 2.11, and safetensors to write weights), pinned.
-pub const REFERENCE_PACKAGES: &[(&str, &str)] =
-    &[("torchvision", "0.26.0"), ("safetensors", "0.8.0")];
+/// release for torch 2.11, safetensors to write weights, and librosa for mm-signal's parity
+/// sweep), pinned.
+pub const REFERENCE_PACKAGES: &[(&str, &str)] = &[
+    ("torchvision", "0.26.0"),
+    ("safetensors", "0.8.0"),
+    ("librosa", "0.11.0"),
+];
 /// Free space the PyTorch install needs (2.75 GB download, 4.7 GB installed), with margin.
 const TORCH_NEEDS_BYTES: u64 = 8 << 30;
 /// Debian packages the build needs.
@@ -42,7 +46,7 @@ pub fn run() -> Result<()> {
     step(&format!("setup: PyTorch {TORCH_VERSION} venv"));
     let install = TorchInstall::from_env();
     let torch_dir = install.ensure()?;
-    step("setup: reference packages (torchvision, safetensors)");
+    step("setup: reference packages (torchvision, safetensors, librosa)");
     install.ensure_reference_packages()?;
     step("setup: libtorch symlink");
     ensure_symlink(&libtorch, &torch_dir)?;
@@ -509,6 +513,7 @@ mod tests {
         let site = d.join("v/lib/python3.11/site-packages");
         std::fs::create_dir_all(site.join("torchvision-0.26.0+cu130.dist-info")).unwrap();
         std::fs::create_dir_all(site.join("safetensors-0.7.0.dist-info")).unwrap();
+        std::fs::create_dir_all(site.join("librosa-0.11.0.dist-info")).unwrap();
         assert_eq!(
             installed_version(&d.join("v"), "torchvision").as_deref(),
             Some("0.26.0")
@@ -532,7 +537,10 @@ mod tests {
                 .unwrap_err()
         );
         assert!(e.contains("could not install safetensors==0.8.0"), "{e}");
-        assert!(!e.contains("torchvision=="), "{e}");
+        assert!(
+            !e.contains("torchvision==") && !e.contains("librosa=="),
+            "{e}"
+        );
         std::fs::rename(
             site.join("safetensors-0.7.0.dist-info"),
             site.join("safetensors-0.8.0.dist-info"),

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use mm_signal::{
-    DbConfig, DbRef, FrameFeature, LogMelSpectrogram, MelConfig, MelNorm, MelScale, MelSpectrogram,
-    Mfcc, MfccConfig, PadMode, Precision, Spectrogram, SpectrumKind, Stft, StftConfig, WindowKind,
+    DbConfig, DbRef, FrameFeature, MelConfig, MelNorm, MelScale, MelSpectrogram, Mfcc, MfccConfig,
+    PadMode, Precision, Spectrogram, SpectrumKind, Stft, StftConfig, WindowKind,
 };
 use ndarray::{Array2, Array3, Axis};
 
@@ -112,9 +112,17 @@ pub struct FeaturesArgs {
     /// MFCC liftering (0: none).
     #[arg(long, default_value_t = 0.0)]
     lifter: f32,
-    /// dB floor below the maximum for log-mel and MFCC; negative disables it.
+    /// dB floor below the maximum for log-mel and MFCC; negative disables it (librosa's
+    /// `top_db=None`).
     #[arg(long, default_value_t = 80.0, allow_negative_numbers = true)]
     top_db: f32,
+    /// The power that maps to 0 dB for log-mel and MFCC: a number (its absolute value is used)
+    /// or `max` (librosa's `ref=np.max`, the maximum over every channel).
+    #[arg(long = "ref", default_value = "1.0", allow_negative_numbers = true)]
+    reference: String,
+    /// Floor on the power before the logarithm (librosa's `amin`).
+    #[arg(long, default_value_t = 1e-10)]
+    amin: f32,
     /// FFT arithmetic (f64 reproduces librosa's rounding; f32 is faster).
     #[arg(long, value_enum, default_value = "f32")]
     precision: PrecisionArg,
@@ -172,11 +180,29 @@ fn db_config(a: &FeaturesArgs) -> Result<DbConfig> {
     if a.top_db.is_nan() {
         bail!("--top-db must be a number (a negative one disables the floor)");
     }
+    let reference = match a.reference.as_str() {
+        "max" => DbRef::Max,
+        s => match s.parse::<f32>() {
+            Ok(r) if r.is_finite() => DbRef::Value(r),
+            _ => bail!("--ref `{s}`: a finite number or `max`"),
+        },
+    };
+    if !(a.amin > 0.0 && a.amin.is_finite()) {
+        bail!("--amin must be positive and finite, got {}", a.amin);
+    }
     Ok(DbConfig {
-        reference: DbRef::Value(1.0),
-        amin: 1e-10,
+        reference,
+        amin: a.amin,
         top_db: (a.top_db >= 0.0).then_some(a.top_db),
     })
+}
+
+/// Mel power in dB of each channel, `[channels, n_mels, frames]`. As librosa's `power_to_db`
+/// on a multichannel array, `ref=max` and the `top_db` floor use the maximum over all channels.
+fn log_mel(mel: &MelSpectrogram, db: &DbConfig, channels: &[Vec<f32>]) -> Result<Array3<f32>> {
+    let mut m = compute(mel, channels)?;
+    mm_signal::power_to_db_inplace(&mut m, db)?;
+    Ok(m)
 }
 
 /// The feature of each channel, `[channels, rows, frames]`.
@@ -215,6 +241,14 @@ pub fn run(a: FeaturesArgs) -> Result<()> {
         bail!("{} holds no samples", a.input.display());
     }
     let stft = stft_config(&a);
+    let len = channels.first().map_or(0, Vec::len);
+    if a.center && a.n_fft > len {
+        // librosa's UserWarning, word for word
+        eprintln!(
+            "warning: n_fft={} is too large for input signal of length={len}",
+            a.n_fft
+        );
+    }
     let out = match a.feature {
         Feature::StftMag | Feature::Power => compute(
             &Spectrogram {
@@ -228,15 +262,13 @@ pub fn run(a: FeaturesArgs) -> Result<()> {
             &channels,
         )?,
         Feature::Mel => compute(&MelSpectrogram::new(&stft, &mel_config(&a, sr))?, &channels)?,
-        Feature::LogMel => compute(
-            &LogMelSpectrogram {
-                mel: MelSpectrogram::new(&stft, &mel_config(&a, sr))?,
-                db: db_config(&a)?,
-            },
+        Feature::LogMel => log_mel(
+            &MelSpectrogram::new(&stft, &mel_config(&a, sr))?,
+            &db_config(&a)?,
             &channels,
         )?,
-        Feature::Mfcc => compute(
-            &Mfcc::new(
+        Feature::Mfcc => {
+            let mfcc = Mfcc::new(
                 &stft,
                 &mel_config(&a, sr),
                 &MfccConfig {
@@ -244,9 +276,15 @@ pub fn run(a: FeaturesArgs) -> Result<()> {
                     lifter: a.lifter,
                     db: db_config(&a)?,
                 },
-            )?,
-            &channels,
-        )?,
+            )?;
+            let db = log_mel(mfcc.mel(), &mfcc.db(), &channels)?;
+            let per = db
+                .axis_iter(Axis(0))
+                .map(|ch| mfcc.from_db_mel(ch))
+                .collect::<mm_signal::Result<Vec<_>>>()?;
+            let views: Vec<_> = per.iter().map(|c| c.view()).collect();
+            ndarray::stack(Axis(0), &views)?
+        }
     };
     if let Some(png) = &a.png {
         write_png(&out, a.feature, png)?;

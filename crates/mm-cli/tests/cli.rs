@@ -260,6 +260,41 @@ fn audio_features_match_librosa_end_to_end() {
     }
 }
 
+/// The seeded subset of `scripts/librosa_sweep.py` that `cargo xtask test` runs: the first 40
+/// settings of seed 0 (the full sweep is 300; the script's docstring says how to run it).
+#[test]
+fn audio_features_match_librosa_over_a_seeded_parameter_sweep() {
+    let py = torch_python();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/librosa_sweep.py");
+    let o = Command::new(&py)
+        .arg(&script)
+        .args([
+            "--mm",
+            env!("CARGO_BIN_EXE_mm"),
+            "--settings",
+            "40",
+            "--seed",
+            "0",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("{} ({e}): run `cargo xtask setup`", py.display()));
+    let (out, err) = (stdout(&o), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "the sweep failed (`cargo xtask setup` installs librosa):\n{out}\n{err}"
+    );
+    // every feature was compared somewhere in the subset, and most settings fully
+    assert!(out.contains("40 settings"), "{out}");
+    for f in ["stft-mag", "power", "mel", "log-mel", "mfcc"] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{f} ")))
+            .unwrap_or_else(|| panic!("no row for {f}:\n{out}"));
+        let compared: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!(compared >= 3, "{f} compared {compared} times:\n{out}");
+    }
+}
+
 #[test]
 fn audio_features_resample_keep_channels_and_reject_bad_input() {
     let dir = tempfile::tempdir().unwrap();
@@ -307,7 +342,9 @@ fn audio_features_resample_keep_channels_and_reject_bad_input() {
         ),
         (vec!["--hop-length", "0"], "hop_length"),
         (vec!["--win-length", "4096"], "win_length"),
-        (vec!["--fmax", "30000"], "fmax"),
+        (vec!["--fmin", "5000", "--fmax", "4000"], "fmax"),
+        (vec!["--ref", "loud"], "--ref"),
+        (vec!["--amin", "0"], "--amin"),
         (vec!["--sample-rate", "abc"], "--sample-rate"),
         (vec!["--top-db", "nan"], "--top-db"),
         (vec!["--n-fft", "2"], "hop_length"),

@@ -31,6 +31,7 @@
 //! | `stft`, `istft` | [`Stft::process`], [`Istft::process`] |
 //! | `np.abs(stft)`, `**2` | [`Stft::magnitude`], [`Stft::power`] |
 //! | `filters.mel` | [`mel_filterbank`], [`MelFilterbank`] |
+//! | `fft_frequencies` (`np.fft.rfftfreq`) | [`fft_frequencies`] |
 //! | `feature.melspectrogram` | [`MelSpectrogram`] |
 //! | `power_to_db`, `amplitude_to_db` (`ref`, `amin`, `top_db`) | [`power_to_db_inplace`], [`amplitude_to_db_inplace`], [`DbConfig`] |
 //! | `feature.mfcc` (`n_mfcc`, `lifter`) | [`Mfcc`] |
@@ -42,7 +43,10 @@
 //! win_length // 4`, Slaney mel scale and normalisation, `power_to_db(ref=1.0, amin=1e-10,
 //! top_db=80)`, 20 MFCCs with DCT-II `norm='ortho'`, deltas as Savitzky-Golay filters with
 //! `mode='interp'`. Golden tests (`tests/librosa_golden.rs`, fixtures from
-//! `scripts/librosa_golden.py`) check 60 cases against librosa.
+//! `scripts/librosa_golden.py`) check 64 cases against librosa; `scripts/librosa_sweep.py`
+//! compares `mm audio features` with librosa over randomly drawn settings of the whole parameter
+//! space (300 settings: worst errors in `docs/benchmarks.md`; its first 40 run in
+//! `cargo xtask test`), and `tests/tensor_sweep.rs` the tensor path with this one.
 //!
 //! ## Deliberate differences
 //! - The FFT runs in `f32` by default ([`Precision::F32`]); librosa's runs in `f64`. Spectra
@@ -50,7 +54,13 @@
 //!   more below the maximum (up to ~1e-3 dB at 80 dB). [`Precision::F64`] reproduces librosa's
 //!   rounding (golden tests: within 1e-5 dB).
 //! - A mel filter that covers no FFT bin is an error ([`Error::EmptyMelFilter`]); librosa
-//!   only warns and returns an all-zero row.
+//!   only warns ("Empty filters detected") and returns an all-zero row. As in librosa, a first
+//!   band that starts at 0 Hz may be all zero without either.
+//! - `fmin < 0` and `fmin >= fmax` are errors (librosa accepts both, the latter with empty
+//!   filters); an `fmax` above Nyquist is accepted, as in librosa.
+//! - [`Mfcc`] refuses `n_mfcc > n_mels`; librosa returns `n_mels` coefficients.
+//! - Resampling ([`resample`]) is rubato's FFT resampler, not librosa's default soxr: features
+//!   of resampled audio are close to librosa's, not equal.
 //! - `pad_mode="empty"` (uninitialised memory) is not offered.
 //! - Griffin-Lim's random initial phases come from our own seeded generator, not numpy's.
 //! - librosa's `delta` fits its edge polynomials in `float32`; ours are exact in `f64`
@@ -104,7 +114,8 @@ pub use delta::delta;
 pub use error::{Error, Result};
 pub use istft::{GriffinLimConfig, Istft, PhaseInit, griffin_lim};
 pub use mel::{
-    MelConfig, MelFilterbank, MelNorm, MelScale, MelScratch, MelSpectrogram, mel_filterbank,
+    MelConfig, MelFilterbank, MelNorm, MelScale, MelScratch, MelSpectrogram, fft_frequencies,
+    mel_filterbank,
 };
 pub use mfcc::{Mfcc, MfccConfig, dct2_ortho};
 pub use stft::{PadMode, Precision, SpectrumKind, Stft, StftConfig, StftScratch};

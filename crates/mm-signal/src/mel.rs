@@ -70,7 +70,8 @@ impl MelScale {
     }
 }
 
-/// Mel filter bank parameters; `fmax: None` means the Nyquist frequency.
+/// Mel filter bank parameters; `fmax: None` means the Nyquist frequency. As in librosa, an
+/// `fmax` above Nyquist is accepted (the top filters then reach past the last FFT bin).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MelConfig {
@@ -106,7 +107,8 @@ impl Default for MelConfig {
 
 /// The `[n_mels, n_fft / 2 + 1]` filter bank, rounded to `f32` as librosa rounds it (triangles
 /// first, then normalisation). A filter that covers no FFT bin (too many mels for `n_fft`) is an
-/// error; librosa only warns ("Empty filters detected").
+/// error where librosa warns ("Empty filters detected"); like librosa, a first band that starts
+/// at 0 Hz may be all zero without either.
 pub fn mel_filterbank(cfg: &MelConfig) -> Result<Array2<f32>> {
     Ok(MelFilterbank::new(cfg)?.dense)
 }
@@ -130,6 +132,9 @@ impl MelFilterbank {
             let last = row.iter().rposition(|&w| w != 0.0);
             match (first, last) {
                 (Some(a), Some(b)) => runs.push((a, row.slice(ndarray::s![a..=b]).to_vec())),
+                // librosa flags an all-zero filter only when its lower edge is above 0 Hz
+                // (`mel_f[:-2] == 0` passes its check): the first band from 0 Hz stays a zero row
+                _ if band == 0 && cfg.fmin_hz == 0.0 => runs.push((0, Vec::new())),
                 _ => {
                     return Err(Error::EmptyMelFilter {
                         band,
@@ -218,6 +223,27 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// The centre frequency of each FFT bin, `k * sample_rate / n_fft` for `k` in `0..=n_fft / 2`,
+/// computed as librosa 0.11's `fft_frequencies` (`np.fft.rfftfreq(n_fft, 1 / sr)`). For an odd
+/// `n_fft` the last bin lies below Nyquist.
+pub fn fft_frequencies(sample_rate_hz: f64, n_fft: usize) -> Vec<f64> {
+    // numpy: val = 1 / (n * d) with d = 1 / sr; results = arange(0, n // 2 + 1) * val
+    let val = 1.0 / (n_fft as f64 * (1.0 / sample_rate_hz));
+    (0..=n_fft / 2).map(|k| k as f64 * val).collect()
+}
+
+/// `np.linspace(start, stop, num)` with numpy's rounding: `i * step + start`, the last point
+/// exactly `stop`.
+fn linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
+    let div = num.saturating_sub(1).max(1) as f64;
+    let step = (stop - start) / div;
+    let mut y: Vec<f64> = (0..num).map(|i| i as f64 * step + start).collect();
+    if num > 1 {
+        y[num - 1] = stop;
+    }
+    y
+}
+
 fn build_dense(cfg: &MelConfig) -> Result<Array2<f32>> {
     if !(cfg.sample_rate_hz.is_finite() && cfg.sample_rate_hz > 0.0) {
         return Err(invalid("sample_rate_hz", "must be positive and finite"));
@@ -230,35 +256,26 @@ fn build_dense(cfg: &MelConfig) -> Result<Array2<f32>> {
     }
     let nyquist = cfg.sample_rate_hz / 2.0;
     let fmax = cfg.fmax_hz.unwrap_or(nyquist);
-    if !(cfg.fmin_hz >= 0.0 && cfg.fmin_hz < fmax && fmax <= nyquist) {
+    // librosa accepts an fmax above Nyquist (the top filters then reach past the last bin)
+    if !(cfg.fmin_hz >= 0.0 && cfg.fmin_hz < fmax && fmax.is_finite()) {
         return Err(invalid(
             "fmin_hz/fmax_hz",
             format!(
-                "need 0 <= fmin < fmax <= {nyquist} (sample_rate / 2), got {} and {fmax}",
+                "need 0 <= fmin < fmax (finite), got {} and {fmax}",
                 cfg.fmin_hz
             ),
         ));
     }
-    let n_bins = cfg.n_fft / 2 + 1;
-    // librosa: fft_frequencies = linspace(0, sr / 2, 1 + n_fft // 2)
-    let fft_freqs: Vec<f64> = (0..n_bins)
-        .map(|k| {
-            if n_bins == 1 {
-                0.0
-            } else {
-                nyquist * k as f64 / (n_bins - 1) as f64
-            }
-        })
-        .collect();
-    let (lo, hi) = (cfg.scale.hz_to_mel(cfg.fmin_hz), cfg.scale.hz_to_mel(fmax));
-    let n_pts = cfg.n_mels + 2;
-    let mel_f: Vec<f64> = (0..n_pts)
-        .map(|i| {
-            cfg.scale
-                .mel_to_hz(lo + (hi - lo) * i as f64 / (n_pts - 1) as f64)
-        })
-        .collect();
-    let mut weights = Array2::<f32>::zeros((cfg.n_mels, n_bins));
+    let fft_freqs = fft_frequencies(cfg.sample_rate_hz, cfg.n_fft);
+    let mel_f: Vec<f64> = linspace(
+        cfg.scale.hz_to_mel(cfg.fmin_hz),
+        cfg.scale.hz_to_mel(fmax),
+        cfg.n_mels + 2,
+    )
+    .into_iter()
+    .map(|m| cfg.scale.mel_to_hz(m))
+    .collect();
+    let mut weights = Array2::<f32>::zeros((cfg.n_mels, fft_freqs.len()));
     for i in 0..cfg.n_mels {
         let (fd0, fd1) = (mel_f[i + 1] - mel_f[i], mel_f[i + 2] - mel_f[i + 1]);
         let enorm = match cfg.norm {
@@ -594,12 +611,64 @@ mod tests {
     }
 
     #[test]
+    fn bins_are_rfftfreq_for_odd_and_even_n_fft() {
+        // numpy: np.fft.rfftfreq(n, 1 / sr)
+        let odd = fft_frequencies(44100.0, 1023);
+        assert_eq!(odd.len(), 512);
+        assert!((odd[511] - 511.0 * 44100.0 / 1023.0).abs() < 1e-9);
+        assert!(odd[511] < 22050.0);
+        let even = fft_frequencies(22050.0, 2048);
+        assert_eq!(even.len(), 1025);
+        assert_eq!(even[1024], 11025.0);
+        assert_eq!(linspace(1.0, 2.0, 3), [1.0, 1.5, 2.0]);
+        assert_eq!(linspace(1.0, 2.0, 1), [1.0]);
+    }
+
+    #[test]
+    fn the_first_band_from_zero_hertz_may_be_empty_as_in_librosa() {
+        // n_fft 16 at 32 kHz: bins every 2 kHz, the first band [0, ~170 Hz] covers none; librosa
+        // returns a zero row without a warning, and so do we
+        let cfg = MelConfig {
+            sample_rate_hz: 32000.0,
+            n_fft: 16,
+            n_mels: 4,
+            fmax_hz: Some(800.0),
+            ..Default::default()
+        };
+        let err = MelFilterbank::new(&cfg).unwrap_err();
+        // bands 1.. are empty too here, and they are an error
+        assert!(
+            matches!(err, Error::EmptyMelFilter { band: 1, .. }),
+            "{err}"
+        );
+        let cfg = MelConfig {
+            n_mels: 2,
+            fmax_hz: Some(3000.0),
+            ..cfg
+        };
+        let bank = MelFilterbank::new(&cfg).unwrap();
+        assert!(bank.weights().row(0).iter().all(|&w| w == 0.0));
+        assert!(bank.weights().row(1).iter().any(|&w| w > 0.0));
+        let mut out = [1.0f32; 2];
+        bank.apply_frame(&[1.0; 9], &mut out);
+        assert_eq!(out[0], 0.0);
+    }
+
+    #[test]
     fn invalid_ranges_are_errors() {
         let e = mel_filterbank(&MelConfig {
-            fmax_hz: Some(30000.0),
+            fmax_hz: Some(f64::INFINITY),
             ..Default::default()
         });
         assert!(e.is_err());
+        // librosa accepts an fmax above Nyquist, and so do we
+        let bank = mel_filterbank(&MelConfig {
+            fmax_hz: Some(12000.0),
+            n_mels: 40,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(bank.dim(), (40, 1025));
         let e = MelSpectrogram::new(
             &StftConfig {
                 n_fft: 512,

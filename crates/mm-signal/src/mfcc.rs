@@ -59,26 +59,33 @@ pub struct Mfcc {
     cfg: MfccConfig,
 }
 
+/// The `[n_mfcc, n_mels]` DCT-II (`norm='ortho'`) with librosa's liftering folded into its rows
+/// (`1 + (lifter / 2) sin(pi (k + 1) / lifter)` for coefficient `k`; none when `lifter` is 0).
+pub(crate) fn liftered_dct(n_mfcc: usize, n_mels: usize, lifter: f32) -> Result<Array2<f32>> {
+    if n_mfcc == 0 || n_mfcc > n_mels {
+        return Err(invalid(
+            "n_mfcc",
+            format!("must be in 1..={n_mels} (n_mels), got {n_mfcc}"),
+        ));
+    }
+    if !(lifter.is_finite() && lifter >= 0.0) {
+        return Err(invalid("lifter", "must be finite and non-negative"));
+    }
+    let mut dct = dct2_ortho(n_mfcc, n_mels);
+    if lifter > 0.0 {
+        for (k, mut row) in dct.rows_mut().into_iter().enumerate() {
+            let li = (std::f32::consts::PI * (k + 1) as f32 / lifter).sin();
+            let s = 1.0 + (lifter / 2.0) * li;
+            row.mapv_inplace(|v| v * s);
+        }
+    }
+    Ok(dct)
+}
+
 impl Mfcc {
     /// Validates and precomputes.
     pub fn new(stft: &StftConfig, mel: &MelConfig, cfg: &MfccConfig) -> Result<Self> {
-        if cfg.n_mfcc == 0 || cfg.n_mfcc > mel.n_mels {
-            return Err(invalid(
-                "n_mfcc",
-                format!("must be in 1..={} (n_mels), got {}", mel.n_mels, cfg.n_mfcc),
-            ));
-        }
-        if !(cfg.lifter.is_finite() && cfg.lifter >= 0.0) {
-            return Err(invalid("lifter", "must be finite and non-negative"));
-        }
-        let mut dct = dct2_ortho(cfg.n_mfcc, mel.n_mels);
-        if cfg.lifter > 0.0 {
-            for (k, mut row) in dct.rows_mut().into_iter().enumerate() {
-                let li = (std::f32::consts::PI * (k + 1) as f32 / cfg.lifter).sin();
-                let s = 1.0 + (cfg.lifter / 2.0) * li;
-                row.mapv_inplace(|v| v * s);
-            }
-        }
+        let dct = liftered_dct(cfg.n_mfcc, mel.n_mels, cfg.lifter)?;
         Ok(Self {
             mel: MelSpectrogram::new(stft, mel)?,
             dct,

@@ -272,6 +272,30 @@ impl Stft {
         Ok(self.geometry(len)?.n_frames)
     }
 
+    /// For a centred STFT with an index-valued pad mode (`reflect`, `symmetric`, `edge`): the
+    /// index into the signal of each of the `n_fft / 2` samples padded after its end, as librosa
+    /// 0.11 pads them. librosa pads the frames that reach past the end from the tail
+    /// `y[tail_k * hop - n_fft // 2:]` alone, so when that tail holds no more than `n_fft / 2`
+    /// samples a reflection repeats inside it instead of reaching further back into the signal.
+    /// `None` when not centred or for `constant` and `linear_ramp` padding.
+    pub(crate) fn right_pad_sources(&self, len: usize) -> Result<Option<Vec<usize>>> {
+        let mode = self.cfg.pad_mode;
+        if !self.cfg.center || matches!(mode, PadMode::Constant | PadMode::LinearRamp) {
+            return Ok(None);
+        }
+        let g = self.geometry(len)?;
+        let p = self.n_fft / 2;
+        let (start, left) = if g.whole { (0, p) } else { (g.tail_start, 0) };
+        // the positions of the segment, padded as numpy pads it, give the source indices
+        let seg: Vec<f32> = (start..len).map(|i| i as f32).collect();
+        let n = seg.len() as isize;
+        Ok(Some(
+            (0..p as isize)
+                .map(|i| padded_at(&seg, n + i, left, p, mode) as usize)
+                .collect(),
+        ))
+    }
+
     fn geometry(&self, len: usize) -> Result<Geometry> {
         if len == 0 {
             return Err(Error::EmptySignal);
