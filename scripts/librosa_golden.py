@@ -462,9 +462,10 @@ def generate(outdir):
 def _same_values(a, b):
     """True when ``a`` equals the committed ``b`` up to rounding: ``max |a - b| <= RTOL * max
     |b| + ATOL``. Scaled by the array's maximum, not element-wise, because librosa's matrix
-    products round differently on different CPUs (numpy's BLAS kernels): regenerated on an
-    Intel Xeon, fixtures made on an AMD EPYC differed by up to 6e-5 in MFCCs of magnitude
-    ~500, and element-wise ``allclose`` failed on coefficients near zero."""
+    products round differently with the BLAS kernel that OpenBLAS picks for the CPU: on
+    2026-12-07 (AMD EPYC, numpy 2.4.6, OpenBLAS 0.3.31 DYNAMIC_ARCH) the regenerated
+    fixtures differed from those of 2026-11-26 by up to 6e-5 in MFCCs of magnitude ~500, and
+    element-wise ``allclose`` failed on coefficients near zero."""
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     if a64.size == 0:
         return True

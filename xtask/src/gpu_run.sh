@@ -25,7 +25,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 checks=(info gpu-info info-json-cuda test-cuda resnet-gpu-vs-torch resnet-train-gpu-vs-torch
   w2-gpu-vs-torch synthav retrieval-gpu-vs-torch vqa-gpu-vs-torch captioning-gpu-vs-torch
   train-cuda retrieval-cuda retrieval-cuda-autocast captioning-cuda captioning-scst-cuda vqa-cuda
-  word2vec-cpu word2vec-gpu word2vec-gpu-65k test-libtorch_link test-pipeline test-synthav_learnable)
+  word2vec-cpu word2vec-gpu word2vec-gpu-65k test-tensor_sweep test-libtorch_link test-pipeline
+  test-synthav_learnable)
 if [ "${1:-}" = "--list" ]; then printf '%s\n' "${checks[@]}"; exit 0; fi
 for name in "$@"; do
   case " ${checks[*]} " in *" $name "*) ;; *) echo "unknown check: $name (see --list)"; exit 2 ;; esac
@@ -155,6 +156,8 @@ if [ -f "$here/w2v/corpus.txt.gz" ]; then
 else
   for name in word2vec-cpu word2vec-gpu word2vec-gpu-65k; do wanted $name && { echo "== $name: skipped (no corpus in the bundle)"; record $name skipped 0; }; done
 fi
+# mm-signal's tensor path on the card against its CPU path, 300 seeded settings (cf. issue 22)
+[ -x "$here/tests/tensor_sweep" ] && check test-tensor_sweep env MM_TENSOR_SWEEP="$((quick == 1 ? 40 : 300))" "$here/tests/tensor_sweep" --nocapture
 # the end-to-end tests, on this machine's libtorch (CUDA build)
 for t in libtorch_link pipeline synthav_learnable; do
   [ -x "$here/tests/$t" ] && check "test-$t" "$here/tests/$t" --test-threads=1

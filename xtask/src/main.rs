@@ -3,6 +3,7 @@
 //! Tasks: `setup`, `test`, `demo`, `bench`, `prepare`, `gpu-bundle --out DIR`. Run
 //! `cargo xtask help` for details.
 
+mod architecture;
 mod bench;
 mod demo;
 mod gpu_bundle;

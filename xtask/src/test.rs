@@ -48,6 +48,7 @@ pub fn run() -> Result<()> {
     step("dependency guards");
     single_versions()?;
     no_libtorch_in_leaves()?;
+    crate::architecture::check()?;
     // the leaves must also compile on their own, with their default features (no tch)
     exec(
         cargo()

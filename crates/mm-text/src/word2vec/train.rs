@@ -781,3 +781,61 @@ impl Word2Vec {
         Embeddings::new(words, counts, syn0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The words of `text[lo..hi]`, as a training thread reads its byte range.
+    fn words_in(text: &str, lo: u64, hi: u64) -> Vec<&str> {
+        text[lo as usize..hi as usize]
+            .split_ascii_whitespace()
+            .collect()
+    }
+
+    /// What each thread trains on, for a corpus of one long line (as text8 is) with multi-byte
+    /// words of unequal length: the ranges partition the file at whitespace, so together the
+    /// threads read every word once and in order, none cut in half, and each gets its share
+    /// of the words (the work, and so the speed-up, is split evenly).
+    #[test]
+    fn threads_split_a_one_line_corpus_into_even_whole_word_ranges() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("one-line.txt");
+        let vocab = [
+            "a",
+            "the",
+            "straße",
+            "東京",
+            "anticonstitutionnellement",
+            "zoë",
+            "of",
+        ];
+        let all: Vec<&str> = (0..50_000).map(|i| vocab[(i * 7 + i / 5) % 7]).collect();
+        let text = all.join(" ");
+        std::fs::write(&path, &text).unwrap();
+        let len = text.len() as u64;
+        for threads in 1..=8 {
+            let b = split_points(&path, len, threads).unwrap();
+            assert_eq!((b[0], b[threads]), (0, len));
+            let mut joined = Vec::new();
+            for t in 0..threads {
+                assert!(b[t] <= b[t + 1]);
+                // a cut sits on a space, never inside a word or a UTF-8 character
+                assert!(
+                    t == 0 || text.as_bytes()[b[t] as usize] == b' ',
+                    "{threads}: {b:?}"
+                );
+                let mine = words_in(&text, b[t], b[t + 1]);
+                let share = mine.len() as f64 / all.len() as f64;
+                assert!(
+                    (share - 1.0 / threads as f64).abs() < 0.01,
+                    "{threads} threads: thread {t} reads {} of {} words",
+                    mine.len(),
+                    all.len()
+                );
+                joined.extend(mine);
+            }
+            assert_eq!(joined, all, "{threads} threads");
+        }
+    }
+}
