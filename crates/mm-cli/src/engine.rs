@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use mm_tasks::retrieval::Retrieval;
 use mm_train::config::string_override;
-use mm_train::{RunConfig, RunOptions, Task};
+use mm_train::{ProgressFn, RunConfig, RunOptions, Task, TrainEvent};
 
 /// Arguments of `mm train <task>` for engine tasks.
 #[derive(Debug, Args)]
@@ -102,6 +102,34 @@ pub struct InferArgs {
     device: String,
 }
 
+/// The training bar: steps, speed, time left and the last loss (hidden until training starts).
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} steps {per_sec} eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Draws the trainer's events on `bar`.
+fn render(bar: indicatif::ProgressBar) -> ProgressFn {
+    ProgressFn::new(move |e| match e {
+        TrainEvent::Started { step, total } => {
+            bar.set_length(*total as u64);
+            bar.set_position(*step as u64);
+            bar.reset_eta();
+        }
+        TrainEvent::Step { step, loss, lr, .. } => {
+            bar.set_position(*step as u64);
+            bar.set_message(format!("loss {loss:.4} lr {lr:.2e}"));
+        }
+        TrainEvent::Evaluated { .. } | TrainEvent::Finished { .. } => {}
+    })
+}
+
 /// Trains `T` and prints its test metrics.
 pub fn train<T: Task>(defaults: &RunConfig<T::Config>, args: TrainArgs) -> Result<()> {
     let device = crate::parse_device(&args.device)?;
@@ -114,17 +142,21 @@ pub fn train<T: Task>(defaults: &RunConfig<T::Config>, args: TrainArgs) -> Resul
         (None, Some(d)) => (d, false),
         (None, None) => (PathBuf::from(format!("runs/{}", T::NAME)), false),
     };
+    let bar = (!args.quiet).then(progress_bar);
     let opts = RunOptions {
         config: args.config,
         overrides,
         device,
         dir: dir.clone(),
         resume,
-        progress: !args.quiet,
+        progress: bar.as_ref().map(|b| render(b.clone())),
     };
     let t0 = std::time::Instant::now();
-    let report = mm_train::run::train::<T>(defaults, &opts)
-        .with_context(|| format!("training {} into {}", T::NAME, dir.display()))?;
+    let report = mm_train::run::train::<T>(defaults, &opts);
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let report = report.with_context(|| format!("training {} into {}", T::NAME, dir.display()))?;
     let s = &report.summary;
     println!(
         "{}: {} steps in {:.1} s ({:.0} samples/s while training){}",

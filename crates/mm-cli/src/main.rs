@@ -28,13 +28,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Sound: inspect audio files.
+    /// Sound: inspect audio files and compute librosa-compatible features (STFT, mel, dB, MFCC).
     #[command(subcommand)]
     Audio(audio::AudioCommand),
-    /// Text: vocabularies.
+    /// Text: vocabularies, and word2vec (train, evaluate on analogies and similarity, neighbours).
     #[command(subcommand)]
     Text(text::TextCommand),
-    /// Data sets: generate built-in synthetic data.
+    /// Data sets: generate SynthAV and the sound classes, convert downloads (COCO, Flickr8k, VQA,
+    /// ESC-50, audio-visual folders), summarise a data set and show a sample.
     #[command(subcommand)]
     Data(data::DataCommand),
     /// Vision: convert PyTorch weights, extract CNN features.
@@ -79,13 +80,20 @@ pub(crate) fn parse_device(s: &str) -> Result<tch::Device> {
     })
 }
 
+/// What is logged unless `MM_LOG` or `RUST_LOG` says otherwise: mm's own events from `info`,
+/// other libraries' from `warn`, and none of symphonia's (its probe logs an error for every
+/// file it cannot read, before mm says the same with the path).
+const DEFAULT_LOG: &str = "warn,symphonia_core=off,symphonia=off,mm_cli=info,mm_train=info,\
+                           mm_tasks=info,mm_data=info,mm_signal=info,mm_text=info,mm_vision=info";
+
 fn main() -> std::process::ExitCode {
     // reuse freed tensor buffers instead of unmapping them (see mm_train::malloc)
     mm_train::malloc::keep_freed_buffers();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MM_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .or_else(|_| tracing_subscriber::EnvFilter::try_from_env("RUST_LOG"))
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
         )
         .with_writer(std::io::stderr)
         // colour codes only for a terminal, not in logs and pipes

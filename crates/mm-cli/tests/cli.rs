@@ -260,6 +260,43 @@ fn audio_features_match_librosa_end_to_end() {
     }
 }
 
+/// A folder given as audio: mm's own error naming it, and no library's log line before it (with
+/// the default log filter, as a user runs `mm`).
+#[test]
+fn a_folder_as_audio_input_is_one_clear_error_without_library_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_mm"))
+        .args(["audio", "features", "--feature", "mel", "--input"])
+        .arg(dir.path())
+        .arg("--out")
+        .arg(dir.path().join("x.npy"))
+        .env_remove("LD_LIBRARY_PATH")
+        .env_remove("MM_LOG")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains(dir.path().to_str().unwrap()), "{err}");
+    assert!(
+        !err.contains("symphonia") && !err.contains("ERROR"),
+        "{err}"
+    );
+    // RUST_LOG still shows what the default hides
+    let o = Command::new(env!("CARGO_BIN_EXE_mm"))
+        .args(["audio", "features", "--feature", "mel", "--input"])
+        .arg(dir.path())
+        .arg("--out")
+        .arg(dir.path().join("x.npy"))
+        .env_remove("LD_LIBRARY_PATH")
+        .env_remove("MM_LOG")
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("symphonia_core"), "{err}");
+}
+
 /// The seeded subset of `scripts/librosa_sweep.py` that `cargo xtask test` runs: the first 40
 /// settings of seed 0 (the full sweep is 300; the script's docstring says how to run it).
 #[test]

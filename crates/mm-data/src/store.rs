@@ -846,20 +846,8 @@ impl Default for BatchConfig {
     }
 }
 
-/// The order of `indices` for `epoch`: shuffled deterministically from `seed` and `epoch`
-/// (the same on every machine and for any thread count), or unchanged.
-pub fn epoch_order(indices: &[u64], shuffle: bool, seed: u64, epoch: u64) -> Vec<usize> {
-    use rand::SeedableRng;
-    use rand::seq::SliceRandom;
-    let mut order: Vec<usize> = indices.iter().map(|&i| i as usize).collect();
-    if shuffle {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
-            seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        );
-        order.shuffle(&mut rng);
-    }
-    order
-}
+/// The seeded order of an epoch, shared with the training engine (see `mm_core`).
+pub use mm_core::epoch_order;
 
 type Job = (usize, Result<Batch>);
 

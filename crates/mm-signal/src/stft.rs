@@ -278,6 +278,7 @@ impl Stft {
     /// `y[tail_k * hop - n_fft // 2:]` alone, so when that tail holds no more than `n_fft / 2`
     /// samples a reflection repeats inside it instead of reaching further back into the signal.
     /// `None` when not centred or for `constant` and `linear_ramp` padding.
+    #[cfg(feature = "tch")]
     pub(crate) fn right_pad_sources(&self, len: usize) -> Result<Option<Vec<usize>>> {
         let mode = self.cfg.pad_mode;
         if !self.cfg.center || matches!(mode, PadMode::Constant | PadMode::LinearRamp) {

@@ -183,7 +183,12 @@ fn main() -> anyhow::Result<()> {
         device: Device::cuda_if_available(),
         resume: out.join("checkpoints").is_dir(),
         dir: out,
-        progress: true,
+        // a binary may print: the evaluations, as the trainer reports them
+        progress: Some(mm_train::ProgressFn::new(|e| {
+            if let mm_train::TrainEvent::Evaluated { step, metrics } = e {
+                println!("step {step}: {metrics:?}");
+            }
+        })),
     };
     let report = mm_train::run::train::<Scene>(&defaults, &opts)?;
     println!("test accuracy {:.1}% (chance 25%)", report.test["accuracy"]);

@@ -22,7 +22,7 @@ pub mod captioning;
 mod common;
 mod error;
 /// PNG pictures (spectrogram strips, curves), from the engine.
-pub use mm_train::plot;
+pub use mm_plot as plot;
 pub mod retrieval;
 pub mod sound_tagging;
 pub mod vqa;

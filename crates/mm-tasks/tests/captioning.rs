@@ -31,7 +31,7 @@ fn learns_to_caption_and_writes_attention_strips() {
         device: Device::Cpu,
         dir: out.clone(),
         resume: false,
-        progress: false,
+        progress: None,
     };
     let t0 = std::time::Instant::now();
     let r = mm_train::run::train::<Captioning>(&defaults, &opts).unwrap();

@@ -33,7 +33,7 @@ fn learns_a_joint_space_far_above_chance() {
         device: Device::Cpu,
         dir: dir.path().join("run"),
         resume: false,
-        progress: false,
+        progress: None,
     };
     let t0 = std::time::Instant::now();
     let r = mm_train::run::train::<Retrieval>(&defaults, &opts).unwrap();
@@ -136,7 +136,7 @@ fn bad_configurations_are_errors() {
         device: Device::Cpu,
         dir: dir.path().join("run"),
         resume: false,
-        progress: false,
+        progress: None,
     };
     let e = mm_train::run::train::<Retrieval>(&retrieval::defaults(), &opts).unwrap_err();
     assert!(e.to_string().contains("embed_dims"), "{e}");

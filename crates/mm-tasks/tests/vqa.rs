@@ -190,7 +190,7 @@ fn the_image_stream_beats_the_question_only_baseline_on_synthav() {
             device: Device::Cpu,
             dir: dir.path().join(format!("{model:?}")),
             resume: false,
-            progress: false,
+            progress: None,
         };
         let r = mm_train::run::train::<Vqa>(&defaults, &opts).unwrap();
         eprintln!("{model:?}: {:?}", r.test);

@@ -35,15 +35,9 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// Encoding a PNG failed.
-    #[error("encoding {path}")]
-    Image {
-        /// The file.
-        path: PathBuf,
-        /// The encoder's error.
-        #[source]
-        source: image::ImageError,
-    },
+    /// Drawing or saving a picture (the loss and metric curves) failed.
+    #[error(transparent)]
+    Plot(#[from] mm_plot::Error),
     /// The loss became NaN or infinite.
     #[error("the loss is {value} at step {step}: lower the learning rate or clip gradients")]
     NonFiniteLoss {

@@ -12,9 +12,16 @@
 //!
 //! ## Determinism
 //! Everything random derives from the seed: initialisation (the engine seeds libtorch before
-//! [`Task::build`]), the data order of each epoch (`mm_data::store::epoch_order`), and
+//! [`Task::build`]), the data order of each epoch ([`mm_core::epoch_order`]), and
 //! libtorch's generator, reseeded from `(seed, step)` before every step. A checkpoint therefore
 //! needs no RNG state beyond the seed and the step, which it stores.
+//!
+//! ## Progress
+//! The trainer never draws: it reports [`TrainEvent`]s (started, each step's loss and learning
+//! rate, each evaluation, finished) to a [`ProgressFn`] that the caller passes
+//! ([`Trainer::with_progress`], [`RunOptions::progress`]); the `mm` command renders them with
+//! indicatif. Its PNG curves come from `mm-plot`, which tasks and the command use without the
+//! engine.
 //!
 //! ## Performance
 //! Call [`malloc::keep_freed_buffers`] at the start of a training binary (the `mm` command
@@ -30,7 +37,7 @@ pub mod config;
 mod error;
 pub mod malloc;
 pub mod optim;
-pub mod plot;
+pub mod progress;
 pub mod run;
 pub mod schedule;
 mod task;
@@ -41,6 +48,7 @@ pub use checkpoint::TrainState;
 pub use config::{LrGroup, Mode, TrainConfig};
 pub use error::{Error, Result};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
+pub use progress::{ProgressFn, TrainEvent};
 pub use run::{RunConfig, RunOptions, RunReport};
 pub use schedule::{ScheduleConfig, ScheduleKind};
 pub use task::{Metrics, StepContext, Task};

@@ -39,8 +39,8 @@ pub struct RunOptions {
     pub dir: PathBuf,
     /// Continue the run in `dir` from its latest checkpoint, with its saved configuration.
     pub resume: bool,
-    /// Show a progress bar.
-    pub progress: bool,
+    /// Receives the trainer's [`crate::TrainEvent`]s (`None`: nothing is reported).
+    pub progress: Option<crate::ProgressFn>,
 }
 
 /// What `train` reports (and writes to `summary.json`).
@@ -122,8 +122,10 @@ pub fn train<T: Task>(defaults: &RunConfig<T::Config>, opts: &RunOptions) -> Res
     write_atomic(&opts.dir.join("config.toml"), &text)?;
     tch::manual_seed(cfg.train.seed as i64 & i64::MAX);
     let mut task = T::build(&cfg.task, opts.device)?;
-    let trainer =
-        Trainer::new(cfg.train.clone(), &opts.dir, opts.device)?.with_progress(opts.progress);
+    let mut trainer = Trainer::new(cfg.train.clone(), &opts.dir, opts.device)?;
+    if let Some(p) = &opts.progress {
+        trainer = trainer.with_progress(p.clone());
+    }
     let summary = trainer.fit(&mut task, opts.resume)?;
     if let Some(best) = &summary.best_checkpoint {
         checkpoint::load(best, task.var_store_mut(), None)?;

@@ -5,7 +5,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use tch::Device;
 
@@ -13,7 +12,7 @@ use crate::checkpoint::{self, TrainState};
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::optim::Optimizer;
-use crate::plot;
+use crate::progress::{ProgressFn, TrainEvent};
 use crate::task::{Metrics, StepContext, Task};
 
 /// What a finished (or early-stopped) training reports.
@@ -49,7 +48,7 @@ pub struct Trainer {
     cfg: TrainConfig,
     dir: PathBuf,
     device: Device,
-    progress: bool,
+    progress: Option<ProgressFn>,
 }
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
@@ -87,14 +86,21 @@ impl Trainer {
             cfg,
             dir: dir.to_owned(),
             device,
-            progress: true,
+            progress: None,
         })
     }
 
-    /// Shows (default) or hides the progress bar.
-    pub fn with_progress(mut self, on: bool) -> Self {
-        self.progress = on;
+    /// Reports every [`TrainEvent`] to `f` (by default nothing is reported; the trainer never
+    /// draws).
+    pub fn with_progress(mut self, f: ProgressFn) -> Self {
+        self.progress = Some(f);
         self
+    }
+
+    fn emit(&self, event: impl FnOnce() -> TrainEvent) {
+        if let Some(p) = &self.progress {
+            p.emit(&event());
+        }
     }
 
     /// The checkpoint directory.
@@ -199,16 +205,10 @@ impl Trainer {
                 Ok(())
             };
 
-        let bar = if self.progress {
-            ProgressBar::new(total as u64)
-        } else {
-            ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::hidden())
-        };
-        bar.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} steps {per_sec} eta {eta} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.set_position(st.step as u64);
+        self.emit(|| TrainEvent::Started {
+            step: st.step,
+            total,
+        });
         let all: Vec<u64> = (0..n as u64).collect();
         // (all steps, after warm-up) x (samples, seconds)
         let (mut samples, mut busy) = ([0usize; 2], [0.0f64; 2]);
@@ -222,7 +222,7 @@ impl Trainer {
         while st.step < total {
             let epoch = st.step / per_epoch;
             if epoch != order_epoch {
-                order = mm_data::store::epoch_order(&all, true, cfg.seed, epoch as u64);
+                order = mm_core::epoch_order(&all, true, cfg.seed, epoch as u64);
                 order_epoch = epoch;
             }
             let i = st.step % per_epoch;
@@ -273,8 +273,12 @@ impl Trainer {
             st.lr = lr;
             st.loss_window.0 += value;
             st.loss_window.1 += 1;
-            bar.set_position(st.step as u64);
-            bar.set_message(format!("loss {value:.4} lr {lr:.2e}"));
+            self.emit(|| TrainEvent::Step {
+                step: st.step,
+                total,
+                loss: value,
+                lr,
+            });
             if st.step.is_multiple_of(cfg.log_every) || st.step == total {
                 let mean = st.loss_window.0 / st.loss_window.1 as f64;
                 let mut m = Metrics::new();
@@ -297,6 +301,10 @@ impl Trainer {
                     .get(&cfg.monitor)
                     .ok_or_else(|| unknown_monitor(&cfg.monitor, metrics.keys()))?;
                 write(record(st.step, epoch, "val", &metrics), &mut history)?;
+                self.emit(|| TrainEvent::Evaluated {
+                    step: st.step,
+                    metrics: metrics.clone(),
+                });
                 if st.best.is_none_or(|b| cfg.mode.better(value, b)) {
                     st.best = Some(value);
                     st.best_step = Some(st.step);
@@ -316,7 +324,7 @@ impl Trainer {
                 }
             }
         }
-        bar.finish_and_clear();
+        self.emit(|| TrainEvent::Finished { step: st.step });
         let best_checkpoint = st
             .best_step
             .map(|s| self.checkpoints().join(checkpoint::name(s)))
@@ -369,8 +377,8 @@ impl Trainer {
                     steps.first().copied().unwrap_or(0.0),
                     steps.last().copied().unwrap_or(0.0)
                 );
-                let img = plot::titled(&plot::line_plot(&[&s], 480, 240)?, &title);
-                plot::save_png_atomic(&img, &self.dir.join(file))?;
+                let img = mm_plot::titled(&mm_plot::line_plot(&[&s], 480, 240)?, &title);
+                mm_plot::save_png_atomic(&img, &self.dir.join(file))?;
             }
         }
         Ok(())

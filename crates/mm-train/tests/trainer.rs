@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use mm_train::{
-    Error, Metrics, Mode, OptimizerConfig, Result, RunConfig, RunOptions, ScheduleConfig,
-    ScheduleKind, StepContext, Task, TrainConfig, Trainer, checkpoint,
+    Error, Metrics, Mode, OptimizerConfig, ProgressFn, Result, RunConfig, RunOptions,
+    ScheduleConfig, ScheduleKind, StepContext, Task, TrainConfig, TrainEvent, Trainer, checkpoint,
 };
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor, nn};
@@ -191,7 +191,6 @@ fn a_non_finite_loss_stops_the_run_and_spares_the_checkpoints() {
     task.nan_from = Some(8);
     let e = Trainer::new(train_cfg(), dir.path(), Device::Cpu)
         .unwrap()
-        .with_progress(false)
         .fit(&mut task, false)
         .unwrap_err();
     assert!(matches!(e, Error::NonFiniteLoss { step: 7, .. }), "{e}");
@@ -213,7 +212,6 @@ fn learns_and_a_crashed_run_resumes_to_the_same_result() {
     let mut task = fresh(None);
     let s = Trainer::new(train_cfg(), &a, Device::Cpu)
         .unwrap()
-        .with_progress(false)
         .fit(&mut task, false)
         .unwrap();
     assert_eq!(s.steps, 3 * 13);
@@ -232,12 +230,52 @@ fn learns_and_a_crashed_run_resumes_to_the_same_result() {
 
     // crash in the middle (after the checkpoint at step 20), then resume
     let mut crashing = fresh(Some(23));
+    // what the trainer reports, as a front end would receive it
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = events.clone();
     let trainer = Trainer::new(train_cfg(), &b, Device::Cpu)
         .unwrap()
-        .with_progress(false);
+        .with_progress(ProgressFn::new(move |e| {
+            sink.lock().unwrap().push(e.clone())
+        }));
     assert!(trainer.fit(&mut crashing, false).is_err());
+    {
+        let mut ev = events.lock().unwrap();
+        assert_eq!(ev[0], TrainEvent::Started { step: 0, total: 39 });
+        assert!(!ev.iter().any(|e| matches!(e, TrainEvent::Finished { .. })));
+        ev.clear();
+    }
     let mut resumed = fresh(None);
     let s2 = trainer.fit(&mut resumed, true).unwrap();
+    {
+        let ev = events.lock().unwrap();
+        assert_eq!(
+            ev[0],
+            TrainEvent::Started {
+                step: 20,
+                total: 39
+            }
+        );
+        assert_eq!(ev.last(), Some(&TrainEvent::Finished { step: 39 }));
+        let steps: Vec<usize> = ev
+            .iter()
+            .filter_map(|e| match e {
+                TrainEvent::Step { step, loss, .. } if loss.is_finite() => Some(*step),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(steps, (21..=39).collect::<Vec<_>>());
+        let evals: Vec<usize> = ev
+            .iter()
+            .filter_map(|e| match e {
+                TrainEvent::Evaluated { step, metrics } if metrics.contains_key("accuracy") => {
+                    Some(*step)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(evals, [25, 30, 35, 39]);
+    }
     assert_eq!(s2.steps, s.steps);
     assert_eq!(s2.best, s.best);
     for (x, y) in weights(&task).iter().zip(weights(&resumed)) {
@@ -260,7 +298,6 @@ fn early_stopping_and_bad_monitors() {
     cfg.epochs = 50;
     let s = Trainer::new(cfg.clone(), dir.path(), Device::Cpu)
         .unwrap()
-        .with_progress(false)
         .fit(&mut fresh(None), false)
         .unwrap();
     assert!(s.stopped_early);
@@ -273,7 +310,6 @@ fn early_stopping_and_bad_monitors() {
     let mut task = fresh(None);
     let e = Trainer::new(cfg.clone(), &dir.path().join("x"), Device::Cpu)
         .unwrap()
-        .with_progress(false)
         .fit(&mut task, false)
         .unwrap_err();
     assert!(e.to_string().contains("reports no `f1`"), "{e}");
@@ -283,7 +319,6 @@ fn early_stopping_and_bad_monitors() {
     task.declared = Some(vec!["accuracy".into()]);
     let e = Trainer::new(cfg.clone(), &dir.path().join("y"), Device::Cpu)
         .unwrap()
-        .with_progress(false)
         .fit(&mut task, false)
         .unwrap_err();
     assert!(e.to_string().contains("reports no `f1`"), "{e}");
@@ -310,7 +345,6 @@ fn declared_metric_names_must_match_the_evaluation() {
         task.declared = Some(declared.iter().map(|s| s.to_string()).collect());
         let r = Trainer::new(cfg.clone(), &dir.path().join(k.to_string()), Device::Cpu)
             .unwrap()
-            .with_progress(false)
             .fit(&mut task, false);
         if declared == ["accuracy"] {
             assert_eq!(r.unwrap().steps, 26, "two epochs of 13 batches");
@@ -348,7 +382,7 @@ fn runs_write_their_directory_and_refuse_to_overwrite() {
         device: Device::Cpu,
         dir: out.clone(),
         resume: false,
-        progress: false,
+        progress: None,
     };
     let r = mm_train::run::train::<Blobs>(&defaults, &opts).unwrap();
     assert_eq!(r.summary.steps, 13);
@@ -413,7 +447,6 @@ fn bf16_autocast_trains_on_the_cpu() {
     cfg.autocast = mm_train::Autocast::Bf16;
     let s = Trainer::new(cfg, dir.path(), Device::Cpu)
         .unwrap()
-        .with_progress(false)
         .fit(&mut fresh(None), false)
         .unwrap();
     assert!(s.best.unwrap().1 >= 0.8, "{:?}", s.best);
