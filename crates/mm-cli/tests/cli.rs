@@ -294,7 +294,10 @@ fn a_folder_as_audio_input_is_one_clear_error_without_library_noise() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("symphonia_core"), "{err}");
+    assert!(
+        !o.status.success() && err.contains("symphonia_core"),
+        "{err}"
+    );
 }
 
 /// The seeded subset of `scripts/librosa_sweep.py` that `cargo xtask test` runs: the first 40
