@@ -115,10 +115,46 @@ pub struct VqaConfig {
     /// Dropout before the classifier.
     #[serde(default = "default_dropout")]
     pub dropout: f64,
+    /// For a data set with no `test` split (VQA v2, whose test answers are not public): the
+    /// part of `train`'s images held out, by a fixed seed, as the validation split that picks
+    /// the checkpoint, while `val` becomes the reported `test` split. A checkpoint is never
+    /// selected on the split that is reported.
+    #[serde(default = "default_val_holdout")]
+    pub val_holdout: f64,
 }
 
 fn default_dropout() -> f64 {
     0.3
+}
+
+fn default_val_holdout() -> f64 {
+    0.1
+}
+
+/// The seed of [`holdout`]: fixed, so that every run of a data set holds out the same images.
+const HOLDOUT_SEED: u64 = 0x5EED_0F_7E57;
+
+/// Splits `train` (sample indices, one image each) into the images kept for training and a
+/// seeded `fraction` held out for validation, each sorted.
+fn holdout(train: &[usize], fraction: f64) -> Result<(Vec<usize>, Vec<usize>)> {
+    if !(fraction > 0.0 && fraction < 1.0) {
+        return Err(Error::InvalidParameter {
+            name: "val_holdout",
+            reason: format!("must lie strictly between 0 and 1, got {fraction}"),
+        });
+    }
+    if train.len() < 2 {
+        return Err(bad(
+            "no test split, and too few training images to hold some out",
+        ));
+    }
+    let ids: Vec<u64> = train.iter().map(|&i| i as u64).collect();
+    let order = mm_data::store::epoch_order(&ids, true, HOLDOUT_SEED, 0);
+    let n = ((train.len() as f64 * fraction).round() as usize).clamp(1, train.len() - 1);
+    let (mut held, mut kept) = (order[..n].to_vec(), order[n..].to_vec());
+    held.sort_unstable();
+    kept.sort_unstable();
+    Ok((kept, held))
 }
 
 fn default_glimpses() -> i64 {
@@ -273,21 +309,25 @@ fn bad(reason: impl Into<String>) -> Error {
     }
 }
 
-fn load_split(r: &Reader, name: &str) -> Result<Split> {
-    let params = &r.meta().params;
-    let answers = word_list(params, "answers", "vocabulary")?;
-    let qtypes = word_list(params, "question_types", "question_types")?;
-    let idx: Vec<usize> = r
-        .split(name)
+/// The sample indices of split `name`.
+fn split_indices(r: &Reader, name: &str) -> Result<Vec<usize>> {
+    Ok(r.split(name)
         .map_err(Error::task)?
         .into_iter()
         .map(|i| i as usize)
-        .collect();
+        .collect())
+}
+
+/// The samples `idx` (split `name`, for messages).
+fn load_split(r: &Reader, name: &str, idx: &[usize]) -> Result<Split> {
+    let params = &r.meta().params;
+    let answers = word_list(params, "answers", "vocabulary")?;
+    let qtypes = word_list(params, "question_types", "question_types")?;
     if idx.is_empty() {
         return Err(bad(format!("split `{name}` is empty")));
     }
     let fields = ["image", "questions", "answers", "question_types"];
-    let b = r.read_batch_fields(&idx, &fields).map_err(Error::task)?;
+    let b = r.read_batch_fields(idx, &fields).map_err(Error::task)?;
     let images = b.tensor("image", Device::Cpu).map_err(Error::task)?;
     let field = |f: &str| {
         b.ragged
@@ -506,27 +546,40 @@ impl Task for Vqa {
         }
         let r = Reader::open(&cfg.data).map_err(Error::task)?;
         let words = word_list(&r.meta().params, "questions", "vocabulary")?;
-        let mut splits = BTreeMap::new();
-        for s in ["train", "val", "test"] {
-            if r.split_names().map_err(Error::task)?.iter().any(|n| n == s) {
-                splits.insert(s.to_string(), load_split(&r, s)?);
-            }
-        }
-        if !splits.contains_key("train") {
+        let names = r.split_names().map_err(Error::task)?;
+        // a split that is absent or empty (SynthAV with `test_fraction = 0`) is not there
+        let has = |s: &str| {
+            names.iter().any(|n| n == s) && split_indices(&r, s).is_ok_and(|i| !i.is_empty())
+        };
+        if !has("train") {
             return Err(bad("no train split"));
         }
-        if !splits.contains_key("val") {
+        if !has("val") {
             return Err(bad("no val split"));
         }
-        if !splits.contains_key("test") {
-            // VQA v2's test answers are not public: scores on val are the reported ones
-            tracing::warn!("no test split: `test` evaluates on val");
-            let val = &splits["val"];
-            let copy = Split {
-                images: val.images.shallow_clone(),
-                questions: val.questions.clone(),
-            };
-            splits.insert("test".to_string(), copy);
+        let mut splits = BTreeMap::new();
+        if has("test") {
+            for s in ["train", "val", "test"] {
+                splits.insert(s.to_string(), load_split(&r, s, &split_indices(&r, s)?)?);
+            }
+        } else {
+            // VQA v2: its test answers are not public, so `val` is the split papers report.
+            // Selecting the checkpoint on it as well would report a score chosen on the
+            // reported split: hold out a seeded part of train for that instead.
+            let (kept, held) = holdout(&split_indices(&r, "train")?, cfg.val_holdout)?;
+            tracing::info!(
+                train = kept.len(),
+                held_out = held.len(),
+                "no test split: `val` is reported as `test`; held-out training images select \
+                 the checkpoint"
+            );
+            splits.insert("train".to_string(), load_split(&r, "train", &kept)?);
+            splits.insert(
+                "val".to_string(),
+                load_split(&r, "train (held out)", &held)?,
+            );
+            let test = load_split(&r, "val", &split_indices(&r, "val")?)?;
+            splits.insert("test".to_string(), test);
         }
         let train = &splits["train"];
         // answer classes: the top-K normalised training answers (all human answers counted)
@@ -959,6 +1012,7 @@ pub fn defaults() -> mm_train::RunConfig<VqaConfig> {
             rank: None,
             top_k: 1000,
             dropout: 0.3,
+            val_holdout: 0.1,
         },
     }
 }
@@ -966,6 +1020,54 @@ pub fn defaults() -> mm_train::RunConfig<VqaConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn holdout_is_seeded_disjoint_and_refuses_what_cannot_be_split() {
+        let train: Vec<usize> = (100..140).collect();
+        let (kept, held) = holdout(&train, 0.1).unwrap();
+        assert_eq!((kept.len(), held.len()), (36, 4));
+        assert!(held.iter().all(|h| !kept.contains(h)));
+        let mut all = [kept.clone(), held.clone()].concat();
+        all.sort_unstable();
+        assert_eq!(all, train);
+        assert!(kept.is_sorted() && held.is_sorted());
+        assert_eq!(holdout(&train, 0.1).unwrap(), (kept, held));
+        // at least one image each way
+        let (k, h) = holdout(&[1, 2], 0.01).unwrap();
+        assert_eq!((k.len(), h.len()), (1, 1));
+        assert_ne!(k, h);
+        assert_eq!(holdout(&[1, 2], 0.99).unwrap().0.len(), 1);
+        for bad in [0.0, 1.0, f64::NAN, -0.1] {
+            assert!(holdout(&train, bad).is_err(), "{bad}");
+        }
+        assert!(holdout(&[5], 0.5).is_err());
+    }
+
+    /// A data set without a test split (as VQA v2): `val` becomes `test`, and a seeded tenth
+    /// of the training images selects the checkpoint; with a test split, nothing moves.
+    #[test]
+    fn without_a_test_split_val_is_reported_and_training_images_select() {
+        let dir = tempfile::tempdir().unwrap();
+        let sizes = |test_fraction: f64| {
+            let data = dir.path().join(format!("sv{test_fraction}.h5"));
+            let sv = mm_data::synthav::SynthAvConfig {
+                scenes: 50,
+                seed: 3,
+                val_fraction: 0.2,
+                test_fraction,
+                ..Default::default()
+            };
+            mm_data::synthav::write(&data, &sv, &mut |_, _| {}).unwrap();
+            let mut cfg = defaults().task;
+            cfg.data = data;
+            let task = Vqa::build(&cfg, Device::Cpu).unwrap();
+            ["train", "val", "test"].map(|s| task.splits[s].images.size()[0])
+        };
+        // 50 scenes: 40 train, 10 val, no test -> 36 train, 4 held out, val's 10 reported
+        assert_eq!(sizes(0.0), [36, 4, 10]);
+        // 50 scenes: 30 train, 10 val, 10 test
+        assert_eq!(sizes(0.2), [30, 10, 10]);
+    }
 
     #[test]
     fn the_coordinate_grid_runs_left_to_right_and_top_to_bottom() {
