@@ -24,6 +24,7 @@ mod error;
 /// PNG pictures (spectrogram strips, curves), from the engine.
 pub use mm_plot as plot;
 pub mod retrieval;
+pub mod sat;
 pub mod sound_tagging;
 pub mod vqa;
 
