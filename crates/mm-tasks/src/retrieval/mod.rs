@@ -14,99 +14,27 @@
 //! (`decode.<field>` -> the key of a word list), and `train`/`val`/`test` splits: SynthAV, or
 //! Flickr8k/COCO as `mm data convert` writes them.
 
+mod config;
+mod data;
 mod model;
+mod pictures;
 
 pub(crate) use model::word2vec_init as word2vec_vectors;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use image::{Rgb, RgbImage};
 use mm_data::Reader;
 use mm_fusion::Similarities;
 use mm_plot as plot;
 use mm_train::{Error, Metrics, Result, StepContext, Task};
-use mm_vision::BackboneConfig;
-use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor, nn};
 
+pub use config::{RetrievalConfig, defaults};
 use model::JointModel;
 pub use model::{LossKind, TextEncoderKind};
 
-/// The `[task]` table of a retrieval run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetrievalConfig {
-    /// The data set (`mm data synthav`, `mm data convert flickr8k`, ...).
-    pub data: PathBuf,
-    /// The image field.
-    #[serde(default = "default_image_field")]
-    pub image_field: String,
-    /// The ragged caption field.
-    #[serde(default = "default_captions_field")]
-    pub captions_field: String,
-    /// The image backbone.
-    pub backbone: BackboneConfig,
-    /// torchvision-named safetensors weights for the backbone (e.g. ImageNet ResNet-50).
-    #[serde(default)]
-    pub backbone_weights: Option<PathBuf>,
-    /// Freeze the whole backbone: no gradients, batch norms on their running statistics
-    /// (for pretrained weights; per-stage control is `mm_vision::Backbone::set_trainable`).
-    #[serde(default)]
-    pub freeze_backbone: bool,
-    /// Resize images to this side before the backbone (bilinear); `None` keeps them.
-    #[serde(default)]
-    pub image_size: Option<i64>,
-    /// Joint space dimension.
-    pub embed_dim: i64,
-    /// Word vector dimension.
-    pub word_dim: i64,
-    /// Initialise word vectors with skip-gram trained on the training captions.
-    #[serde(default = "yes")]
-    pub word2vec_init: bool,
-    /// The sentence encoder.
-    pub text_encoder: TextEncoderKind,
-    /// GRU hidden size.
-    #[serde(default = "default_hidden")]
-    pub hidden_dim: i64,
-    /// The metric-learning loss.
-    #[serde(default)]
-    pub loss: LossKind,
-    /// `vsepp_hardest`: use the sum over negatives for this many epochs first.
-    #[serde(default)]
-    pub sum_warmup_epochs: usize,
-    /// Triplet/contrastive margin.
-    #[serde(default = "default_margin")]
-    pub margin: f64,
-    /// Use only this many training images (`None`: all).
-    #[serde(default)]
-    pub max_train: Option<usize>,
-}
-
-fn default_image_field() -> String {
-    "image".into()
-}
-fn default_captions_field() -> String {
-    "captions".into()
-}
-fn yes() -> bool {
-    true
-}
-fn default_hidden() -> i64 {
-    256
-}
-fn default_margin() -> f64 {
-    0.2
-}
-
-/// One split in memory: images as `uint8 [N, H, W, 3]` on the CPU, captions as token ids.
-#[derive(Debug)]
-struct Split {
-    images: Tensor,
-    captions: Vec<Vec<Vec<i64>>>,
-    /// SynthAV's object table `[N, 3, 7]`, for tag precision.
-    objects: Option<Tensor>,
-}
+use data::{Split, load_split};
 
 /// The retrieval task.
 #[derive(Debug)]
@@ -130,66 +58,6 @@ fn task_err(reason: impl Into<String>) -> Error {
         name: "task",
         reason: reason.into(),
     }
-}
-
-fn load_split(
-    r: &Reader,
-    cfg: &RetrievalConfig,
-    name: &str,
-    limit: Option<usize>,
-) -> Result<Split> {
-    let mut idx: Vec<usize> = r
-        .split(name)
-        .map_err(Error::task)?
-        .into_iter()
-        .map(|i| i as usize)
-        .collect();
-    if let Some(n) = limit {
-        idx.truncate(n);
-    }
-    if idx.is_empty() {
-        return Err(task_err(format!(
-            "{}: split `{name}` is empty",
-            r.path().display()
-        )));
-    }
-    // SynthAV's object table, when there is one, names each image's objects for tag scores
-    let has_objects = r.schema().fixed.iter().any(|f| f.name == "objects");
-    let mut fields = vec![cfg.image_field.as_str(), cfg.captions_field.as_str()];
-    fields.extend(has_objects.then_some("objects"));
-    let b = r.read_batch_fields(&idx, &fields).map_err(Error::task)?;
-    let images = b
-        .tensor(&cfg.image_field, Device::Cpu)
-        .map_err(Error::task)?;
-    let captions: Vec<Vec<Vec<i64>>> = b
-        .ragged
-        .get(&cfg.captions_field)
-        .ok_or_else(|| task_err(format!("no ragged field `{}`", cfg.captions_field)))?
-        .iter()
-        .map(|caps| {
-            caps.iter()
-                .map(|c| c.iter().map(|&t| t as i64).collect())
-                .collect()
-        })
-        .collect();
-    if let Some(i) = captions
-        .iter()
-        .position(|c| c.is_empty() || c.iter().any(Vec::is_empty))
-    {
-        return Err(task_err(format!(
-            "sample {} of `{name}` has an empty caption list or caption",
-            idx[i]
-        )));
-    }
-    let objects = has_objects
-        .then(|| b.tensor("objects", Device::Cpu))
-        .transpose()
-        .map_err(Error::task)?;
-    Ok(Split {
-        images,
-        captions,
-        objects,
-    })
 }
 
 impl Retrieval {
@@ -342,49 +210,6 @@ impl Retrieval {
             100.0 * hits as f64 / n as f64,
             100.0 * chance / n as f64,
         )))
-    }
-
-    /// A picture: each image (scaled x3) with its top captions and tags beside it.
-    fn gallery(rows: &[(Tensor, Vec<String>)]) -> Result<RgbImage> {
-        let scale = 3u32;
-        let side = rows.first().map_or(64, |(t, _)| t.size()[0] as u32) * scale;
-        let text_w = rows
-            .iter()
-            .flat_map(|(_, l)| l.iter())
-            .map(|l| plot::text_width(l, 1))
-            .max()
-            .unwrap_or(0);
-        let row_h = side.max(
-            rows.iter()
-                .map(|(_, l)| l.len() as u32 * 12)
-                .max()
-                .unwrap_or(0),
-        ) + 8;
-        let mut img = RgbImage::from_pixel(
-            side + 16 + text_w + 8,
-            row_h * rows.len() as u32,
-            Rgb([255, 255, 255]),
-        );
-        for (r, (pix, lines)) in rows.iter().enumerate() {
-            let (h, w) = (pix.size()[0] as u32, pix.size()[1] as u32);
-            let data = Vec::<u8>::try_from(&pix.reshape([-1]))?;
-            let y0 = r as u32 * row_h + 4;
-            for y in 0..h * scale {
-                for x in 0..w * scale {
-                    let o = (((y / scale) * w + x / scale) * 3) as usize;
-                    img.put_pixel(4 + x, y0 + y, Rgb([data[o], data[o + 1], data[o + 2]]));
-                }
-            }
-            for (k, line) in lines.iter().enumerate() {
-                let colour = if line.starts_with("tag") {
-                    Rgb([180, 60, 20])
-                } else {
-                    Rgb([20, 20, 20])
-                };
-                plot::draw_text(&mut img, side + 16, y0 + k as u32 * 12, line, colour, 1);
-            }
-        }
-        Ok(img)
     }
 }
 
@@ -596,57 +421,8 @@ impl Task for Retrieval {
             }
         }
         let png = out_dir.join("retrieval.png");
-        plot::save_png_atomic(&Self::gallery(&rows)?, &png)?;
+        plot::save_png_atomic(&pictures::gallery(&rows)?, &png)?;
         Ok(serde_json::json!({ "results": report, "picture": png }))
-    }
-}
-
-/// The defaults of `mm train retrieval`: SynthAV at `data/synthav.h5`, a small CNN, a GRU,
-/// VSE++ hardest negatives; minutes on a CPU. `configs/retrieval/synthav.toml` spells them out.
-pub fn defaults() -> mm_train::RunConfig<RetrievalConfig> {
-    use mm_train::{Mode, OptimizerConfig, ScheduleConfig, ScheduleKind, TrainConfig};
-    mm_train::RunConfig {
-        train: TrainConfig {
-            epochs: 40,
-            max_steps: 0,
-            batch_size: 64,
-            drop_last: false,
-            eval_every: 0,
-            log_every: 5,
-            seed: 0,
-            optimizer: OptimizerConfig::adam(2e-3),
-            schedule: ScheduleConfig {
-                kind: ScheduleKind::Cosine,
-                warmup_steps: 20,
-                min_factor: 0.05,
-                ..Default::default()
-            },
-            lr_groups: vec![],
-            clip_grad_norm: 2.0,
-            monitor: "rsum".into(),
-            mode: Mode::Max,
-            patience: 8,
-            keep_last: 2,
-            autocast: mm_train::Autocast::Off,
-        },
-        task: RetrievalConfig {
-            data: PathBuf::from("data/synthav.h5"),
-            image_field: default_image_field(),
-            captions_field: default_captions_field(),
-            backbone: BackboneConfig::headless(mm_vision::Arch::SmallCnn),
-            backbone_weights: None,
-            freeze_backbone: false,
-            image_size: None,
-            embed_dim: 128,
-            word_dim: 64,
-            word2vec_init: true,
-            text_encoder: TextEncoderKind::Gru,
-            hidden_dim: 128,
-            loss: LossKind::VseppHardest,
-            sum_warmup_epochs: 10,
-            margin: 0.2,
-            max_train: None,
-        },
     }
 }
 
