@@ -265,39 +265,32 @@ fn audio_features_match_librosa_end_to_end() {
 #[test]
 fn a_folder_as_audio_input_is_one_clear_error_without_library_noise() {
     let dir = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_mm"))
-        .args(["audio", "features", "--feature", "mel", "--input"])
-        .arg(dir.path())
-        .arg("--out")
-        .arg(dir.path().join("x.npy"))
-        .env_remove("LD_LIBRARY_PATH")
-        .env_remove("MM_LOG")
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success());
+    // `mm audio features` on the folder, with `RUST_LOG` set or not (and no `MM_LOG`)
+    let run = |rust_log: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_mm"));
+        c.args(["audio", "features", "--feature", "mel", "--input"])
+            .arg(dir.path())
+            .arg("--out")
+            .arg(dir.path().join("x.npy"))
+            .env_remove("LD_LIBRARY_PATH")
+            .env_remove("MM_LOG")
+            .env_remove("RUST_LOG");
+        if let Some(v) = rust_log {
+            c.env("RUST_LOG", v);
+        }
+        let o = c.output().unwrap();
+        assert!(!o.status.success());
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let err = run(None);
     assert!(err.contains(dir.path().to_str().unwrap()), "{err}");
     assert!(
         !err.contains("symphonia") && !err.contains("ERROR"),
         "{err}"
     );
     // RUST_LOG still shows what the default hides
-    let o = Command::new(env!("CARGO_BIN_EXE_mm"))
-        .args(["audio", "features", "--feature", "mel", "--input"])
-        .arg(dir.path())
-        .arg("--out")
-        .arg(dir.path().join("x.npy"))
-        .env_remove("LD_LIBRARY_PATH")
-        .env_remove("MM_LOG")
-        .env("RUST_LOG", "trace")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("symphonia_core"),
-        "{err}"
-    );
+    let err = run(Some("trace"));
+    assert!(err.contains("symphonia_core"), "{err}");
 }
 
 /// The seeded subset of `scripts/librosa_sweep.py` that `cargo xtask test` runs: the first 40

@@ -6,6 +6,17 @@ use std::path::Path;
 use mm_train::{Error, Result};
 use tch::Tensor;
 
+/// An error naming the first of `sizes` (a parameter's name and value) that is not positive.
+pub(crate) fn positive(sizes: &[(&'static str, i64)]) -> Result<()> {
+    match sizes.iter().find(|(_, v)| *v <= 0) {
+        Some(&(name, v)) => Err(Error::InvalidParameter {
+            name,
+            reason: format!("must be positive, got {v}"),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The split `name` of a task's data, or an error that lists the splits there are.
 pub(crate) fn split<'a, S>(splits: &'a BTreeMap<String, S>, name: &str) -> Result<&'a S> {
     splits.get(name).ok_or_else(|| Error::InvalidParameter {

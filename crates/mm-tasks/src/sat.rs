@@ -76,20 +76,13 @@ fn bad(reason: impl Into<String>) -> Error {
 impl SatDecoder {
     /// Builds the decoder's parameters under `p`.
     pub fn new(p: &nn::Path<'_>, cfg: &SatConfig) -> Result<Self> {
-        for (name, v) in [
+        crate::common::positive(&[
             ("feature_dim", cfg.feature_dim),
             ("vocab", cfg.vocab),
             ("embed_dim", cfg.embed_dim),
             ("decoder_dim", cfg.decoder_dim),
             ("attention_dim", cfg.attention_dim),
-        ] {
-            if v <= 0 {
-                return Err(Error::InvalidParameter {
-                    name,
-                    reason: format!("must be positive, got {v}"),
-                });
-            }
-        }
+        ])?;
         let (m, n, d, v) = (cfg.embed_dim, cfg.decoder_dim, cfg.feature_dim, cfg.vocab);
         // created in this order, which fixes how the seeded initialisation is drawn
         let embed = nn::embedding(p / "embed", v, m, Default::default());

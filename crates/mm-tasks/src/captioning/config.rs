@@ -110,18 +110,11 @@ fn default_scst_samples() -> usize {
 impl CaptioningConfig {
     /// Checks what the types do not: sizes, rates and the SCST settings.
     pub(crate) fn validate(&self) -> Result<()> {
-        for (name, v) in [
+        crate::common::positive(&[
             ("embed_dim", self.embed_dim),
             ("decoder_dim", self.decoder_dim),
             ("attention_dim", self.attention_dim),
-        ] {
-            if v <= 0 {
-                return Err(Error::InvalidParameter {
-                    name,
-                    reason: format!("must be positive, got {v}"),
-                });
-            }
-        }
+        ])?;
         if self.max_len == 0 || !(0.0..1.0).contains(&self.dropout) || self.alpha_c < 0.0 {
             return Err(bad(
                 "max_len must be positive, dropout in [0, 1), alpha_c >= 0",

@@ -62,18 +62,11 @@ impl JointModel {
         vocab: i64,
         init: Option<&Tensor>,
     ) -> Result<Self> {
-        for (name, v) in [
+        crate::common::positive(&[
             ("embed_dim", cfg.embed_dim),
             ("word_dim", cfg.word_dim),
             ("hidden_dim", cfg.hidden_dim),
-        ] {
-            if v <= 0 {
-                return Err(Error::InvalidParameter {
-                    name,
-                    reason: format!("must be positive, got {v}"),
-                });
-            }
-        }
+        ])?;
         if cfg.margin.is_nan() || cfg.margin < 0.0 {
             return Err(Error::InvalidParameter {
                 name: "margin",

@@ -109,18 +109,11 @@ fn default_glimpses() -> i64 {
 impl VqaConfig {
     /// Checks what the types do not: sizes, rates and the attention options.
     pub(crate) fn validate(&self) -> Result<()> {
-        for (name, v) in [
+        crate::common::positive(&[
             ("word_dim", self.word_dim),
             ("hidden_dim", self.hidden_dim),
             ("fused_dim", self.fused_dim),
-        ] {
-            if v <= 0 {
-                return Err(Error::InvalidParameter {
-                    name,
-                    reason: format!("must be positive, got {v}"),
-                });
-            }
-        }
+        ])?;
         if self.top_k == 0 || !(0.0..1.0).contains(&self.dropout) {
             return Err(bad("top_k must be positive and dropout in [0, 1)"));
         }
