@@ -4,9 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use mm_tasks::retrieval::Retrieval;
 use mm_train::config::string_override;
-use mm_train::{ProgressFn, RunConfig, RunOptions, Task, TrainEvent};
+use mm_train::{Input, InputKind, ProgressFn, RunConfig, RunOptions, Task, TrainEvent};
 
 /// Arguments of `mm train <task>` for engine tasks.
 #[derive(Debug, Args)]
@@ -82,14 +81,15 @@ pub struct InferArgs {
     /// A run directory (its best checkpoint) or one checkpoint directory.
     #[arg(long)]
     checkpoint: PathBuf,
-    /// An input, as the task reads it (repeatable); retrieval: test:K, an image file, or
-    /// text:QUERY.
+    /// An input (repeatable): an image file, an audio file (.wav .flac .ogg .mp3),
+    /// text:WORDS, or SPLIT:INDEX for a sample of the run's data set (test:3); each task says
+    /// which kinds it takes.
     #[arg(long)]
     input: Vec<String>,
-    /// The image (a file or test:K), for tasks that take one image (vqa).
+    /// The image (a file or SPLIT:INDEX), for tasks that take one image and a question (vqa).
     #[arg(long)]
     image: Option<String>,
-    /// The question (vqa).
+    /// The question (vqa): a text input.
     #[arg(long)]
     question: Option<String>,
     /// Where pictures go.
@@ -195,15 +195,29 @@ pub fn eval<T: Task>(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
+/// The inputs of `mm infer`, parsed once: `--input` values by their spelling, `--image` as an
+/// image (a file or `SPLIT:INDEX`), `--question` as text.
+fn inputs(args: &InferArgs) -> Result<Vec<Input>> {
+    let mut out: Vec<Input> = args
+        .input
+        .iter()
+        .map(|s| Input::parse(s))
+        .collect::<mm_train::Result<_>>()?;
+    if let Some(i) = &args.image {
+        let i = Input::parse(i)?;
+        if !matches!(i.kind(), InputKind::Image | InputKind::Sample) {
+            bail!("--image `{i}`: give an image file or SPLIT:INDEX");
+        }
+        out.push(i);
+    }
+    out.extend(args.question.clone().map(Input::Text));
+    Ok(out)
+}
+
 /// Runs a checkpoint of `T` on inputs.
 pub fn infer<T: Task>(args: InferArgs) -> Result<()> {
     let device = crate::parse_device(&args.device)?;
-    let mut inputs = args.input;
-    inputs.extend(args.image.map(|i| format!("image:{i}")));
-    inputs.extend(args.question.map(|q| format!("question:{q}")));
-    if inputs.is_empty() {
-        bail!("give --input (or --image and --question)");
-    }
+    let inputs = inputs(&args)?;
     let overrides = args.restore.overrides();
     let v = mm_train::run::infer::<T>(&args.checkpoint, &inputs, &args.out, &overrides, device)
         .with_context(|| format!("inference with {}", args.checkpoint.display()))?;
@@ -211,43 +225,152 @@ pub fn infer<T: Task>(args: InferArgs) -> Result<()> {
     Ok(())
 }
 
-/// `mm eval <task>`.
-#[derive(Debug, Subcommand)]
-pub enum EvalCommand {
-    /// Image tagging and cross-modal retrieval: Recall@K and ranks both ways.
-    Retrieval(EvalArgs),
-    /// Visual question answering: official VQA accuracy, per question type, prior baseline.
-    Vqa(EvalArgs),
-    /// Captioning: BLEU-1..4, ROUGE-L, CIDEr-D, and the nearest-neighbour baseline's.
-    Captioning(EvalArgs),
+/// Every task on the engine, once: its subcommand, its type, its defaults, and what `mm
+/// train`, `mm eval` and `mm infer` say of it. Adding a task is its `Task` impl and one entry
+/// here; the three commands, their help and their dispatch come from this list.
+macro_rules! engine_tasks {
+    ($( $variant:ident => $task:ty, $defaults:path,
+        train: $train_doc:literal, eval: $eval_doc:literal, infer: $infer_doc:literal; )*) => {
+        /// `mm train <task>` for tasks on the engine.
+        #[derive(Debug, Subcommand)]
+        pub enum EngineTrain {
+            $( #[doc = $train_doc] $variant(TrainArgs), )*
+        }
+
+        /// `mm eval <task>`.
+        #[derive(Debug, Subcommand)]
+        pub enum EvalCommand {
+            $( #[doc = $eval_doc] $variant(EvalArgs), )*
+        }
+
+        /// `mm infer <task>`.
+        #[derive(Debug, Subcommand)]
+        pub enum InferCommand {
+            $( #[doc = $infer_doc] $variant(InferArgs), )*
+        }
+
+        /// Runs `mm train` for an engine task.
+        pub fn run_train(cmd: EngineTrain) -> Result<()> {
+            match cmd {
+                $( EngineTrain::$variant(a) => train::<$task>(&$defaults(), a), )*
+            }
+        }
+
+        /// Runs `mm eval`.
+        pub fn run_eval(cmd: EvalCommand) -> Result<()> {
+            match cmd {
+                $( EvalCommand::$variant(a) => eval::<$task>(a), )*
+            }
+        }
+
+        /// Runs `mm infer`.
+        pub fn run_infer(cmd: InferCommand) -> Result<()> {
+            match cmd {
+                $( InferCommand::$variant(a) => infer::<$task>(a), )*
+            }
+        }
+
+        /// The engine tasks' names, as `mm train` spells them.
+        #[cfg(test)]
+        pub(crate) const ENGINE_TASKS: &[&str] = &[$( <$task as Task>::NAME, )*];
+    };
 }
 
-/// `mm infer <task>`.
-#[derive(Debug, Subcommand)]
-pub enum InferCommand {
-    /// Captions and tags for images (test:K or files), images for text:QUERY; writes
-    /// retrieval.png.
-    Retrieval(InferArgs),
-    /// The top-5 answers to --question about --image; writes vqa.png.
-    Vqa(InferArgs),
-    /// A caption per image (test:K or files) and a PNG strip of its attention per word.
-    Captioning(InferArgs),
+engine_tasks! {
+    Retrieval => mm_tasks::retrieval::Retrieval, mm_tasks::retrieval::defaults,
+        train: "Image tagging and cross-modal retrieval (joint embedding, VSE++) on the engine.",
+        eval: "Image tagging and cross-modal retrieval: Recall@K and ranks both ways.",
+        infer: "Captions and tags for images (files or SPLIT:K), images for text:QUERY; writes retrieval.png.";
+    Vqa => mm_tasks::vqa::Vqa, mm_tasks::vqa::defaults,
+        train: "Visual question answering (image x question streams, fused, top-K answers).",
+        eval: "Visual question answering: official VQA accuracy, per question type, prior baseline.",
+        infer: "The top-5 answers to --question about --image; writes vqa.png.";
+    Captioning => mm_tasks::captioning::Captioning, mm_tasks::captioning::defaults,
+        train: "Image captioning: Show, Attend and Tell (soft attention, beam search).",
+        eval: "Captioning: BLEU-1..4, ROUGE-L, CIDEr-D, and the nearest-neighbour baseline's.",
+        infer: "A caption per image (files or SPLIT:K) and a PNG strip of its attention per word.";
 }
 
-/// Runs `mm eval`.
-pub fn run_eval(cmd: EvalCommand) -> Result<()> {
-    match cmd {
-        EvalCommand::Retrieval(a) => eval::<Retrieval>(a),
-        EvalCommand::Vqa(a) => eval::<mm_tasks::vqa::Vqa>(a),
-        EvalCommand::Captioning(a) => eval::<mm_tasks::captioning::Captioning>(a),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Train {
+        #[command(subcommand)]
+        c: EngineTrain,
     }
-}
 
-/// Runs `mm infer`.
-pub fn run_infer(cmd: InferCommand) -> Result<()> {
-    match cmd {
-        InferCommand::Retrieval(a) => infer::<Retrieval>(a),
-        InferCommand::Vqa(a) => infer::<mm_tasks::vqa::Vqa>(a),
-        InferCommand::Captioning(a) => infer::<mm_tasks::captioning::Captioning>(a),
+    #[derive(Debug, Parser)]
+    struct Eval {
+        #[command(subcommand)]
+        c: EvalCommand,
+    }
+
+    #[derive(Debug, Parser)]
+    struct Infer {
+        #[command(subcommand)]
+        c: InferCommand,
+    }
+
+    #[test]
+    fn every_engine_task_is_a_train_eval_and_infer_subcommand_under_its_name() {
+        assert_eq!(ENGINE_TASKS, ["retrieval", "vqa", "captioning"]);
+        for name in ENGINE_TASKS {
+            assert!(Train::try_parse_from(["mm", name]).is_ok(), "{name}");
+            assert!(
+                Eval::try_parse_from(["mm", name, "--checkpoint", "r"]).is_ok(),
+                "{name}"
+            );
+            assert!(
+                Infer::try_parse_from(["mm", name, "--checkpoint", "r"]).is_ok(),
+                "{name}"
+            );
+        }
+        assert!(Train::try_parse_from(["mm", "nosuchtask"]).is_err());
+    }
+
+    #[test]
+    fn inference_inputs_are_parsed_once_into_their_kinds() {
+        let Infer {
+            c: InferCommand::Vqa(a),
+        } = Infer::try_parse_from([
+            "mm",
+            "vqa",
+            "--checkpoint",
+            "r",
+            "--input",
+            "test:2",
+            "--input",
+            "text:a red square",
+            "--image",
+            "photo.jpg",
+            "--question",
+            "what colour?",
+        ])
+        .unwrap()
+        else {
+            panic!("not vqa")
+        };
+        let kinds: Vec<InputKind> = inputs(&a).unwrap().iter().map(Input::kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                InputKind::Sample,
+                InputKind::Text,
+                InputKind::Image,
+                InputKind::Text
+            ]
+        );
+        let Infer {
+            c: InferCommand::Vqa(a),
+        } = Infer::try_parse_from(["mm", "vqa", "--checkpoint", "r", "--image", "text:no"])
+            .unwrap()
+        else {
+            panic!("not vqa")
+        };
+        let e = inputs(&a).unwrap_err().to_string();
+        assert!(e.contains("--image `text:no`"), "{e}");
     }
 }

@@ -12,12 +12,9 @@ use mm_tasks::sound_tagging::{self, Progress, SoundTaggingConfig};
 pub enum TrainCommand {
     /// Sound-event tagging from log-mel spectrograms on the built-in synthetic sound classes.
     SoundTagging(SoundTaggingArgs),
-    /// Image tagging and cross-modal retrieval (joint embedding, VSE++) on the engine.
-    Retrieval(crate::engine::TrainArgs),
-    /// Visual question answering (image x question streams, fused, top-K answers).
-    Vqa(crate::engine::TrainArgs),
-    /// Image captioning: Show, Attend and Tell (soft attention, beam search).
-    Captioning(crate::engine::TrainArgs),
+    /// The tasks on the engine (`crate::engine`'s one list).
+    #[command(flatten)]
+    Engine(crate::engine::EngineTrain),
 }
 
 #[derive(Debug, Args)]
@@ -42,17 +39,7 @@ pub struct SoundTaggingArgs {
 pub fn run(cmd: TrainCommand) -> Result<()> {
     match cmd {
         TrainCommand::SoundTagging(args) => sound_tagging_cmd(args),
-        TrainCommand::Retrieval(args) => crate::engine::train::<mm_tasks::retrieval::Retrieval>(
-            &mm_tasks::retrieval::defaults(),
-            args,
-        ),
-        TrainCommand::Captioning(args) => crate::engine::train::<mm_tasks::captioning::Captioning>(
-            &mm_tasks::captioning::defaults(),
-            args,
-        ),
-        TrainCommand::Vqa(args) => {
-            crate::engine::train::<mm_tasks::vqa::Vqa>(&mm_tasks::vqa::defaults(), args)
-        }
+        TrainCommand::Engine(c) => crate::engine::run_train(c),
     }
 }
 

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use mm_data::Reader;
 use mm_train::{
-    Error, Metrics, Mode, OptimizerConfig, Result, RunConfig, RunOptions, ScheduleConfig,
-    StepContext, Task, TrainConfig,
+    Error, Input, InputKind, Metrics, Mode, OptimizerConfig, Result, RunConfig, RunOptions,
+    ScheduleConfig, StepContext, Task, TrainConfig,
 };
 use mm_vision::{
     Arch, Backbone, BackboneConfig, IMAGENET_MEAN, IMAGENET_STD, backbone, normalize_batch,
@@ -129,19 +129,28 @@ impl Task for Scene {
         Ok(Some(vec!["accuracy".into(), "chance".into()]))
     }
 
-    fn infer(&mut self, inputs: &[String], _out: &Path) -> Result<serde_json::Value> {
-        let (x, _) = self.split("test")?;
+    /// Inference takes samples of the data set (`test:3`); the engine refuses other inputs.
+    fn input_kinds() -> &'static [InputKind] {
+        &[InputKind::Sample]
+    }
+
+    fn infer(&mut self, inputs: &[Input], _out: &Path) -> Result<serde_json::Value> {
         let names = ["beach", "forest", "city", "night"];
         let mut out = Vec::new();
         for input in inputs {
-            let k: i64 = input
-                .parse()
-                .map_err(|_| Error::Config(format!("`{input}`: a test index")))?;
+            let Input::Sample { split, index } = input else {
+                return Err(Error::Config(format!("`{input}` is not a sample")));
+            };
+            let (x, _) = self.split(split)?;
+            let k = *index as i64;
+            if k >= x.size()[0] {
+                return Err(Error::Config(format!("`{input}`: no such sample")));
+            }
             let p = self
                 .logits(&x.narrow(0, k, 1), false)?
                 .argmax(-1, false)
                 .int64_value(&[0]);
-            out.push(serde_json::json!({ "test": k, "scene": names[p as usize] }));
+            out.push(serde_json::json!({ "input": input.to_string(), "scene": names[p as usize] }));
         }
         Ok(serde_json::Value::Array(out))
     }

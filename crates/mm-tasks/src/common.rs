@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use mm_train::{Error, Result};
+use mm_train::{Error, Input, Result};
 use tch::Tensor;
 
 /// An error naming the first of `sizes` (a parameter's name and value) that is not positive.
@@ -39,34 +39,40 @@ pub(crate) fn weights_file(path: &Path) -> Result<std::path::PathBuf> {
     })
 }
 
-/// One image as `uint8 [1, H, W, 3]`, named by `input`: `test:K` picks image `K` of
-/// `test_images` (`uint8 [N, H, W, 3]`); anything else is an image file, resized and
-/// centre-cropped to the data set's side.
-pub(crate) fn input_image(test_images: &Tensor, input: &str) -> Result<Tensor> {
+/// `uint8 [1, H, W, 3]` for an image input: sample `K` of a split (`test:K`, from
+/// `split_images`), or an image file resized and centre-cropped to the side of the data set's
+/// `test` images, through the same transform as the data sets' images.
+pub(crate) fn input_image<'a>(
+    split_images: impl Fn(&str) -> Result<&'a Tensor>,
+    input: &Input,
+) -> Result<Tensor> {
     let bad = |reason: String| Error::InvalidParameter {
         name: "input",
         reason,
     };
-    if let Some(k) = input.strip_prefix("test:") {
-        let k: i64 = k
-            .parse()
-            .map_err(|_| bad(format!("`{input}`: expected test:INDEX")))?;
-        let n = test_images.size()[0];
-        if !(0..n).contains(&k) {
-            return Err(bad(format!("`{input}`: the test split has {n} images")));
+    match input {
+        Input::Sample { split, index } => {
+            let images = split_images(split)?;
+            let n = images.size()[0];
+            if *index as i64 >= n {
+                return Err(bad(format!("`{input}`: the {split} split has {n} images")));
+            }
+            Ok(images.narrow(0, *index as i64, 1))
         }
-        return Ok(test_images.narrow(0, k, 1));
+        Input::Image(path) => {
+            let side = split_images("test")?.size()[1] as u32;
+            let img = mm_vision::image::load_rgb(path).map_err(Error::task)?;
+            let t = mm_vision::image::Transform {
+                resize: Some(side),
+                crop: Some(side),
+                random_crop: false,
+                hflip: false,
+            };
+            let img = t.apply(&img, &mut rand::rng()).map_err(Error::task)?;
+            mm_vision::image::to_tensor(&[img]).map_err(Error::task)
+        }
+        other => Err(bad(format!("`{other}` is not an image"))),
     }
-    let side = test_images.size()[1] as u32;
-    let img = mm_vision::image::load_rgb(Path::new(input)).map_err(Error::task)?;
-    let t = mm_vision::image::Transform {
-        resize: Some(side),
-        crop: Some(side),
-        random_crop: false,
-        hflip: false,
-    };
-    let img = t.apply(&img, &mut rand::rng()).map_err(Error::task)?;
-    mm_vision::image::to_tensor(&[img]).map_err(Error::task)
 }
 
 /// The word list that decodes ragged field `field`: the `meta.params` list named by

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use mm_tasks::captioning::{self, Captioning};
-use mm_train::{RunOptions, Task};
+use mm_train::{Input, RunOptions, Task};
 use tch::Device;
 
 #[test]
@@ -42,7 +42,7 @@ fn learns_to_caption_and_writes_attention_strips() {
     assert!(r.test["nn_bleu4"] > 0.0 && r.test["nn_cider_d"] > 0.0);
     let v = mm_train::run::infer::<Captioning>(
         &out,
-        &["test:0".into()],
+        &[Input::parse("test:0").unwrap()],
         &dir.path().join("inf"),
         &[],
         Device::Cpu,

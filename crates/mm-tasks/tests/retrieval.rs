@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use mm_tasks::retrieval::{self, LossKind, Retrieval};
-use mm_train::{RunOptions, Task};
+use mm_train::{Input, RunOptions, Task};
 use tch::Device;
 
 fn synthav(dir: &std::path::Path, scenes: usize) -> std::path::PathBuf {
@@ -58,7 +58,10 @@ fn learns_a_joint_space_far_above_chance() {
     let out = dir.path().join("infer");
     let v = mm_train::run::infer::<Retrieval>(
         &opts.dir,
-        &["test:0".into(), "text:a red circle".into()],
+        &[
+            Input::parse("test:0").unwrap(),
+            Input::parse("text:a red circle").unwrap(),
+        ],
         &out,
         &[],
         Device::Cpu,
@@ -69,7 +72,7 @@ fn learns_a_joint_space_far_above_chance() {
     assert!(out.join("retrieval.png").is_file());
     let e = mm_train::run::infer::<Retrieval>(
         &opts.dir,
-        &["text:zebra".into()],
+        &[Input::parse("text:zebra").unwrap()],
         &out,
         &[],
         Device::Cpu,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use mm_data::{Dtype, FieldSpec, Meta, Sample, Schema, Value, Writer};
 use mm_tasks::vqa::{self, Vqa, VqaModel};
-use mm_train::{RunOptions, Task};
+use mm_train::{Input, RunOptions, Task};
 use tch::Device;
 
 /// A VQA-v2-format file as `mm data convert vqa` writes it: 16x16 images, per image two
@@ -285,7 +285,10 @@ fn glimpses_read_their_own_words_and_a_question_ignores_its_batch() {
     // inference reports each glimpse's words and peak, and draws its map
     let out = task
         .infer(
-            &["image:test:0".into(), "question:What color is it?".into()],
+            &[
+                Input::parse("test:0").unwrap(),
+                Input::Text("What color is it?".into()),
+            ],
             dir.path(),
         )
         .unwrap();

@@ -216,14 +216,16 @@ pub fn evaluate<T: Task>(
 }
 
 /// Inference with a checkpoint (or a run's best) on `inputs`, pictures under `out_dir`, with
-/// `task.*` settings overridden as [`restore_with`] does.
+/// `task.*` settings overridden as [`restore_with`] does. Inputs of a kind the task does not
+/// take ([`Task::input_kinds`]) are refused before the model is loaded.
 pub fn infer<T: Task>(
     checkpoint_or_run: &Path,
-    inputs: &[String],
+    inputs: &[crate::Input],
     out_dir: &Path,
     overrides: &[String],
     device: Device,
 ) -> Result<serde_json::Value> {
+    crate::input::check_kinds(T::NAME, inputs, T::input_kinds())?;
     let mut task: T = restore_with(checkpoint_or_run, overrides, device)?;
     std::fs::create_dir_all(out_dir).map_err(Error::io(out_dir))?;
     tch::no_grad(|| task.infer(inputs, out_dir))

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use tch::{Device, Tensor, nn};
 
 use crate::error::Result;
+use crate::input::{Input, InputKind};
 
 /// Where training stands when a step runs (for curricula, loss warm-ups, annealing); a
 /// function of the step alone, so a resumed run sees what an uninterrupted one saw.
@@ -66,9 +67,15 @@ pub trait Task: Sized {
         Ok(None)
     }
 
-    /// Runs the trained model on `inputs` (whatever the task accepts: file paths, queries,
-    /// sample indices), writing any pictures under `out_dir`; returns a JSON report.
-    fn infer(&mut self, inputs: &[String], out_dir: &Path) -> Result<serde_json::Value>;
+    /// The kinds of input [`Task::infer`] takes; the engine refuses any other before it loads
+    /// the model. The default, none, makes the task refuse inference.
+    fn input_kinds() -> &'static [InputKind] {
+        &[]
+    }
+
+    /// Runs the trained model on `inputs` (each of a kind in [`Task::input_kinds`]), writing
+    /// any pictures under `out_dir`; returns a JSON report.
+    fn infer(&mut self, inputs: &[Input], out_dir: &Path) -> Result<serde_json::Value>;
 
     /// Called after each optimizer step (e.g. to clamp a learnable temperature).
     fn after_step(&mut self) -> Result<()> {

@@ -5,8 +5,9 @@
 use std::path::Path;
 
 use mm_train::{
-    Error, Metrics, Mode, OptimizerConfig, ProgressFn, Result, RunConfig, RunOptions,
-    ScheduleConfig, ScheduleKind, StepContext, Task, TrainConfig, TrainEvent, Trainer, checkpoint,
+    Error, Input, InputKind, Metrics, Mode, OptimizerConfig, ProgressFn, Result, RunConfig,
+    RunOptions, ScheduleConfig, ScheduleKind, StepContext, Task, TrainConfig, TrainEvent, Trainer,
+    checkpoint,
 };
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor, nn};
@@ -118,7 +119,11 @@ impl Task for Blobs {
         Ok(self.declared.clone())
     }
 
-    fn infer(&mut self, inputs: &[String], _out: &Path) -> Result<serde_json::Value> {
+    fn input_kinds() -> &'static [InputKind] {
+        &[InputKind::Sample]
+    }
+
+    fn infer(&mut self, inputs: &[Input], _out: &Path) -> Result<serde_json::Value> {
         Ok(serde_json::json!({ "n": inputs.len() }))
     }
 }
@@ -430,13 +435,27 @@ fn runs_write_their_directory_and_refuse_to_overwrite() {
     assert!(e.to_string().contains("hiden"), "{e}");
     let inferred = mm_train::run::infer::<Blobs>(
         &out,
-        &["a".into()],
+        &[Input::parse("test:0").unwrap()],
         &dir.path().join("inf"),
         &[],
         Device::Cpu,
     )
     .unwrap();
     assert_eq!(inferred["n"], 1);
+    // an input of a kind the task does not take is refused with the kinds it does
+    let e = mm_train::run::infer::<Blobs>(
+        &out,
+        &[Input::parse("photo.png").unwrap()],
+        &dir.path().join("inf"),
+        &[],
+        Device::Cpu,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("Blobs takes SPLIT:INDEX")
+            || e.to_string().contains("takes SPLIT:INDEX"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use mm_plot as plot;
-use mm_train::{Error, Metrics, Result, StepContext, Task};
+use mm_train::{Error, Input, InputKind, Metrics, Result, StepContext, Task};
 use mm_vision::{Backbone, IMAGENET_MEAN, IMAGENET_STD, backbone, normalize_batch};
 use tch::{Device, Kind, Tensor, nn};
 
@@ -355,13 +355,14 @@ impl Task for Captioning {
         ))
     }
 
-    fn infer(&mut self, inputs: &[String], out_dir: &Path) -> Result<serde_json::Value> {
-        if inputs.is_empty() {
-            return Err(bad("give inputs: test:K or image files"));
-        }
+    fn input_kinds() -> &'static [InputKind] {
+        &[InputKind::Image, InputKind::Sample]
+    }
+
+    fn infer(&mut self, inputs: &[Input], out_dir: &Path) -> Result<serde_json::Value> {
         let mut out = Vec::new();
         for (k, input) in inputs.iter().enumerate() {
-            let pixels = crate::common::input_image(&self.split("test")?.images, input)?;
+            let pixels = crate::common::input_image(|s| Ok(&self.split(s)?.images), input)?;
             let (f, hw) = self.encode(&pixels, false)?;
             let d = self
                 .decoder
@@ -370,7 +371,7 @@ impl Task for Captioning {
                 .ok_or_else(|| bad("no caption decoded"))?;
             let png = out_dir.join(format!("caption_{k}.png"));
             plot::save_png_atomic(&pictures::strip(&pixels.get(0), &d, &self.words, hw)?, &png)?;
-            out.push(serde_json::json!({ "image": input, "caption": self.sentence(&d.tokens), "attention": png }));
+            out.push(serde_json::json!({ "image": input.to_string(), "caption": self.sentence(&d.tokens), "attention": png }));
         }
         Ok(serde_json::Value::Array(out))
     }

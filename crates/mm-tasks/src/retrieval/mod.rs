@@ -27,7 +27,7 @@ use std::path::Path;
 use mm_data::Reader;
 use mm_fusion::Similarities;
 use mm_plot as plot;
-use mm_train::{Error, Metrics, Result, StepContext, Task};
+use mm_train::{Error, Input, InputKind, Metrics, Result, StepContext, Task};
 use tch::{Device, Kind, Tensor, nn};
 
 pub use config::{RetrievalConfig, defaults};
@@ -116,10 +116,10 @@ impl Retrieval {
         (sents, owner)
     }
 
-    /// `uint8 [1, H, W, 3]` from `input`: `test:K` (a test image) or an image file.
-    fn input_image(&self, input: &str) -> Result<(Tensor, String)> {
-        let pixels = crate::common::input_image(&self.split("test")?.images, input)?;
-        Ok((pixels, input.to_owned()))
+    /// `uint8 [1, H, W, 3]` from `input`: `SPLIT:K` (a data set image) or an image file.
+    fn input_image(&self, input: &Input) -> Result<(Tensor, String)> {
+        let pixels = crate::common::input_image(|s| Ok(&self.split(s)?.images), input)?;
+        Ok((pixels, input.to_string()))
     }
 
     /// The training captions and their embeddings: the bank that tags are voted from.
@@ -356,12 +356,11 @@ impl Task for Retrieval {
         Ok(Some(names))
     }
 
-    fn infer(&mut self, inputs: &[String], out_dir: &Path) -> Result<serde_json::Value> {
-        if inputs.is_empty() {
-            return Err(task_err(
-                "give inputs: test:K, an image file, or text:QUERY",
-            ));
-        }
+    fn input_kinds() -> &'static [InputKind] {
+        &[InputKind::Image, InputKind::Sample, InputKind::Text]
+    }
+
+    fn infer(&mut self, inputs: &[Input], out_dir: &Path) -> Result<serde_json::Value> {
         let test = self.split("test")?;
         let (sents, _) = Self::caption_list(test);
         let txt = self.embed_sentences(&sents, false)?;
@@ -377,7 +376,7 @@ impl Task for Retrieval {
         let mut report = Vec::new();
         let mut rows = Vec::new();
         for input in inputs {
-            if let Some(q) = input.strip_prefix("text:") {
+            if let Input::Text(q) = input {
                 let ids = self.encode_words(q);
                 if ids.is_empty() {
                     return Err(task_err(format!(

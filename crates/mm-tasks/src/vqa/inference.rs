@@ -4,23 +4,35 @@ use std::path::Path;
 
 use image::{Rgb, RgbImage};
 use mm_plot as plot;
-use mm_train::Result;
+use mm_train::{Input, InputKind, Result};
 use tch::{Device, Kind};
 
 use super::{Vqa, bad};
 
 impl Vqa {
-    /// `mm infer vqa`: the top answers to `question:...` about `image:...` (a file or
-    /// `test:K`), and a picture of the image, each glimpse's attention and the words it read.
-    pub(super) fn answer(&self, inputs: &[String], out_dir: &Path) -> Result<serde_json::Value> {
-        let image = inputs
+    /// `mm infer vqa`: the top answers to the question (a text input) about the image (an
+    /// image file or `SPLIT:K`), and a picture of the image, each glimpse's attention and the
+    /// words it read.
+    pub(super) fn answer(&self, inputs: &[Input], out_dir: &Path) -> Result<serde_json::Value> {
+        let images: Vec<&Input> = inputs
             .iter()
-            .find_map(|i| i.strip_prefix("image:"))
-            .ok_or_else(|| bad("give --image IMG (or test:K)"))?;
-        let question = inputs
+            .filter(|i| matches!(i.kind(), InputKind::Image | InputKind::Sample))
+            .collect();
+        let questions: Vec<&str> = inputs
             .iter()
-            .find_map(|i| i.strip_prefix("question:"))
-            .ok_or_else(|| bad("give --question \"...\""))?;
+            .filter_map(|i| match i {
+                Input::Text(q) => Some(q.as_str()),
+                _ => None,
+            })
+            .collect();
+        let (&[image], &[question]) = (images.as_slice(), questions.as_slice()) else {
+            return Err(bad(format!(
+                "give one image (--image IMG or test:K) and one question (--question \"...\"), \
+                 got {} and {}",
+                images.len(),
+                questions.len()
+            )));
+        };
         let lower = question.to_lowercase();
         let (kept, tokens): (Vec<&str>, Vec<i64>) = question_words(&lower)
             .into_iter()
@@ -31,7 +43,7 @@ impl Vqa {
                 "`{question}`: no word of the question is in the vocabulary"
             )));
         }
-        let pixels = crate::common::input_image(&self.split("test")?.images, image)?;
+        let pixels = crate::common::input_image(|s| Ok(&self.split(s)?.images), image)?;
         let looked = self.forward(&pixels, &[&tokens], false)?;
         let probs = looked
             .logits
@@ -117,7 +129,7 @@ impl Vqa {
         plot::save_png_atomic(&img, &png)?;
         Ok(serde_json::json!({
             "question": question,
-            "image": image,
+            "image": image.to_string(),
             "answers": top.iter().map(|(a, p)| serde_json::json!({"answer": a, "probability": p})).collect::<Vec<_>>(),
             "glimpses": glimpses,
             "picture": png,

@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use mm_fusion::{Fusion, FusionConfig};
-use mm_train::{Error, Metrics, Result, StepContext, Task};
+use mm_train::{Error, Input, InputKind, Metrics, Result, StepContext, Task};
 use mm_vision::{Backbone, IMAGENET_MEAN, IMAGENET_STD, backbone, normalize_batch};
 use tch::nn::RNN;
 use tch::{Device, Kind, Tensor, nn};
@@ -490,7 +490,11 @@ impl Task for Vqa {
         }
         Ok(Some(names))
     }
-    fn infer(&mut self, inputs: &[String], out_dir: &Path) -> Result<serde_json::Value> {
+    fn input_kinds() -> &'static [InputKind] {
+        &[InputKind::Image, InputKind::Sample, InputKind::Text]
+    }
+
+    fn infer(&mut self, inputs: &[Input], out_dir: &Path) -> Result<serde_json::Value> {
         self.answer(inputs, out_dir)
     }
 }
