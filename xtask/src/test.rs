@@ -10,7 +10,14 @@ use crate::util::{cargo, output, run as exec, step};
 /// arrays incompatible types; two tch/torch-sys would link two libtorch bindings.
 const SINGLE_VERSION: &[&str] = &["ndarray", "tch", "torch-sys"];
 /// Crates that must build without libtorch.
-const NO_LIBTORCH: &[&str] = &["mm-signal", "mm-text", "mm-data", "mm-core", "mm-plot"];
+const NO_LIBTORCH: &[&str] = &[
+    "mm-signal",
+    "mm-text",
+    "mm-data",
+    "mm-core",
+    "mm-plot",
+    "mm-image",
+];
 
 pub fn run() -> Result<()> {
     let t0 = std::time::Instant::now();

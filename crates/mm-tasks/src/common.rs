@@ -61,14 +61,7 @@ pub(crate) fn input_image<'a>(
         }
         Input::Image(path) => {
             let side = split_images("test")?.size()[1] as u32;
-            let img = mm_vision::image::load_rgb(path).map_err(Error::task)?;
-            let t = mm_vision::image::Transform {
-                resize: Some(side),
-                crop: Some(side),
-                random_crop: false,
-                hflip: false,
-            };
-            let img = t.apply(&img, &mut rand::rng()).map_err(Error::task)?;
+            let img = mm_vision::image::load_square(path, side).map_err(Error::task)?;
             mm_vision::image::to_tensor(&[img]).map_err(Error::task)
         }
         other => Err(bad(format!("`{other}` is not an image"))),

@@ -95,14 +95,9 @@ pub enum Error {
         /// The dtype found.
         dtype: String,
     },
-    /// An image could not be read or decoded.
-    #[error("reading image {path}")]
-    Image {
-        /// The file.
-        path: std::path::PathBuf,
-        /// The decoder's error.
-        source: image::ImageError,
-    },
+    /// An image could not be read, decoded, resized or cropped (`mm-image`).
+    #[error(transparent)]
+    Image(#[from] mm_image::Error),
     /// libtorch reported an error.
     #[error(transparent)]
     Torch(#[from] tch::TchError),

@@ -243,6 +243,36 @@ mod tests {
         }
     }
 
+    /// The one image pipeline: the frame a converted data set stores is, pixel for pixel, what
+    /// inference makes of the same file (`mm_image::load_square`, which `mm infer` and `mm
+    /// vision features` use through `mm_vision::image`).
+    #[test]
+    fn a_stored_frame_is_the_same_pixels_as_the_file_at_inference() {
+        let tmp = tempfile::tempdir().unwrap();
+        let raw = tmp.path().join("raw");
+        for i in 0..3 {
+            clip(&raw, &format!("clip{i}"), 3, 8000);
+        }
+        // a frame whose resize and crop rounding show: 37 x 23, a gradient both ways
+        let frame = raw.join("clip0/frames/0001.png");
+        image::RgbImage::from_fn(37, 23, |x, y| {
+            image::Rgb([(x * 7) as u8, (y * 11) as u8, ((x * y) % 251) as u8])
+        })
+        .save(&frame)
+        .unwrap();
+        let out = raw.with_extension("h5");
+        convert(&raw, &out, &cfg(false), &mut |_, _| {}).unwrap();
+        let r = Reader::open(&out).unwrap();
+        let want = mm_image::load_square(&frame, 16).unwrap().into_raw();
+        let stored: Vec<Vec<u8>> = (0..3)
+            .map(|i| match &r.get(i).unwrap().fixed["image"] {
+                Value::U8(img) => img.iter().copied().collect(),
+                _ => panic!("image field"),
+            })
+            .collect();
+        assert!(stored.contains(&want), "no stored frame equals the inference pixels");
+    }
+
     #[test]
     fn clips_become_middle_frames_and_resampled_audio() {
         let tmp = tempfile::tempdir().unwrap();

@@ -11,7 +11,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use image::imageops::FilterType;
 use mm_text::{Tokenizer, Vocab, VocabConfig};
 use ndarray::{Array, IxDyn};
 use serde::{Deserialize, Serialize};
@@ -148,23 +147,12 @@ fn images_dir(raw: &Path) -> Result<PathBuf> {
         })
 }
 
-/// Decodes, resizes (shorter side to `size`) and centre-crops an image.
+/// Decodes, resizes (shorter side to `size`) and centre-crops an image: `mm-image`'s pipeline,
+/// the one inference uses, so a stored image and the same file at inference are the same pixels.
 pub(crate) fn load_image(path: &Path, size: u32) -> std::result::Result<Vec<u8>, String> {
-    let img = image::open(path).map_err(|e| super::chain(&e))?.to_rgb8();
-    let (w, h) = img.dimensions();
-    if w == 0 || h == 0 {
-        return Err("empty image".into());
-    }
-    let scale = size as f32 / w.min(h) as f32;
-    let (nw, nh) = (
-        ((w as f32 * scale).round() as u32).max(size),
-        ((h as f32 * scale).round() as u32).max(size),
-    );
-    let resized = image::imageops::resize(&img, nw, nh, FilterType::Triangle);
-    let (x0, y0) = ((nw - size) / 2, (nh - size) / 2);
-    Ok(image::imageops::crop_imm(&resized, x0, y0, size, size)
-        .to_image()
-        .into_raw())
+    mm_image::load_square(path, size)
+        .map(image::RgbImage::into_raw)
+        .map_err(|e| super::chain(&e))
 }
 
 /// Converts the Flickr8k tree at `raw` into `out`.
