@@ -270,7 +270,10 @@ mod tests {
                 _ => panic!("image field"),
             })
             .collect();
-        assert!(stored.contains(&want), "no stored frame equals the inference pixels");
+        assert!(
+            stored.contains(&want),
+            "no stored frame equals the inference pixels"
+        );
     }
 
     #[test]
