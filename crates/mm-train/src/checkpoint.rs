@@ -34,6 +34,9 @@ pub struct TrainState {
     pub loss_window: (f64, usize),
     /// The learning rate of the last step (the schedule's position is `step`).
     pub lr: f64,
+    /// The frozen sub-models the task had loaded, with their files' SHA-256.
+    #[serde(default)]
+    pub frozen: Vec<crate::frozen::FrozenSource>,
 }
 
 impl TrainState {
@@ -48,6 +51,7 @@ impl TrainState {
             evals_without_improvement: 0,
             loss_window: (0.0, 0),
             lr: 0.0,
+            frozen: Vec::new(),
         }
     }
 }

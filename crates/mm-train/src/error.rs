@@ -58,6 +58,21 @@ pub enum Error {
         /// What `evaluate` reported, sorted.
         reported: Vec<String>,
     },
+    /// A frozen sub-model's file changed since the run recorded it, so resuming would train
+    /// against another teacher.
+    #[error(
+        "the frozen `{name}` ({path}) has changed since the run recorded it (SHA-256 {recorded}, now {now}): restore that file or start a new run"
+    )]
+    FrozenChanged {
+        /// The task's name for it.
+        name: String,
+        /// Its file.
+        path: PathBuf,
+        /// The SHA-256 the checkpoint recorded.
+        recorded: String,
+        /// The file's SHA-256 now.
+        now: String,
+    },
     /// libtorch reported an error.
     #[error(transparent)]
     Torch(#[from] tch::TchError),

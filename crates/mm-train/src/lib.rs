@@ -16,6 +16,14 @@
 //! libtorch's generator, reseeded from `(seed, step)` before every step. A checkpoint therefore
 //! needs no RNG state beyond the seed and the step, which it stores.
 //!
+//! ## Frozen sub-models
+//! A teacher or an encoder that a task uses but never trains is a [`Frozen`]: built in its own
+//! var store and loaded from a safetensors file or another run ([`Frozen::load`]; a file of
+//! another architecture is an error naming the variable), without gradients, outside every
+//! optimizer and checkpoint of the task. The task lists them in [`Task::frozen`]; checkpoints
+//! record each file's SHA-256 and `--resume` refuses a run whose frozen file changed
+//! ([`Error::FrozenChanged`]), before anything is loaded or written.
+//!
 //! ## Progress
 //! The trainer never draws: it reports [`TrainEvent`]s (started, each step's loss and learning
 //! rate, each evaluation, finished) to a [`ProgressFn`] that the caller passes
@@ -35,6 +43,7 @@ pub mod autocast;
 pub mod checkpoint;
 pub mod config;
 mod error;
+pub mod frozen;
 pub mod input;
 pub mod malloc;
 pub mod optim;
@@ -48,6 +57,7 @@ pub use autocast::Autocast;
 pub use checkpoint::TrainState;
 pub use config::{LrGroup, Mode, TrainConfig};
 pub use error::{Error, Result};
+pub use frozen::{Frozen, FrozenSource};
 pub use input::{Input, InputKind};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
 pub use progress::{ProgressFn, TrainEvent};

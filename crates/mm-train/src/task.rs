@@ -77,6 +77,12 @@ pub trait Task: Sized {
     /// any pictures under `out_dir`; returns a JSON report.
     fn infer(&mut self, inputs: &[Input], out_dir: &Path) -> Result<serde_json::Value>;
 
+    /// Where the task's frozen sub-models ([`crate::Frozen`]) came from; checkpoints record
+    /// it, and resuming refuses a run whose frozen files changed. None by default.
+    fn frozen(&self) -> Vec<crate::FrozenSource> {
+        Vec::new()
+    }
+
     /// Called after each optimizer step (e.g. to clamp a learnable temperature).
     fn after_step(&mut self) -> Result<()> {
         Ok(())

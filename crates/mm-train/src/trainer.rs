@@ -181,9 +181,13 @@ impl Trainer {
         let mut opt = Optimizer::new(task.var_store(), &cfg.optimizer, &cfg.lr_groups)?;
         std::fs::create_dir_all(&self.dir).map_err(Error::io(&self.dir))?;
         let mut st = TrainState::new(cfg.seed);
+        st.frozen = task.frozen();
         let mut history = Vec::new();
         if resume {
             if let Some((_, last)) = checkpoint::list(&self.checkpoints())?.pop() {
+                // before anything is loaded or written: the same frozen files as the run's
+                let recorded = checkpoint::verify(&last)?.frozen;
+                crate::frozen::check_unchanged(&recorded, &st.frozen)?;
                 st = checkpoint::load(&last, task.var_store_mut(), Some(&mut opt))?;
                 tracing::info!(step = st.step, checkpoint = %last.display(), "resuming");
             }
