@@ -59,7 +59,8 @@ pub struct RestoreArgs {
     /// rebuilt from it, so they must come out the same, or the weights do not fit).
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Override a task setting of the run: --set task.beam_size=5 (repeatable; task.* only).
+    /// Override a task setting of the run: --set task.beam_size=5 (repeatable; task.* only,
+    /// and train.eval_batch_size, the samples evaluated at once, which bounds memory).
     #[arg(long, value_name = "KEY=VALUE")]
     set: Vec<String>,
 }

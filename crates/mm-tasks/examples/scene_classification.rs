@@ -167,6 +167,7 @@ fn main() -> anyhow::Result<()> {
             epochs: 3,
             max_steps: 0,
             batch_size: 32,
+            eval_batch_size: None,
             drop_last: false,
             eval_every: 0,
             log_every: 5,

@@ -55,6 +55,10 @@ pub struct TrainConfig {
     pub max_steps: usize,
     /// Training examples per step.
     pub batch_size: usize,
+    /// Samples that evaluation, inference and beam search process at once (default:
+    /// `batch_size`): the knob that bounds their memory.
+    #[serde(default)]
+    pub eval_batch_size: Option<usize>,
     /// Leave out each epoch's last batch when it is smaller than `batch_size` (PyTorch's
     /// `DataLoader(drop_last=True)`).
     #[serde(default)]
@@ -104,6 +108,11 @@ fn default_keep_last() -> usize {
 }
 
 impl TrainConfig {
+    /// The samples evaluation processes at once: `eval_batch_size`, else `batch_size`.
+    pub fn eval_batch(&self) -> usize {
+        self.eval_batch_size.unwrap_or(self.batch_size)
+    }
+
     /// Checks ranges that serde cannot.
     pub fn validate(&self) -> Result<()> {
         let bad = |name, reason: &str| {
@@ -114,6 +123,9 @@ impl TrainConfig {
         };
         if self.batch_size == 0 {
             return bad("train.batch_size", "must be positive");
+        }
+        if self.eval_batch_size == Some(0) {
+            return bad("train.eval_batch_size", "must be positive");
         }
         if self.epochs == 0 && self.max_steps == 0 {
             return bad("train.epochs", "set epochs or max_steps");
@@ -257,6 +269,7 @@ mod tests {
                 epochs: 3,
                 max_steps: 0,
                 batch_size: 8,
+                eval_batch_size: None,
                 drop_last: false,
                 eval_every: 0,
                 log_every: 10,

@@ -186,18 +186,22 @@ pub fn restore_with<T: Task>(
 ) -> Result<T> {
     let (run, ck) = resolve_checkpoint(checkpoint_or_run)?;
     let mut cfg = read_config::<T>(&run)?;
-    if let Some(o) = overrides
-        .iter()
-        .find(|o| !o.trim_start().starts_with("task."))
-    {
+    // task settings, and the one training setting that does not change a trained model
+    let allowed = |o: &str| {
+        let o = o.trim_start();
+        o.starts_with("task.") || o.starts_with("train.eval_batch_size")
+    };
+    if let Some(o) = overrides.iter().find(|o| !allowed(o)) {
         return Err(Error::Config(format!(
-            "`{o}`: a trained run takes task.* settings only (its training settings no longer apply)"
+            "`{o}`: a trained run takes task.* settings and train.eval_batch_size only (its other training settings no longer apply)"
         )));
     }
     if !overrides.is_empty() {
         cfg = config::with_overrides(&cfg, overrides)?;
+        cfg.train.validate()?;
     }
     let mut task = T::build(&cfg.task, device)?;
+    task.set_eval_batch_size(cfg.train.eval_batch());
     checkpoint::verify(&ck)?;
     checkpoint::load_model(&ck, task.var_store_mut())?;
     Ok(task)

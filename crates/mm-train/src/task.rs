@@ -83,6 +83,14 @@ pub trait Task: Sized {
         Vec::new()
     }
 
+    /// How many samples evaluation, inference and beam search may process at once
+    /// (`train.eval_batch_size`, else `train.batch_size`): the engine sets it before it
+    /// evaluates, and so do `run::evaluate` and `run::infer` from the run's configuration. A
+    /// task that chunks its evaluation uses it; results must not depend on it.
+    fn set_eval_batch_size(&mut self, n: usize) {
+        let _ = n;
+    }
+
     /// Called after each optimizer step (e.g. to clamp a learnable temperature).
     fn after_step(&mut self) -> Result<()> {
         Ok(())

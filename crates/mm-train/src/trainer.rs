@@ -180,6 +180,7 @@ impl Trainer {
         };
         let mut opt = Optimizer::new(task.var_store(), &cfg.optimizer, &cfg.lr_groups)?;
         std::fs::create_dir_all(&self.dir).map_err(Error::io(&self.dir))?;
+        task.set_eval_batch_size(cfg.eval_batch());
         let mut st = TrainState::new(cfg.seed);
         st.frozen = task.frozen();
         let mut history = Vec::new();

@@ -90,6 +90,7 @@ fn train_cfg() -> TrainConfig {
         epochs: 25,
         max_steps: 0,
         batch_size: 16,
+        eval_batch_size: None,
         drop_last: false,
         eval_every: 4,
         log_every: 4,

@@ -133,6 +133,7 @@ fn train_cfg() -> TrainConfig {
         epochs: 3,
         max_steps: 0,
         batch_size: 16,
+        eval_batch_size: None,
         drop_last: false,
         eval_every: 5,
         log_every: 3,
@@ -429,7 +430,22 @@ fn runs_write_their_directory_and_refuse_to_overwrite() {
     assert!(matches!(e, Error::Checkpoint { .. }), "{e}");
     let e = mm_train::run::evaluate::<Blobs>(&out, "test", &set("train.epochs=9"), Device::Cpu)
         .unwrap_err();
-    assert!(e.to_string().contains("task.* settings only"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("task.* settings and train.eval_batch_size only"),
+        "{e}"
+    );
+    // the evaluation batch may change (it bounds memory, not the model), but not to zero
+    mm_train::run::evaluate::<Blobs>(&out, "test", &set("train.eval_batch_size=4"), Device::Cpu)
+        .unwrap();
+    let e = mm_train::run::evaluate::<Blobs>(
+        &out,
+        "test",
+        &set("train.eval_batch_size=0"),
+        Device::Cpu,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("eval_batch_size"), "{e}");
     let e = mm_train::run::evaluate::<Blobs>(&out, "test", &set("task.hiden=5"), Device::Cpu)
         .unwrap_err();
     assert!(e.to_string().contains("hiden"), "{e}");

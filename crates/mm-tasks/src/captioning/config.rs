@@ -166,6 +166,7 @@ pub fn defaults() -> mm_train::RunConfig<CaptioningConfig> {
             epochs: 60,
             max_steps: 0,
             batch_size: 64,
+            eval_batch_size: None,
             drop_last: false,
             eval_every: 0,
             log_every: 10,

@@ -60,6 +60,8 @@ pub struct Captioning {
     splits: BTreeMap<String, Split>,
     /// CIDEr-D over the training references (`objective = "scst"` only).
     reward: Option<mm_text::metrics::CiderD>,
+    /// Samples evaluation and inference process at once ([`Task::set_eval_batch_size`]).
+    eval_batch: usize,
     device: Device,
 }
 
@@ -198,8 +200,9 @@ impl Captioning {
     fn mean_annotations(&self, images: &Tensor) -> Result<Tensor> {
         let n = images.size()[0];
         let mut out = Vec::new();
-        for s in (0..n).step_by(256) {
-            let (f, _) = self.encode(&images.narrow(0, s, 256.min(n - s)), false)?;
+        let b = self.eval_batch as i64;
+        for s in (0..n).step_by(self.eval_batch) {
+            let (f, _) = self.encode(&images.narrow(0, s, b.min(n - s)), false)?;
             out.push(
                 mm_fusion::l2_normalize(&f.f_mean_dim(&[1i64][..], false, None::<Kind>)?)
                     .map_err(Error::task)?,
@@ -282,8 +285,13 @@ impl Task for Captioning {
             words,
             splits,
             reward,
+            eval_batch: 100,
             device,
         })
+    }
+
+    fn set_eval_batch_size(&mut self, n: usize) {
+        self.eval_batch = n.max(1);
     }
 
     fn var_store(&self) -> &nn::VarStore {
@@ -307,7 +315,7 @@ impl Task for Captioning {
 
     fn evaluate(&mut self, split: &str) -> Result<Metrics> {
         let sp = self.split(split)?;
-        let hyps = self.caption(&sp.images, 100)?;
+        let hyps = self.caption(&sp.images, self.eval_batch)?;
         let refs: Vec<Vec<String>> = sp
             .captions
             .iter()

@@ -82,6 +82,7 @@ pub fn defaults() -> mm_train::RunConfig<RetrievalConfig> {
             epochs: 40,
             max_steps: 0,
             batch_size: 64,
+            eval_batch_size: None,
             drop_last: false,
             eval_every: 0,
             log_every: 5,

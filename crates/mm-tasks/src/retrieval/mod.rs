@@ -50,6 +50,8 @@ pub struct Retrieval {
     tags: Vec<(String, Vec<i64>)>,
     /// Whether `tags` are SynthAV's colour-shape pairs (which `objects` can check).
     colour_shape_tags: bool,
+    /// Samples evaluation and inference process at once ([`Task::set_eval_batch_size`]).
+    eval_batch: usize,
     device: Device,
 }
 
@@ -84,7 +86,7 @@ impl Retrieval {
     fn embed_images(&self, images: &Tensor, train: bool) -> Result<Tensor> {
         let n = images.size()[0];
         let mut out = Vec::new();
-        let chunk = if train { n } else { 256 };
+        let chunk = if train { n } else { self.eval_batch as i64 };
         for s in (0..n).step_by(chunk as usize) {
             let len = chunk.min(n - s);
             out.push(
@@ -278,8 +280,13 @@ impl Task for Retrieval {
             splits,
             tags,
             colour_shape_tags,
+            eval_batch: 256,
             device,
         })
+    }
+
+    fn set_eval_batch_size(&mut self, n: usize) {
+        self.eval_batch = n.max(1);
     }
 
     fn var_store(&self) -> &nn::VarStore {

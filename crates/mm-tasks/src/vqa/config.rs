@@ -141,6 +141,7 @@ pub fn defaults() -> mm_train::RunConfig<VqaConfig> {
             epochs: 25,
             max_steps: 0,
             batch_size: 128,
+            eval_batch_size: None,
             drop_last: false,
             eval_every: 0,
             log_every: 10,

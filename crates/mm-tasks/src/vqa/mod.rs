@@ -74,6 +74,8 @@ pub struct Vqa {
     splits: BTreeMap<String, Split>,
     /// Most frequent (normalised) training answer per question type.
     prior: HashMap<String, String>,
+    /// Samples evaluation and inference process at once ([`Task::set_eval_batch_size`]).
+    eval_batch: usize,
     device: Device,
 }
 
@@ -221,7 +223,7 @@ impl Vqa {
     /// Predicted class ids for every question of `split`, in chunks.
     fn predict(&self, split: &Split) -> Result<Vec<i64>> {
         let mut out = Vec::with_capacity(split.questions.len());
-        for chunk in split.questions.chunks(256) {
+        for chunk in split.questions.chunks(self.eval_batch) {
             let img = Tensor::from_slice(&chunk.iter().map(|q| q.image as i64).collect::<Vec<_>>());
             let qs: Vec<&[i64]> = chunk.iter().map(|q| q.tokens.as_slice()).collect();
             let l = self.logits(&split.images.index_select(0, &img), &qs, false)?;
@@ -415,8 +417,13 @@ impl Task for Vqa {
             vocab,
             splits,
             prior,
+            eval_batch: 256,
             device,
         })
+    }
+
+    fn set_eval_batch_size(&mut self, n: usize) {
+        self.eval_batch = n.max(1);
     }
 
     fn var_store(&self) -> &nn::VarStore {
@@ -502,6 +509,30 @@ impl Task for Vqa {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Evaluation in chunks of `train.eval_batch_size`: the chunk bounds memory, not results.
+    #[test]
+    fn the_eval_batch_size_changes_no_metric() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("sv.h5");
+        let sv = mm_data::synthav::SynthAvConfig {
+            scenes: 40,
+            seed: 4,
+            ..Default::default()
+        };
+        mm_data::synthav::write(&data, &sv, &mut |_, _| {}).unwrap();
+        let mut cfg = defaults().task;
+        cfg.data = data;
+        tch::manual_seed(0);
+        let mut task = Vqa::build(&cfg, Device::Cpu).unwrap();
+        let whole = task.evaluate("val").unwrap();
+        task.set_eval_batch_size(3);
+        assert_eq!(task.eval_batch, 3);
+        let chunked = task.evaluate("val").unwrap();
+        for (k, v) in &whole {
+            assert!((v - chunked[k]).abs() < 1e-9, "{k}: {v} vs {}", chunked[k]);
+        }
+    }
 
     /// A data set without a test split (as VQA v2): `val` becomes `test`, and a seeded tenth
     /// of the training images selects the checkpoint; with a test split, nothing moves.
