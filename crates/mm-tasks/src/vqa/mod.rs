@@ -112,13 +112,37 @@ impl Vqa {
     /// question attention, where it looked. `train` switches dropout and batch statistics on.
     /// A question's result does not depend on the other questions in the batch.
     pub fn forward(&self, images: &Tensor, questions: &[&[i64]], train: bool) -> Result<VqaOutput> {
-        if images.dim() != 4 || images.size()[0] != questions.len() as i64 {
+        self.forward_rows(images, None, questions, train)
+    }
+
+    /// [`Vqa::forward`] with each image encoded once: question `i` is about image `rows[i]` of
+    /// `images` (by default, image `i`).
+    fn forward_rows(
+        &self,
+        images: &Tensor,
+        rows: Option<&Tensor>,
+        questions: &[&[i64]],
+        train: bool,
+    ) -> Result<VqaOutput> {
+        let per_question = match rows {
+            Some(r) => r.size()[0],
+            None => images.size()[0],
+        };
+        if images.dim() != 4 || per_question != questions.len() as i64 {
             return Err(bad(format!(
                 "{} questions need images [{0}, H, W, 3], got {:?}",
                 questions.len(),
                 images.size()
             )));
         }
+        // the features of each question's image, from the features of `images`
+        let rows = rows.map(|r| r.to_device(self.device));
+        let per_q = |t: Tensor| -> Result<Tensor> {
+            Ok(match &rows {
+                Some(r) => t.f_index_select(0, r)?,
+                None => t,
+            })
+        };
         let vocab = self.vocab.len() as i64;
         if questions
             .iter()
@@ -162,9 +186,10 @@ impl Vqa {
                 }
                 let v = match &self.attention {
                     Some(att) => {
-                        let map = cnn
-                            .feature_map(&x, &cnn.last_stage(), train)
-                            .map_err(Error::task)?;
+                        let map = per_q(
+                            cnn.feature_map(&x, &cnn.last_stage(), train)
+                                .map_err(Error::task)?,
+                        )?;
                         let (v, m, w) = att.forward(&map, &out, &lens, &q)?;
                         (maps, words) = (Some(m), w);
                         if self.cfg.global_vector {
@@ -175,8 +200,10 @@ impl Vqa {
                             v
                         }
                     }
-                    None => mm_fusion::l2_normalize(&cnn.pooled(&x, train).map_err(Error::task)?)
-                        .map_err(Error::task)?,
+                    None => mm_fusion::l2_normalize(&per_q(
+                        cnn.pooled(&x, train).map_err(Error::task)?,
+                    )?)
+                    .map_err(Error::task)?,
                 };
                 f.forward(&v, &q).map_err(Error::task)?
             }
@@ -224,9 +251,23 @@ impl Vqa {
     fn predict(&self, split: &Split) -> Result<Vec<i64>> {
         let mut out = Vec::with_capacity(split.questions.len());
         for chunk in split.questions.chunks(self.eval_batch) {
-            let img = Tensor::from_slice(&chunk.iter().map(|q| q.image as i64).collect::<Vec<_>>());
+            // each image of the chunk through the CNN once, however many questions ask about it
+            let mut row_of: HashMap<usize, i64> = HashMap::new();
+            let mut uniq: Vec<i64> = Vec::new();
+            let rows: Vec<i64> = chunk
+                .iter()
+                .map(|q| {
+                    *row_of.entry(q.image).or_insert_with(|| {
+                        uniq.push(q.image as i64);
+                        uniq.len() as i64 - 1
+                    })
+                })
+                .collect();
             let qs: Vec<&[i64]> = chunk.iter().map(|q| q.tokens.as_slice()).collect();
-            let l = self.logits(&split.images.index_select(0, &img), &qs, false)?;
+            let images = split.images.index_select(0, &Tensor::from_slice(&uniq));
+            let l = self
+                .forward_rows(&images, Some(&Tensor::from_slice(&rows)), &qs, false)?
+                .logits;
             out.extend(Vec::<i64>::try_from(
                 &l.f_argmax(-1, false)?.to_device(Device::Cpu),
             )?);
@@ -532,6 +573,22 @@ mod tests {
         for (k, v) in &whole {
             assert!((v - chunked[k]).abs() < 1e-9, "{k}: {v} vs {}", chunked[k]);
         }
+        // each image goes through the CNN once per chunk: the same answers as one image row
+        // per question
+        let val = &task.splits["val"];
+        assert!(val.questions.len() > val.images.size()[0] as usize);
+        let rows: Vec<i64> = val.questions.iter().map(|q| q.image as i64).collect();
+        let qs: Vec<&[i64]> = val.questions.iter().map(|q| q.tokens.as_slice()).collect();
+        let per_question = task
+            .logits(
+                &val.images.index_select(0, &Tensor::from_slice(&rows)),
+                &qs,
+                false,
+            )
+            .unwrap()
+            .argmax(-1, false);
+        let per_question = Vec::<i64>::try_from(&per_question).unwrap();
+        assert_eq!(task.predict(val).unwrap(), per_question);
     }
 
     /// A data set without a test split (as VQA v2): `val` becomes `test`, and a seeded tenth
