@@ -1,7 +1,6 @@
 //! Pieces the image tasks share.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use mm_train::{Error, Input, Result};
 use tch::Tensor;
@@ -25,17 +24,6 @@ pub(crate) fn split<'a, S>(splits: &'a BTreeMap<String, S>, name: &str) -> Resul
             "no split `{name}`; the data set has {:?}",
             splits.keys().collect::<Vec<_>>()
         ),
-    })
-}
-
-/// The safetensors file that `path` names: a file itself, or the model file of a run
-/// directory's best checkpoint or of a checkpoint directory.
-pub(crate) fn weights_file(path: &Path) -> Result<std::path::PathBuf> {
-    Ok(if path.is_dir() {
-        let (_, ck) = mm_train::run::resolve_checkpoint(path)?;
-        ck.join(mm_train::checkpoint::MODEL)
-    } else {
-        path.to_owned()
     })
 }
 

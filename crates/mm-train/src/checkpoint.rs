@@ -74,7 +74,7 @@ fn ck_err(path: &Path, reason: impl Into<String>) -> Error {
     }
 }
 
-fn sha256(path: &Path) -> Result<String> {
+pub(crate) fn sha256(path: &Path) -> Result<String> {
     let mut f = std::fs::File::open(path).map_err(Error::io(path))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -168,12 +168,31 @@ pub fn load_model(dir: &Path, vs: &mut nn::VarStore) -> Result<()> {
         .map_err(|e| ck_err(dir, e.to_string()))?
         .into_iter()
         .collect();
+    set_variables(vs, &saved, |name, _| {
+        ck_err(
+            dir,
+            format!(
+                "`{name}` is missing or has another shape: was the checkpoint written by another model?"
+            ),
+        )
+    })
+}
+
+/// Copies `saved` into every variable of `vs`, in name order (so that the first mismatch is
+/// the same on every run); a variable that `saved` lacks, or holds with another shape, is the
+/// error `mismatch(name, shape)`. Tensors of `saved` that `vs` does not have are ignored.
+pub(crate) fn set_variables(
+    vs: &nn::VarStore,
+    saved: &BTreeMap<String, Tensor>,
+    mismatch: impl Fn(&str, &[i64]) -> Error,
+) -> Result<()> {
+    let vars: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
     tch::no_grad(|| -> Result<()> {
-        for (name, mut var) in vs.variables() {
+        for (name, mut var) in vars {
             let src = saved
                 .get(&name)
                 .filter(|t| t.size() == var.size())
-                .ok_or_else(|| ck_err(dir, format!("`{name}` is missing or has another shape: was the checkpoint written by another model?")))?;
+                .ok_or_else(|| mismatch(&name, &var.size()))?;
             var.f_copy_(&src.f_to_device(var.device())?.f_to_kind(var.kind())?)?;
         }
         Ok(())
@@ -183,6 +202,16 @@ pub fn load_model(dir: &Path, vs: &mut nn::VarStore) -> Result<()> {
 /// Verifies a checkpoint and restores the model, the optimizer (if given) and the state.
 pub fn load(dir: &Path, vs: &mut nn::VarStore, opt: Option<&mut Optimizer>) -> Result<TrainState> {
     let state = verify(dir)?;
+    load_verified(dir, vs, opt)?;
+    Ok(state)
+}
+
+/// [`load`] without the checksums, for a checkpoint that [`verify`] has just passed.
+pub(crate) fn load_verified(
+    dir: &Path,
+    vs: &mut nn::VarStore,
+    opt: Option<&mut Optimizer>,
+) -> Result<()> {
     load_model(dir, vs)?;
     if let Some(opt) = opt {
         let path = dir.join(OPTIMIZER);
@@ -193,7 +222,7 @@ pub fn load(dir: &Path, vs: &mut nn::VarStore, opt: Option<&mut Optimizer>) -> R
         opt.load_state(&saved)
             .map_err(|e| ck_err(dir, e.to_string()))?;
     }
-    Ok(state)
+    Ok(())
 }
 
 /// The complete checkpoints under `root` (temporary directories ignored), by step.

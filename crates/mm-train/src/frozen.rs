@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tch::{Device, Tensor, nn};
 
 use crate::error::{Error, Result};
@@ -31,27 +30,6 @@ pub struct Frozen {
     source: FrozenSource,
 }
 
-/// The safetensors file that `path` names: the file itself, a checkpoint directory's model
-/// file, or a run directory's best (else latest) checkpoint's.
-fn weights_file(path: &Path) -> Result<PathBuf> {
-    if path.is_file() {
-        return Ok(path.to_owned());
-    }
-    if path.is_dir() {
-        let (_, ck) = crate::run::resolve_checkpoint(path)?;
-        return Ok(ck.join(crate::checkpoint::MODEL));
-    }
-    Err(Error::Config(format!(
-        "{}: no such safetensors file, checkpoint or run directory",
-        path.display()
-    )))
-}
-
-fn sha256(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(Error::io(path))?;
-    Ok(format!("{:x}", Sha256::digest(&bytes)))
-}
-
 impl Frozen {
     /// Builds a network with `build` in a fresh var store on `device`, then sets every one of
     /// its variables from `path` (a safetensors file, a checkpoint directory or a run
@@ -64,36 +42,24 @@ impl Frozen {
         device: Device,
         build: impl FnOnce(&nn::Path<'_>) -> Result<M>,
     ) -> Result<(Self, M)> {
-        let file = weights_file(path)?;
+        let file = crate::run::weights_file(path)?;
         let mut vs = nn::VarStore::new(device);
         let model = build(&vs.root())?;
         let saved: BTreeMap<String, Tensor> = Tensor::read_safetensors(&file)
             .map_err(|e| Error::Config(format!("{name} from {}: {e}", file.display())))?
             .into_iter()
             .collect();
-        // in name order, so that the first mismatch named is the same on every run
-        let vars: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
-        tch::no_grad(|| -> Result<()> {
-            for (var, mut t) in vars {
-                let src = saved
-                    .get(&var)
-                    .filter(|s| s.size() == t.size())
-                    .ok_or_else(|| {
-                        Error::Config(format!(
-                            "{name} from {}: `{var}` ({:?}) is missing or has another shape \
-                         there: weights of another architecture?",
-                            file.display(),
-                            t.size()
-                        ))
-                    })?;
-                t.f_copy_(&src.f_to_device(t.device())?.f_to_kind(t.kind())?)?;
-            }
-            Ok(())
+        crate::checkpoint::set_variables(&vs, &saved, |var, shape| {
+            Error::Config(format!(
+                "{name} from {}: `{var}` ({shape:?}) is missing or has another shape there: \
+                 weights of another architecture?",
+                file.display()
+            ))
         })?;
         vs.freeze();
         let source = FrozenSource {
             name: name.to_owned(),
-            sha256: sha256(&file)?,
+            sha256: crate::checkpoint::sha256(&file)?,
             path: file,
         };
         Ok((Self { vs, source }, model))

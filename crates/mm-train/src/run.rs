@@ -169,6 +169,23 @@ pub fn resolve_checkpoint(path: &Path) -> Result<(PathBuf, PathBuf)> {
     Ok((path.to_owned(), best))
 }
 
+/// The safetensors file that `path` names: the file itself, a checkpoint directory's model
+/// file, or a run directory's best (else latest) checkpoint's; for weights that a task loads
+/// from another run (an encoder, a frozen teacher).
+pub fn weights_file(path: &Path) -> Result<PathBuf> {
+    if path.is_file() {
+        return Ok(path.to_owned());
+    }
+    if path.is_dir() {
+        let (_, ck) = resolve_checkpoint(path)?;
+        return Ok(ck.join(checkpoint::MODEL));
+    }
+    Err(Error::Config(format!(
+        "{}: no such safetensors file, checkpoint or run directory",
+        path.display()
+    )))
+}
+
 /// The task of a checkpoint (or a run's best), built from the run's configuration with the
 /// checkpoint's weights, for use as a library (`Captioning::caption`, `Vqa::forward`).
 pub fn restore<T: Task>(checkpoint_or_run: &Path, device: Device) -> Result<T> {

@@ -187,9 +187,10 @@ impl Trainer {
         if resume {
             if let Some((_, last)) = checkpoint::list(&self.checkpoints())?.pop() {
                 // before anything is loaded or written: the same frozen files as the run's
-                let recorded = checkpoint::verify(&last)?.frozen;
-                crate::frozen::check_unchanged(&recorded, &st.frozen)?;
-                st = checkpoint::load(&last, task.var_store_mut(), Some(&mut opt))?;
+                let saved = checkpoint::verify(&last)?;
+                crate::frozen::check_unchanged(&saved.frozen, &st.frozen)?;
+                checkpoint::load_verified(&last, task.var_store_mut(), Some(&mut opt))?;
+                st = saved;
                 tracing::info!(step = st.step, checkpoint = %last.display(), "resuming");
             }
             history = self.truncate_metrics(st.step)?;

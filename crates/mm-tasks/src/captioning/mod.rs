@@ -255,7 +255,7 @@ impl Task for Captioning {
             mm_vision::load_safetensors(&mut vs, w, &opts).map_err(Error::task)?;
         }
         if let Some(w) = &cfg.init_weights {
-            let file = crate::common::weights_file(w)?;
+            let file = mm_train::run::weights_file(w)?;
             mm_vision::load_safetensors(&mut vs, &file, &Default::default())
                 .map_err(Error::task)?;
         }

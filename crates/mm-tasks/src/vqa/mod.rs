@@ -429,7 +429,7 @@ impl Task for Vqa {
             Default::default(),
         );
         if let Some(w) = &cfg.backbone_weights {
-            let file = crate::common::weights_file(w)?;
+            let file = mm_train::run::weights_file(w)?;
             let opts = mm_vision::LoadOptions {
                 prefix: cfg.backbone_weights_prefix.clone(),
                 var_prefix: "image.backbone.".into(),
