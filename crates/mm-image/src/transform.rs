@@ -50,8 +50,9 @@ fn check_crop(img: &RgbImage, size: u32) -> Result<()> {
 pub fn center_crop(img: &RgbImage, size: u32) -> Result<RgbImage> {
     check_crop(img, size)?;
     let (w, h) = img.dimensions();
-    let x = ((w - size) as f64 / 2.0).round() as u32;
-    let y = ((h - size) as f64 / 2.0).round() as u32;
+    // Python's round(), which torchvision calls, rounds halves to even: (25 - 16) / 2 -> 4
+    let x = ((w - size) as f64 / 2.0).round_ties_even() as u32;
+    let y = ((h - size) as f64 / 2.0).round_ties_even() as u32;
     Ok(imageops::crop_imm(img, x, y, size, size).to_image())
 }
 
@@ -122,14 +123,7 @@ impl Transform {
 /// An image file as the data sets store it and inference reads it: decoded, its shorter side
 /// resized to `size`, centre-cropped to `size x size`.
 pub fn load_square(path: &Path, size: u32) -> Result<RgbImage> {
-    let t = Transform {
-        resize: Some(size),
-        crop: Some(size),
-        random_crop: false,
-        hflip: false,
-    };
-    // no randomness without random crops or flips
-    t.apply(&load_rgb(path)?, &mut rand::rng())
+    center_crop(&resize_shorter(&load_rgb(path)?, size)?, size)
 }
 
 #[cfg(test)]
@@ -174,14 +168,20 @@ mod tests {
         assert_eq!(eval.dimensions(), (16, 16));
     }
 
+    /// torchvision's numbers: `Resize(16)` of 37 x 23 is 25 x 16 (the longer side truncated),
+    /// and `CenterCrop(16)` of 25 columns starts at column 4 (`round(4.5)` in Python is 4).
     #[test]
-    fn a_file_loads_as_the_square_the_transform_makes() {
+    fn a_file_loads_as_torchvision_resizes_and_crops_it() {
+        let cols = RgbImage::from_fn(25, 16, |x, _| image::Rgb([x as u8, 0, 0]));
+        let c = center_crop(&cols, 16).unwrap();
+        assert_eq!(c.get_pixel(0, 0).0[0], 4);
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("g.png");
         gradient(37, 23).save(&p).unwrap();
-        let sq = load_square(&p, 16).unwrap();
-        let by_hand = center_crop(&resize_shorter(&gradient(37, 23), 16).unwrap(), 16).unwrap();
-        assert_eq!(sq, by_hand);
+        let resized = resize_shorter(&gradient(37, 23), 16).unwrap();
+        assert_eq!(resized.dimensions(), (25, 16));
+        let want = imageops::crop_imm(&resized, 4, 0, 16, 16).to_image();
+        assert_eq!(load_square(&p, 16).unwrap(), want);
     }
 
     #[test]
