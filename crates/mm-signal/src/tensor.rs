@@ -155,19 +155,13 @@ impl TensorFeatures {
                 .squeeze_dim(1);
             let len = x.size()[1];
             match self.stft.right_pad_sources(len as usize)? {
-                // librosa reflects a short tail inside itself (see `right_pad_sources`): take
-                // the right pad from the samples it names
+                // librosa reflects a short tail inside itself (see `right_pad_sources`): the
+                // right pad is gathered from the samples it names
                 Some(src) if self.pad_mode == "reflect" => {
-                    let expect: Vec<usize> =
-                        (0..p as usize).map(|i| len as usize - 2 - i).collect();
-                    if src == expect {
-                        padded
-                    } else {
-                        let idx: Vec<i64> = src.into_iter().map(|i| i as i64).collect();
-                        let idx = Tensor::from_slice(&idx).to(self.device);
-                        let right = x.f_index_select(1, &idx).map_err(torch)?;
-                        Tensor::f_cat(&[padded.narrow(1, 0, len + p), right], 1).map_err(torch)?
-                    }
+                    let idx: Vec<i64> = src.into_iter().map(|i| i as i64).collect();
+                    let idx = Tensor::from_slice(&idx).to(self.device);
+                    let right = x.f_index_select(1, &idx).map_err(torch)?;
+                    Tensor::f_cat(&[padded.narrow(1, 0, len + p), right], 1).map_err(torch)?
                 }
                 _ => padded,
             }
