@@ -31,8 +31,7 @@ use std::path::Path;
 
 use mm_fusion::{Fusion, FusionConfig};
 use mm_train::{Error, Input, InputKind, Metrics, Result, StepContext, Task};
-use mm_vision::{Backbone, IMAGENET_MEAN, IMAGENET_STD, backbone, normalize_batch};
-use tch::nn::RNN;
+use mm_vision::{Backbone, backbone};
 use tch::{Device, Kind, Tensor, nn};
 
 use accuracy::{normalize_answer, vqa_accuracy};
@@ -100,127 +99,6 @@ impl Vqa {
 
     fn split(&self, name: &str) -> Result<&Split> {
         crate::common::split(&self.splits, name)
-    }
-
-    /// Class logits for questions (token ids) about images (`uint8 [N, H, W, 3]`).
-    fn logits(&self, images: &Tensor, questions: &[&[i64]], train: bool) -> Result<Tensor> {
-        Ok(self.forward(images, questions, train)?.logits)
-    }
-
-    /// The model on questions (token ids into the data set's question vocabulary, at least one
-    /// each) about images (`uint8 [N, H, W, 3]`, one per question): class logits and, with
-    /// question attention, where it looked. `train` switches dropout and batch statistics on.
-    /// A question's result does not depend on the other questions in the batch.
-    pub fn forward(&self, images: &Tensor, questions: &[&[i64]], train: bool) -> Result<VqaOutput> {
-        self.forward_rows(images, None, questions, train)
-    }
-
-    /// [`Vqa::forward`] with each image encoded once: question `i` is about image `rows[i]` of
-    /// `images` (by default, image `i`).
-    fn forward_rows(
-        &self,
-        images: &Tensor,
-        rows: Option<&Tensor>,
-        questions: &[&[i64]],
-        train: bool,
-    ) -> Result<VqaOutput> {
-        let per_question = match rows {
-            Some(r) => r.size()[0],
-            None => images.size()[0],
-        };
-        if images.dim() != 4 || per_question != questions.len() as i64 {
-            return Err(bad(format!(
-                "{} questions need images [{0}, H, W, 3], got {:?}",
-                questions.len(),
-                images.size()
-            )));
-        }
-        // the features of each question's image, from the features of `images`
-        let rows = rows.map(|r| r.to_device(self.device));
-        let per_q = |t: Tensor| -> Result<Tensor> {
-            Ok(match &rows {
-                Some(r) => t.f_index_select(0, r)?,
-                None => t,
-            })
-        };
-        let vocab = self.vocab.len() as i64;
-        if questions
-            .iter()
-            .any(|q| q.is_empty() || q.iter().any(|&t| !(0..vocab).contains(&t)))
-        {
-            return Err(bad(format!(
-                "every question needs at least one token, each in 0..{vocab}"
-            )));
-        }
-        let n = questions.len() as i64;
-        let max = questions.iter().map(|q| q.len()).max().unwrap_or(1).max(1) as i64;
-        let mut ids = vec![0i64; (n * max) as usize];
-        let mut lens = Vec::with_capacity(questions.len());
-        for (i, q) in questions.iter().enumerate() {
-            ids[i * max as usize..i * max as usize + q.len()].copy_from_slice(q);
-            lens.push(q.len() as i64);
-        }
-        let ids = Tensor::from_slice(&ids)
-            .view([n, max])
-            .to_device(self.device);
-        let lens = Tensor::from_slice(&lens).to_device(self.device);
-        let emb = Tensor::f_embedding(&self.embed.ws, &ids, -1, false, false)?;
-        let (out, _) = self.lstm.seq(&emb);
-        let h = out.size()[2];
-        let q = out
-            .f_gather(
-                1,
-                &(&lens - 1).view([n, 1, 1]).expand([n, 1, h], false),
-                false,
-            )?
-            .f_squeeze_dim(1)?;
-        let (mut maps, mut words) = (None, None);
-        let fused = match (&self.fusion, &self.cnn, &self.q_only) {
-            (Some(f), Some(cnn), _) => {
-                let mut x = normalize_batch(images, &IMAGENET_MEAN, &IMAGENET_STD, self.device)
-                    .map_err(Error::task)?;
-                if let Some(s) = self.cfg.image_size
-                    && (x.size()[2] != s || x.size()[3] != s)
-                {
-                    x = x.f_upsample_bilinear2d([s, s], false, None, None)?;
-                }
-                let v = match &self.attention {
-                    Some(att) => {
-                        let map = per_q(
-                            cnn.feature_map(&x, &cnn.last_stage(), train)
-                                .map_err(Error::task)?,
-                        )?;
-                        let (v, m, w) = att.forward(&map, &out, &lens, &q)?;
-                        (maps, words) = (Some(m), w);
-                        if self.cfg.global_vector {
-                            let g = map.f_mean_dim(&[2i64, 3][..], false, None::<Kind>)?;
-                            let g = mm_fusion::l2_normalize(&g).map_err(Error::task)?;
-                            Tensor::f_cat(&[v, g], -1)?
-                        } else {
-                            v
-                        }
-                    }
-                    None => mm_fusion::l2_normalize(&per_q(
-                        cnn.pooled(&x, train).map_err(Error::task)?,
-                    )?)
-                    .map_err(Error::task)?,
-                };
-                f.forward(&v, &q).map_err(Error::task)?
-            }
-            (_, _, Some(lin)) => q.apply(lin).f_tanh()?,
-            _ => return Err(bad("model without a fusion or a question projection")),
-        };
-        let h = fused
-            .f_dropout(self.cfg.dropout, train)?
-            .apply(&self.hidden)
-            .f_tanh()?;
-        Ok(VqaOutput {
-            logits: h
-                .f_dropout(self.cfg.dropout, train)?
-                .apply(&self.classifier),
-            maps,
-            words,
-        })
     }
 
     /// Soft targets `[N, K]`: `min(1, humans/3)` per class, normalised (rows without a known
