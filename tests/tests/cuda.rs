@@ -279,3 +279,30 @@ fn optimizer_updates_match_cpu_on_cuda() {
         }
     }
 }
+
+/// A frozen sub-model loaded onto the card: its weights arrive on CUDA from a file, need no
+/// gradient, and give the CPU's numbers.
+#[test]
+fn a_frozen_teacher_loads_onto_cuda() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("teacher.safetensors");
+    let w = Tensor::randn([3, 4], (Kind::Float, Device::Cpu));
+    let b = Tensor::randn([3], (Kind::Float, Device::Cpu));
+    Tensor::write_safetensors(&[("net.weight", &w), ("net.bias", &b)], &file).unwrap();
+    let load = |device| {
+        mm_train::Frozen::load("teacher", &file, device, |p| {
+            Ok(nn::linear(p / "net", 4, 3, Default::default()))
+        })
+        .unwrap()
+    };
+    let (frozen, net) = load(Device::Cuda(0));
+    for (_, t) in frozen.var_store().variables() {
+        assert_eq!(t.device(), Device::Cuda(0));
+        assert!(!t.requires_grad());
+    }
+    let x = Tensor::randn([5, 4], (Kind::Float, Device::Cpu));
+    let gpu = x.to(Device::Cuda(0)).apply(&net).to(Device::Cpu);
+    let (_, cpu_net) = load(Device::Cpu);
+    let err = (x.apply(&cpu_net) - gpu).abs().max().double_value(&[]);
+    assert!(err < 1e-5, "max abs error {err}");
+}
