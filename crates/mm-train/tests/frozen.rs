@@ -147,14 +147,22 @@ fn a_frozen_teacher_is_never_trained_nor_checkpointed_and_a_changed_one_stops_re
     }
     let names: Vec<String> = task.vs.variables().into_keys().collect();
     assert!(names.iter().all(|n| n.starts_with("student.")), "{names:?}");
-    let untrained = task.evaluate("val").unwrap()["mse"];
+    // the strongest naive student: the teacher's mean output over the training rows, for
+    // every validation row (measured: the student reaches 1.1e-3 against its 0.64)
+    let teach = |x: &Tensor| x.apply(&task.teacher_net);
+    let mean = teach(&task.x.narrow(0, 0, 48)).mean_dim(0, true, Kind::Float);
+    let target = teach(&task.x.narrow(0, 48, 16));
+    let baseline = target
+        .mse_loss(&mean.expand_as(&target), tch::Reduction::Mean)
+        .double_value(&[]);
     let run = dir.path().join("run");
     let trainer = Trainer::new(train_cfg(), &run, Device::Cpu).unwrap();
     let s = trainer.fit(&mut task, false).unwrap();
     let (_, mse) = s.best.unwrap();
+    eprintln!("student mse {mse:.3e}, mean-output baseline {baseline:.3e}");
     assert!(
-        mse < 0.05 * untrained,
-        "the student learns the teacher: mse {mse}, untrained {untrained}"
+        mse < 0.01 * baseline,
+        "the student learns the teacher: mse {mse}, mean-output baseline {baseline}"
     );
     // the teacher is what the file holds, after training
     let w = &task.teacher.var_store().variables()["net.weight"];
