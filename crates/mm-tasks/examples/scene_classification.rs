@@ -181,6 +181,7 @@ fn main() -> anyhow::Result<()> {
             patience: 0,
             keep_last: 1,
             autocast: mm_train::Autocast::Off,
+            optimizers: Default::default(),
         },
         task: SceneConfig {
             data,

@@ -32,6 +32,10 @@ pub struct TrainState {
     pub evals_without_improvement: usize,
     /// Sum and count of training losses since the last log line.
     pub loss_window: (f64, usize),
+    /// For a task with several parameter groups: the sum of each group's losses since the
+    /// last log line (in the groups' order; the count is `loss_window`'s).
+    #[serde(default)]
+    pub group_loss_window: Vec<f64>,
     /// The learning rate of the last step (the schedule's position is `step`).
     pub lr: f64,
     /// The frozen sub-models the task had loaded, with their files' SHA-256.
@@ -50,6 +54,7 @@ impl TrainState {
             best_step: None,
             evals_without_improvement: 0,
             loss_window: (0.0, 0),
+            group_loss_window: Vec::new(),
             lr: 0.0,
             frozen: Vec::new(),
         }
@@ -104,11 +109,12 @@ pub fn name(step: usize) -> String {
     format!("step-{step:08}")
 }
 
-/// Writes a checkpoint of `vs`, `opt` and `state` under `root` and returns its directory.
+/// Writes a checkpoint of `vs`, the optimizers `opts` (one file for all: their state names
+/// differ, see [`Optimizer::for_group`]) and `state` under `root`; returns its directory.
 pub fn save(
     root: &Path,
     vs: &nn::VarStore,
-    opt: &Optimizer,
+    opts: &[&Optimizer],
     state: &TrainState,
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(root).map_err(Error::io(root))?;
@@ -120,7 +126,11 @@ pub fn save(
     std::fs::create_dir_all(&tmp).map_err(Error::io(&tmp))?;
     let model: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
     write_tensors(&tmp.join(MODEL), &model)?;
-    write_tensors(&tmp.join(OPTIMIZER), &opt.state())?;
+    let mut opt_state = BTreeMap::new();
+    for opt in opts {
+        opt_state.append(&mut opt.state());
+    }
+    write_tensors(&tmp.join(OPTIMIZER), &opt_state)?;
     let mut files = BTreeMap::new();
     for f in [MODEL, OPTIMIZER] {
         files.insert(f.to_string(), sha256(&tmp.join(f))?);
@@ -199,10 +209,11 @@ pub(crate) fn set_variables(
     })
 }
 
-/// Verifies a checkpoint and restores the model, the optimizer (if given) and the state.
-pub fn load(dir: &Path, vs: &mut nn::VarStore, opt: Option<&mut Optimizer>) -> Result<TrainState> {
+/// Verifies a checkpoint and restores the model, the optimizers `opts` (none for a model
+/// alone) and the state.
+pub fn load(dir: &Path, vs: &mut nn::VarStore, opts: &mut [&mut Optimizer]) -> Result<TrainState> {
     let state = verify(dir)?;
-    load_verified(dir, vs, opt)?;
+    load_verified(dir, vs, opts)?;
     Ok(state)
 }
 
@@ -210,17 +221,19 @@ pub fn load(dir: &Path, vs: &mut nn::VarStore, opt: Option<&mut Optimizer>) -> R
 pub(crate) fn load_verified(
     dir: &Path,
     vs: &mut nn::VarStore,
-    opt: Option<&mut Optimizer>,
+    opts: &mut [&mut Optimizer],
 ) -> Result<()> {
     load_model(dir, vs)?;
-    if let Some(opt) = opt {
+    if !opts.is_empty() {
         let path = dir.join(OPTIMIZER);
         let saved: BTreeMap<String, Tensor> = Tensor::read_safetensors(&path)
             .map_err(|e| ck_err(dir, e.to_string()))?
             .into_iter()
             .collect();
-        opt.load_state(&saved)
-            .map_err(|e| ck_err(dir, e.to_string()))?;
+        for opt in opts {
+            opt.load_state(&saved)
+                .map_err(|e| ck_err(dir, e.to_string()))?;
+        }
     }
     Ok(())
 }
@@ -274,13 +287,13 @@ mod tests {
         let mut st = TrainState::new(7);
         st.step = 5;
         st.best = Some(0.5);
-        let ck = save(dir.path(), &vs, &opt, &st).unwrap();
+        let ck = save(dir.path(), &vs, &[&opt], &st).unwrap();
         assert_eq!(ck.file_name().unwrap(), "step-00000005");
 
         let mut vs2 = nn::VarStore::new(Device::Cpu);
         let w2 = vs2.root().zeros("w", &[3, 2]);
         let mut opt2 = Optimizer::new(&vs2, &OptimizerConfig::adam(0.1), &[]).unwrap();
-        let back = load(&ck, &mut vs2, Some(&mut opt2)).unwrap();
+        let back = load(&ck, &mut vs2, &mut [&mut opt2]).unwrap();
         assert_eq!(back, st);
         assert!(w2.equal(&w));
         assert_eq!(opt2.steps(), 1);
@@ -293,15 +306,15 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         std::fs::write(&model, bytes).unwrap();
-        let e = load(&ck, &mut vs2, None).unwrap_err().to_string();
+        let e = load(&ck, &mut vs2, &mut []).unwrap_err().to_string();
         assert!(e.contains("SHA-256"), "{e}");
         // a model of another shape is refused
         let mut vs3 = nn::VarStore::new(Device::Cpu);
         let _w3 = vs3.root().zeros("w", &[2, 2]);
         st.step = 6;
-        let ck6 = save(dir.path(), &vs, &opt, &st).unwrap();
+        let ck6 = save(dir.path(), &vs, &[&opt], &st).unwrap();
         assert!(
-            load(&ck6, &mut vs3, None)
+            load(&ck6, &mut vs3, &mut [])
                 .unwrap_err()
                 .to_string()
                 .contains("another shape")
@@ -310,7 +323,7 @@ mod tests {
         std::fs::create_dir_all(dir.path().join(".step-00000009.tmp")).unwrap();
         for s in [7, 8] {
             st.step = s;
-            save(dir.path(), &vs, &opt, &st).unwrap();
+            save(dir.path(), &vs, &[&opt], &st).unwrap();
         }
         let steps = |d: &Path| {
             list(d)

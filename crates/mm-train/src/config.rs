@@ -1,6 +1,7 @@
 //! Training configuration, read with the `config` crate from defaults, a TOML file, the
 //! environment and command-line overrides, in that order of precedence (last wins).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
@@ -97,6 +98,68 @@ pub struct TrainConfig {
     /// run's device (CUDA or CPU).
     #[serde(default)]
     pub autocast: crate::Autocast,
+    /// For a task with several parameter groups ([`crate::Task::param_groups`], e.g. a GAN's
+    /// `generator` and `discriminator`): the `[train.optimizers.<group>]` tables. A group
+    /// without a table, or a setting a table leaves out, takes the `[train]` level's
+    /// (`optimizer`, `schedule`, `clip_grad_norm`, `autocast`). Empty for a task with one
+    /// optimizer, which `[train.optimizer]` configures.
+    #[serde(default)]
+    pub optimizers: BTreeMap<String, GroupConfig>,
+}
+
+/// The `[train.optimizers.<group>]` table: one parameter group's optimizer, schedule,
+/// clipping and mixed precision, and how many times a training step updates it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    /// The group's optimizer (default: `train.optimizer`).
+    #[serde(default)]
+    pub optimizer: Option<OptimizerConfig>,
+    /// The group's learning-rate schedule (default: `train.schedule`).
+    #[serde(default)]
+    pub schedule: Option<ScheduleConfig>,
+    /// Clip the group's gradient norm to this value, 0 for none (default:
+    /// `train.clip_grad_norm`).
+    #[serde(default)]
+    pub clip_grad_norm: Option<f64>,
+    /// Autocast of the group's updates (default: `train.autocast`).
+    #[serde(default)]
+    pub autocast: Option<crate::Autocast>,
+    /// Updates of this group per training step, one after the other on the same batch,
+    /// before the next group's (a GAN's discriminator `k` times, then the generator once).
+    #[serde(default = "default_repeats")]
+    pub repeats: usize,
+}
+
+fn default_repeats() -> usize {
+    1
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        Self {
+            optimizer: None,
+            schedule: None,
+            clip_grad_norm: None,
+            autocast: None,
+            repeats: default_repeats(),
+        }
+    }
+}
+
+/// One parameter group's settings with the `[train]` level's filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedGroup {
+    /// The optimizer.
+    pub optimizer: OptimizerConfig,
+    /// The schedule.
+    pub schedule: ScheduleConfig,
+    /// Gradient-norm clipping (0: none).
+    pub clip_grad_norm: f64,
+    /// Mixed precision.
+    pub autocast: crate::Autocast,
+    /// Updates per training step.
+    pub repeats: usize,
 }
 
 fn default_log_every() -> usize {
@@ -108,6 +171,19 @@ fn default_keep_last() -> usize {
 }
 
 impl TrainConfig {
+    /// The settings of parameter group `name`: its `[train.optimizers.<name>]` table over the
+    /// `[train]` level's (all of the `[train]` level's for a group without a table).
+    pub fn group(&self, name: &str) -> ResolvedGroup {
+        let g = self.optimizers.get(name).cloned().unwrap_or_default();
+        ResolvedGroup {
+            optimizer: g.optimizer.unwrap_or_else(|| self.optimizer.clone()),
+            schedule: g.schedule.unwrap_or_else(|| self.schedule.clone()),
+            clip_grad_norm: g.clip_grad_norm.unwrap_or(self.clip_grad_norm),
+            autocast: g.autocast.unwrap_or(self.autocast),
+            repeats: g.repeats,
+        }
+    }
+
     /// The samples evaluation processes at once: `eval_batch_size`, else `batch_size`.
     pub fn eval_batch(&self) -> usize {
         self.eval_batch_size.unwrap_or(self.batch_size)
@@ -154,7 +230,28 @@ impl TrainConfig {
             });
         }
         self.optimizer.validate()?;
-        self.schedule.validate()
+        self.schedule.validate()?;
+        for (name, g) in &self.optimizers {
+            let bad = |reason: String| {
+                Err(Error::InvalidParameter {
+                    name: "train.optimizers",
+                    reason: format!("group `{name}`: {reason}"),
+                })
+            };
+            if g.repeats == 0 {
+                return bad("repeats must be at least 1".into());
+            }
+            if let Some(c) = g.clip_grad_norm
+                && (c.is_nan() || c < 0.0)
+            {
+                return bad("clip_grad_norm must be >= 0".into());
+            }
+            let r = self.group(name);
+            if let Err(e) = r.optimizer.validate().and_then(|()| r.schedule.validate()) {
+                return bad(e.to_string());
+            }
+        }
+        Ok(())
     }
 }
 
@@ -283,6 +380,7 @@ mod tests {
                 patience: 0,
                 keep_last: 2,
                 autocast: crate::Autocast::Off,
+                optimizers: BTreeMap::new(),
             },
             task: Task {
                 dim: 4,
@@ -386,6 +484,54 @@ mod tests {
         assert_eq!(r.task.name, "a b");
         let e = with_overrides::<Run>(&defaults(), &[r#"task.name="open"#.into()]).unwrap_err();
         assert!(e.to_string().contains("quoted string"), "{e}");
+    }
+
+    /// `[train.optimizers.<group>]` tables from a file and `--set`, each setting a table
+    /// leaves out taken from the `[train]` level, and the whole round-trips through TOML.
+    #[test]
+    fn group_tables_fall_back_to_the_train_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("run.toml");
+        std::fs::write(
+            &f,
+            "[train]\nclip_grad_norm = 2.0\n\
+             [train.optimizers.discriminator]\nrepeats = 3\n\
+             [train.optimizers.generator]\noptimizer = { kind = \"sgd\", lr = 0.1 }\n",
+        )
+        .unwrap();
+        let r: Run = load(
+            &defaults(),
+            Some(&f),
+            &["train.optimizers.generator.clip_grad_norm=0.5".into()],
+        )
+        .unwrap();
+        r.train.validate().unwrap();
+        let d = r.train.group("discriminator");
+        assert_eq!(d.repeats, 3);
+        assert_eq!(d.optimizer, r.train.optimizer);
+        assert_eq!(d.clip_grad_norm, 2.0);
+        let g = r.train.group("generator");
+        assert_eq!(
+            (g.optimizer.kind, g.optimizer.lr),
+            (OptimizerKind::Sgd, 0.1)
+        );
+        assert_eq!((g.clip_grad_norm, g.repeats), (0.5, 1));
+        assert_eq!(g.schedule, r.train.schedule);
+        let back: Run = toml::from_str(&to_toml(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+        // a group's bad optimizer is refused with its name
+        let r: Run = load(
+            &defaults(),
+            None,
+            &["train.optimizers.generator={ optimizer = { kind = \"adam\", lr = -1.0 } }".into()],
+        )
+        .unwrap();
+        let e = r.train.validate().unwrap_err().to_string();
+        assert!(e.contains("group `generator`") && e.contains("lr"), "{e}");
+        // unknown keys in a group table are errors
+        std::fs::write(&f, "[train.optimizers.generator]\nrepeat = 2\n").unwrap();
+        let e = load(&defaults(), Some(&f), &[]).unwrap_err().to_string();
+        assert!(e.contains("repeat"), "{e}");
     }
 
     #[test]

@@ -39,12 +39,17 @@ pub enum Error {
     #[error(transparent)]
     Plot(#[from] mm_plot::Error),
     /// The loss became NaN or infinite.
-    #[error("the loss is {value} at step {step}: lower the learning rate or clip gradients")]
+    #[error(
+        "the loss{} is {value} at step {step}: lower the learning rate or clip gradients",
+        .group.as_ref().map(|g| format!(" of group `{g}`")).unwrap_or_default()
+    )]
     NonFiniteLoss {
         /// The step.
         step: usize,
         /// The loss.
         value: f64,
+        /// The parameter group whose loss it is (`None` for a task with one optimizer).
+        group: Option<String>,
     },
     /// A task's [`crate::Task::metric_names`] and [`crate::Task::evaluate`] disagree (a bug
     /// in the task).

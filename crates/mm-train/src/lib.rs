@@ -16,6 +16,13 @@
 //! libtorch's generator, reseeded from `(seed, step)` before every step. A checkpoint therefore
 //! needs no RNG state beyond the seed and the step, which it stores.
 //!
+//! ## Several optimizers
+//! A task whose parts learn from different losses (a GAN) declares [`ParamGroup`]s
+//! ([`Task::param_groups`]); each gets its own [`Optimizer`], schedule, clipping and autocast
+//! from `[train.optimizers.<group>]` ([`GroupConfig`], falling back to the `[train]` level),
+//! and a step updates the groups in order, each `repeats` times, calling [`Task::train_step`]
+//! with the group in [`StepContext::group`]. Checkpoints hold every group's optimizer state.
+//!
 //! ## Frozen sub-models
 //! A teacher or an encoder that a task uses but never trains is a [`Frozen`]: built in its own
 //! var store and loaded from a safetensors file or another run ([`Frozen::load`]; a file of
@@ -55,7 +62,7 @@ mod trainer;
 
 pub use autocast::Autocast;
 pub use checkpoint::TrainState;
-pub use config::{LrGroup, Mode, TrainConfig};
+pub use config::{GroupConfig, LrGroup, Mode, ResolvedGroup, TrainConfig};
 pub use error::{Error, Result};
 pub use frozen::{Frozen, FrozenSource};
 pub use input::{Input, InputKind};
@@ -63,5 +70,5 @@ pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
 pub use progress::{ProgressFn, TrainEvent};
 pub use run::{RunConfig, RunOptions, RunReport};
 pub use schedule::{ScheduleConfig, ScheduleKind};
-pub use task::{Metrics, StepContext, Task};
+pub use task::{Metrics, ParamGroup, StepContext, Task};
 pub use trainer::{Summary, Trainer, WARMUP_STEPS};

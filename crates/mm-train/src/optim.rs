@@ -176,6 +176,9 @@ const GROUP_NUMEL: usize = 1 << 20;
 #[derive(Debug)]
 pub struct Optimizer {
     cfg: OptimizerConfig,
+    /// Prepended to the names of its checkpoint state (`"generator/"`; empty for a task's only
+    /// optimizer, whose checkpoints keep the names they always had).
+    key_prefix: String,
     params: Vec<Param>,
     groups: Vec<Group>,
     steps: i64,
@@ -194,7 +197,6 @@ impl Optimizer {
     /// group with `lr_mult = 0` are frozen (`requires_grad` turned off) and left out. A group
     /// prefix that matches no variable is an error (a typo would silently train everything).
     pub fn new(vs: &nn::VarStore, cfg: &OptimizerConfig, groups: &[LrGroup]) -> Result<Self> {
-        cfg.validate()?;
         let vars: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
         if let Some(g) = groups
             .iter()
@@ -205,6 +207,35 @@ impl Optimizer {
                 reason: format!("prefix `{}` matches no parameter", g.prefix),
             });
         }
+        Self::over(vars, cfg, groups, String::new())
+    }
+
+    /// The optimizer of parameter group `name` ([`crate::ParamGroup`]): over the variables
+    /// of `vs` whose names start with one of `prefixes`, with its checkpoint state named
+    /// `"{name}/..."`. `lr_groups` apply as in [`Optimizer::new`], but a prefix of theirs that
+    /// matches nothing here is not an error (it may match another group's variables).
+    pub fn for_group(
+        vs: &nn::VarStore,
+        name: &str,
+        prefixes: &[String],
+        cfg: &OptimizerConfig,
+        lr_groups: &[LrGroup],
+    ) -> Result<Self> {
+        let vars: BTreeMap<String, Tensor> = vs
+            .variables()
+            .into_iter()
+            .filter(|(n, _)| prefixes.iter().any(|p| n.starts_with(p.as_str())))
+            .collect();
+        Self::over(vars, cfg, lr_groups, format!("{name}/"))
+    }
+
+    fn over(
+        vars: BTreeMap<String, Tensor>,
+        cfg: &OptimizerConfig,
+        groups: &[LrGroup],
+        key_prefix: String,
+    ) -> Result<Self> {
+        cfg.validate()?;
         // (multiplier, dtype, device) -> groups of parameters, each at most GROUP_NUMEL values
         // (or one larger parameter) so that a group's buffers stay cache-sized on a CPU
         let mut by_group: Vec<(GroupKey, Vec<(String, Tensor)>)> = Vec::new();
@@ -229,9 +260,13 @@ impl Optimizer {
             }
         }
         if by_group.is_empty() {
+            let whose = match key_prefix.strip_suffix('/') {
+                Some(g) => format!(" in group `{g}`"),
+                None => String::new(),
+            };
             return Err(Error::InvalidParameter {
                 name: "train.lr_groups",
-                reason: "no trainable parameters left".into(),
+                reason: format!("no trainable parameters left{whose}"),
             });
         }
         let (mut params, mut flat_groups) = (Vec::new(), Vec::new());
@@ -276,6 +311,7 @@ impl Optimizer {
         params.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Self {
             cfg: cfg.clone(),
+            key_prefix,
             params,
             groups: flat_groups,
             steps: 0,
@@ -445,16 +481,18 @@ impl Optimizer {
         })
     }
 
-    /// The state to checkpoint: `"{param}#{i}"` per state tensor, and `"#steps"`.
+    /// The state to checkpoint: `"{param}#{i}"` per state tensor, and `"#steps"` (each
+    /// name after `"{group}/"` for a group's optimizer, [`Optimizer::for_group`]).
     pub fn state(&self) -> BTreeMap<String, Tensor> {
         let mut m = BTreeMap::new();
+        let pre = &self.key_prefix;
         for p in &self.params {
             for (i, s) in p.state.iter().enumerate() {
-                m.insert(format!("{}#{i}", p.name), s.shallow_clone());
+                m.insert(format!("{pre}{}#{i}", p.name), s.shallow_clone());
             }
         }
         m.insert(
-            "#steps".to_string(),
+            format!("{pre}#steps"),
             Tensor::from_slice(&[self.steps as f64]).to_kind(Kind::Double),
         );
         m
@@ -466,11 +504,13 @@ impl Optimizer {
             name: "optimizer state",
             reason: format!("`{k}` is missing or has the wrong shape"),
         };
-        let steps = state.get("#steps").ok_or_else(|| missing("#steps"))?;
+        let pre = &self.key_prefix;
+        let steps_key = format!("{pre}#steps");
+        let steps = state.get(&steps_key).ok_or_else(|| missing(&steps_key))?;
         tch::no_grad(|| -> Result<()> {
             for p in &mut self.params {
                 for (i, s) in p.state.iter_mut().enumerate() {
-                    let key = format!("{}#{i}", p.name);
+                    let key = format!("{pre}{}#{i}", p.name);
                     let src = state
                         .get(&key)
                         .filter(|t| t.size() == s.size())

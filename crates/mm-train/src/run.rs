@@ -128,7 +128,7 @@ pub fn train<T: Task>(defaults: &RunConfig<T::Config>, opts: &RunOptions) -> Res
     }
     let summary = trainer.fit(&mut task, opts.resume)?;
     if let Some(best) = &summary.best_checkpoint {
-        checkpoint::load(best, task.var_store_mut(), None)?;
+        checkpoint::load(best, task.var_store_mut(), &mut [])?;
     }
     let test = tch::no_grad(|| task.evaluate("test"))?;
     let report = RunReport {

@@ -20,6 +20,31 @@ pub struct StepContext {
     pub epoch: usize,
     /// Steps the run will take (without early stopping).
     pub total_steps: usize,
+    /// The parameter group this call updates ([`Task::param_groups`]); `None` for a task
+    /// with one optimizer.
+    pub group: Option<&'static str>,
+    /// Which of the group's `repeats` updates in this step this call is (0-based).
+    pub repeat: usize,
+}
+
+/// A named set of parameters with its own optimizer, schedule and clipping
+/// (`[train.optimizers.<name>]`), updated by its own loss ([`Task::param_groups`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamGroup {
+    /// The group's name in the configuration and in the logs (`loss_<name>`).
+    pub name: &'static str,
+    /// The variables of the group: those whose names start with one of these.
+    pub prefixes: Vec<String>,
+}
+
+impl ParamGroup {
+    /// The group `name` of the variables under `prefixes`.
+    pub fn new(name: &'static str, prefixes: &[&str]) -> Self {
+        Self {
+            name,
+            prefixes: prefixes.iter().map(|p| (*p).to_string()).collect(),
+        }
+    }
 }
 
 /// Named evaluation results (`"r1_i2t"`, `"accuracy"`, ...).
@@ -52,7 +77,20 @@ pub trait Task: Sized {
     fn train_size(&self) -> usize;
 
     /// The loss of one batch in training mode (a scalar tensor that requires gradients).
+    ///
+    /// A task with several [`Task::param_groups`] is called once per group update, in the
+    /// groups' order (and `repeats` times for a group that asks for it), with the group in
+    /// `ctx.group`: it returns that group's loss (the engine zeroes the group's gradients,
+    /// runs backward, clips and updates only that group).
     fn train_step(&mut self, batch: &[usize], ctx: &StepContext) -> Result<Tensor>;
+
+    /// The parameter groups that have their own optimizers, in the order a training step
+    /// updates them (a GAN: `discriminator`, then `generator`). Every trainable variable must
+    /// be in exactly one group. Empty, the default: one optimizer over every variable,
+    /// configured by `[train.optimizer]`.
+    fn param_groups(&self) -> Vec<ParamGroup> {
+        Vec::new()
+    }
 
     /// Metrics on `split` (`"val"` during training, `"test"` at the end), in eval mode.
     fn evaluate(&mut self, split: &str) -> Result<Metrics>;
@@ -91,7 +129,8 @@ pub trait Task: Sized {
         let _ = n;
     }
 
-    /// Called after each optimizer step (e.g. to clamp a learnable temperature).
+    /// Called after each optimizer step, of every group (e.g. to clamp a learnable
+    /// temperature).
     fn after_step(&mut self) -> Result<()> {
         Ok(())
     }

@@ -9,7 +9,7 @@ use serde_json::json;
 use tch::Device;
 
 use crate::checkpoint::{self, TrainState};
-use crate::config::TrainConfig;
+use crate::config::{ResolvedGroup, TrainConfig};
 use crate::error::{Error, Result};
 use crate::optim::Optimizer;
 use crate::progress::{ProgressFn, TrainEvent};
@@ -76,6 +76,112 @@ fn unknown_monitor<'a>(monitor: &str, names: impl Iterator<Item = &'a String>) -
             names.collect::<Vec<_>>()
         ),
     }
+}
+
+/// One optimizer of a training step: the task's only one, or one of its parameter groups.
+struct Stage {
+    /// The group (`None`: the task's only optimizer).
+    name: Option<&'static str>,
+    opt: Optimizer,
+    cfg: ResolvedGroup,
+}
+
+fn bad_groups(reason: String) -> Error {
+    Error::InvalidParameter {
+        name: "train.optimizers",
+        reason,
+    }
+}
+
+/// The optimizers of `task` under `cfg`: one over every variable, or one per parameter group
+/// ([`Task::param_groups`]) after checking that the groups and `[train.optimizers]` agree and
+/// that every trainable variable is in exactly one group.
+fn stages<T: Task>(task: &T, cfg: &TrainConfig) -> Result<Vec<Stage>> {
+    let vs = task.var_store();
+    let groups = task.param_groups();
+    if groups.is_empty() {
+        if let Some(name) = cfg.optimizers.keys().next() {
+            return Err(bad_groups(format!(
+                "the task `{}` has one optimizer, set by [train.optimizer]; it has no group `{name}`",
+                T::NAME
+            )));
+        }
+        return Ok(vec![Stage {
+            name: None,
+            opt: Optimizer::new(vs, &cfg.optimizer, &cfg.lr_groups)?,
+            cfg: cfg.group(""),
+        }]);
+    }
+    let names: Vec<&str> = groups.iter().map(|g| g.name).collect();
+    if let Some(name) = cfg.optimizers.keys().find(|k| !names.contains(&k.as_str())) {
+        return Err(bad_groups(format!(
+            "the task `{}` has no parameter group `{name}`; its groups are {names:?}",
+            T::NAME
+        )));
+    }
+    let vars: std::collections::BTreeMap<String, tch::Tensor> =
+        vs.variables().into_iter().collect();
+    if let Some(g) = cfg
+        .lr_groups
+        .iter()
+        .find(|g| !vars.keys().any(|n| n.starts_with(&g.prefix)))
+    {
+        return Err(Error::InvalidParameter {
+            name: "train.lr_groups",
+            reason: format!("prefix `{}` matches no parameter", g.prefix),
+        });
+    }
+    for (i, g) in groups.iter().enumerate() {
+        if names[..i].contains(&g.name) {
+            return Err(bad_groups(format!(
+                "the task declares group `{}` twice",
+                g.name
+            )));
+        }
+        if let Some(p) = g
+            .prefixes
+            .iter()
+            .find(|p| !vars.keys().any(|n| n.starts_with(p.as_str())))
+        {
+            return Err(bad_groups(format!(
+                "group `{}` names parameters `{p}*`, and the model has none",
+                g.name
+            )));
+        }
+    }
+    // every variable that will be trained is in exactly one group
+    for (name, t) in &vars {
+        let frozen = cfg
+            .lr_groups
+            .iter()
+            .find(|g| name.starts_with(&g.prefix))
+            .is_some_and(|g| g.lr_mult == 0.0);
+        if !t.requires_grad() || frozen {
+            continue;
+        }
+        let owners: Vec<&str> = groups
+            .iter()
+            .filter(|g| g.prefixes.iter().any(|p| name.starts_with(p.as_str())))
+            .map(|g| g.name)
+            .collect();
+        if owners.len() != 1 {
+            return Err(bad_groups(format!(
+                "parameter `{name}` is in {} groups ({owners:?}); it must be in exactly one",
+                owners.len()
+            )));
+        }
+    }
+    groups
+        .iter()
+        .map(|g| {
+            let r = cfg.group(g.name);
+            Ok(Stage {
+                name: Some(g.name),
+                opt: Optimizer::for_group(vs, g.name, &g.prefixes, &r.optimizer, &cfg.lr_groups)?,
+                cfg: r,
+            })
+        })
+        .collect()
 }
 
 impl Trainer {
@@ -178,7 +284,7 @@ impl Trainer {
         } else {
             per_epoch
         };
-        let mut opt = Optimizer::new(task.var_store(), &cfg.optimizer, &cfg.lr_groups)?;
+        let mut stages = stages(task, cfg)?;
         std::fs::create_dir_all(&self.dir).map_err(Error::io(&self.dir))?;
         task.set_eval_batch_size(cfg.eval_batch());
         let mut st = TrainState::new(cfg.seed);
@@ -189,7 +295,8 @@ impl Trainer {
                 // before anything is loaded or written: the same frozen files as the run's
                 let saved = checkpoint::verify(&last)?;
                 crate::frozen::check_unchanged(&saved.frozen, &st.frozen)?;
-                checkpoint::load_verified(&last, task.var_store_mut(), Some(&mut opt))?;
+                let mut opts: Vec<&mut Optimizer> = stages.iter_mut().map(|s| &mut s.opt).collect();
+                checkpoint::load_verified(&last, task.var_store_mut(), &mut opts)?;
                 st = saved;
                 tracing::info!(step = st.step, checkpoint = %last.display(), "resuming");
             }
@@ -233,39 +340,60 @@ impl Trainer {
             }
             let i = st.step % per_epoch;
             let batch = &order[i * cfg.batch_size..((i + 1) * cfg.batch_size).min(n)];
-            // dropout and any other libtorch randomness: a function of (seed, step) only
-            tch::manual_seed(
-                (cfg.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ st.step as u64) as i64 & i64::MAX,
-            );
-            let lr = cfg.optimizer.lr * cfg.schedule.factor(st.step, total);
             let started = unix_now();
             let t0 = Instant::now();
-            opt.zero_grad()?;
-            let ctx = StepContext {
-                step: st.step,
-                epoch,
-                total_steps: total,
-            };
-            let loss = crate::autocast::with_autocast(self.device, cfg.autocast, || {
-                task.train_step(batch, &ctx)
-            })?;
-            loss.f_backward()?;
-            if cfg.clip_grad_norm > 0.0 {
-                let _norm = opt.clip_grad_norm(cfg.clip_grad_norm)?;
+            // each group's loss this step (the mean over its repeats) and learning rate
+            let (mut losses, mut lrs) = (vec![0.0; stages.len()], vec![0.0; stages.len()]);
+            let mut call = 0u64;
+            for (si, stage) in stages.iter_mut().enumerate() {
+                let g = &stage.cfg;
+                let lr = g.optimizer.lr * g.schedule.factor(st.step, total);
+                lrs[si] = lr;
+                for repeat in 0..g.repeats {
+                    // dropout and any other libtorch randomness: a function of (seed, step)
+                    // and of the update within the step only
+                    tch::manual_seed(
+                        (cfg.seed.wrapping_mul(0x2545_F491_4F6C_DD1D)
+                            ^ st.step as u64
+                            ^ (call << 40)) as i64
+                            & i64::MAX,
+                    );
+                    call += 1;
+                    stage.opt.zero_grad()?;
+                    let ctx = StepContext {
+                        step: st.step,
+                        epoch,
+                        total_steps: total,
+                        group: stage.name,
+                        repeat,
+                    };
+                    let loss = crate::autocast::with_autocast(self.device, g.autocast, || {
+                        task.train_step(batch, &ctx)
+                    })?;
+                    loss.f_backward()?;
+                    if g.clip_grad_norm > 0.0 {
+                        let _norm = stage.opt.clip_grad_norm(g.clip_grad_norm)?;
+                    }
+                    stage.opt.step(lr)?;
+                    task.after_step()?;
+                    // read once the update is queued, as a PyTorch loop's `loss.item()`:
+                    // reading it after the forward pass would make the host wait for the
+                    // device mid-step. A non-finite loss has then been applied to the
+                    // in-memory model, which the error discards; the checkpoints on disk are
+                    // untouched.
+                    let value = loss.f_double_value(&[])?;
+                    if !value.is_finite() {
+                        return Err(Error::NonFiniteLoss {
+                            step: st.step,
+                            value,
+                            group: stage.name.map(str::to_owned),
+                        });
+                    }
+                    losses[si] += value / g.repeats as f64;
+                }
             }
-            opt.step(lr)?;
-            task.after_step()?;
-            // read once the step is queued, as a PyTorch loop's `loss.item()`: reading it
-            // after the forward pass would make the host wait for the device mid-step. A
-            // non-finite loss has then been applied to the in-memory model, which the error
-            // discards; the checkpoints on disk are untouched.
-            let value = loss.f_double_value(&[])?;
-            if !value.is_finite() {
-                return Err(Error::NonFiniteLoss {
-                    step: st.step,
-                    value,
-                });
-            }
+            let value: f64 = losses.iter().sum();
+            let lr = lrs[0];
             let dt = t0.elapsed().as_secs_f64();
             ran += 1;
             for k in 0..=usize::from(ran > WARMUP_STEPS) {
@@ -279,6 +407,12 @@ impl Trainer {
             st.lr = lr;
             st.loss_window.0 += value;
             st.loss_window.1 += 1;
+            if stages.len() > 1 {
+                st.group_loss_window.resize(stages.len(), 0.0);
+                for (w, l) in st.group_loss_window.iter_mut().zip(&losses) {
+                    *w += l;
+                }
+            }
             self.emit(|| TrainEvent::Step {
                 step: st.step,
                 total,
@@ -290,8 +424,16 @@ impl Trainer {
                 let mut m = Metrics::new();
                 m.insert("loss".into(), mean);
                 m.insert("lr".into(), lr);
+                if stages.len() > 1 {
+                    for ((stage, w), lr) in stages.iter().zip(&st.group_loss_window).zip(&lrs) {
+                        let name = stage.name.unwrap_or_default();
+                        m.insert(format!("loss_{name}"), w / st.loss_window.1 as f64);
+                        m.insert(format!("lr_{name}"), *lr);
+                    }
+                }
                 write(record(st.step, epoch, "train", &m), &mut history)?;
                 st.loss_window = (0.0, 0);
+                st.group_loss_window.clear();
             }
             if st.step.is_multiple_of(eval_every) || st.step == total {
                 let metrics = tch::no_grad(|| task.evaluate("val"))?;
@@ -319,7 +461,8 @@ impl Trainer {
                     st.evals_without_improvement += 1;
                 }
                 tracing::info!(step = st.step, monitor = %cfg.monitor, value, best = ?st.best, "evaluated");
-                checkpoint::save(&self.checkpoints(), task.var_store(), &opt, &st)?;
+                let opts: Vec<&Optimizer> = stages.iter().map(|s| &s.opt).collect();
+                checkpoint::save(&self.checkpoints(), task.var_store(), &opts, &st)?;
                 checkpoint::prune(&self.checkpoints(), cfg.keep_last, st.best_step)?;
                 self.plot(&history)?;
                 last_val = metrics;

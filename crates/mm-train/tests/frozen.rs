@@ -104,6 +104,7 @@ fn train_cfg() -> TrainConfig {
         patience: 0,
         keep_last: 3,
         autocast: mm_train::Autocast::Off,
+        optimizers: Default::default(),
     }
 }
 
@@ -229,7 +230,13 @@ fn a_teacher_of_another_architecture_is_refused_and_runs_and_checkpoints_are_sou
     let _net = nn::linear(vs.root() / "net", 4, 3, Default::default());
     let opt = Optimizer::new(&vs, &OptimizerConfig::adam(1e-3), &[]).unwrap();
     let other = dir.path().join("other-run");
-    let ck = checkpoint::save(&other.join("checkpoints"), &vs, &opt, &TrainState::new(0)).unwrap();
+    let ck = checkpoint::save(
+        &other.join("checkpoints"),
+        &vs,
+        &[&opt],
+        &TrainState::new(0),
+    )
+    .unwrap();
     for source in [other.clone(), ck] {
         let t = Student::build(
             &StudentConfig {

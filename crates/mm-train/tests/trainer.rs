@@ -154,6 +154,7 @@ fn train_cfg() -> TrainConfig {
         patience: 0,
         keep_last: 2,
         autocast: mm_train::Autocast::Off,
+        optimizers: Default::default(),
     }
 }
 
@@ -204,7 +205,7 @@ fn a_non_finite_loss_stops_the_run_and_spares_the_checkpoints() {
     let kept = checkpoint::list(&dir.path().join("checkpoints")).unwrap();
     assert_eq!(kept.iter().map(|k| k.0).collect::<Vec<_>>(), [5]);
     let mut reloaded = fresh(None);
-    checkpoint::load(&kept[0].1, reloaded.var_store_mut(), None).unwrap();
+    checkpoint::load(&kept[0].1, reloaded.var_store_mut(), &mut []).unwrap();
     for (name, t) in reloaded.var_store().variables() {
         assert!(t.isfinite().all().int64_value(&[]) == 1, "{name}");
     }

@@ -185,6 +185,7 @@ pub fn defaults() -> mm_train::RunConfig<CaptioningConfig> {
             patience: 8,
             keep_last: 2,
             autocast: Autocast::Off,
+            optimizers: Default::default(),
         },
         task: CaptioningConfig {
             data: PathBuf::from("data/synthav.h5"),

@@ -101,6 +101,7 @@ pub fn defaults() -> mm_train::RunConfig<RetrievalConfig> {
             patience: 8,
             keep_last: 2,
             autocast: mm_train::Autocast::Off,
+            optimizers: Default::default(),
         },
         task: RetrievalConfig {
             data: PathBuf::from("data/synthav.h5"),

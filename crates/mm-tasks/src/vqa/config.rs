@@ -160,6 +160,7 @@ pub fn defaults() -> mm_train::RunConfig<VqaConfig> {
             patience: 8,
             keep_last: 2,
             autocast: Autocast::Off,
+            optimizers: Default::default(),
         },
         task: VqaConfig {
             data: PathBuf::from("data/synthav.h5"),
