@@ -93,6 +93,12 @@ pub struct InferArgs {
     /// The question (vqa): a text input.
     #[arg(long)]
     question: Option<String>,
+    /// A text input (repeatable): what text-to-image draws.
+    #[arg(long)]
+    text: Vec<String>,
+    /// Images drawn per text, for tasks that generate (text-to-image; sets task.samples).
+    #[arg(long)]
+    samples: Option<usize>,
     /// Where pictures go.
     #[arg(long, default_value = "runs/infer")]
     out: PathBuf,
@@ -212,6 +218,7 @@ fn inputs(args: &InferArgs) -> Result<Vec<Input>> {
         out.push(i);
     }
     out.extend(args.question.clone().map(Input::Text));
+    out.extend(args.text.iter().cloned().map(Input::Text));
     Ok(out)
 }
 
@@ -219,7 +226,8 @@ fn inputs(args: &InferArgs) -> Result<Vec<Input>> {
 pub fn infer<T: Task>(args: InferArgs) -> Result<()> {
     let device = crate::parse_device(&args.device)?;
     let inputs = inputs(&args)?;
-    let overrides = args.restore.overrides();
+    let mut overrides = args.restore.overrides();
+    overrides.extend(args.samples.map(|k| format!("task.samples={k}")));
     let v = mm_train::run::infer::<T>(&args.checkpoint, &inputs, &args.out, &overrides, device)
         .with_context(|| format!("inference with {}", args.checkpoint.display()))?;
     println!("{}", serde_json::to_string_pretty(&v)?);
@@ -290,6 +298,10 @@ engine_tasks! {
         train: "Image captioning: Show, Attend and Tell (soft attention, beam search).",
         eval: "Captioning: BLEU-1..4, ROUGE-L, CIDEr-D, and the nearest-neighbour baseline's.",
         infer: "A caption per image (files or SPLIT:K) and a PNG strip of its attention per word.";
+    TextToImage => mm_tasks::text_to_image::TextToImage, mm_tasks::text_to_image::defaults,
+        train: "Text-to-image: a text-conditioned GAN (GAN-INT-CLS), discriminator and generator optimizers.",
+        eval: "Text-to-image: attribute accuracy of generated images (real and prior beside), Frechet distance, diversity.",
+        infer: "Images for each --text (--samples per text); writes text_to_image.png.";
 }
 
 #[cfg(test)]
@@ -317,7 +329,10 @@ mod tests {
 
     #[test]
     fn every_engine_task_is_a_train_eval_and_infer_subcommand_under_its_name() {
-        assert_eq!(ENGINE_TASKS, ["retrieval", "vqa", "captioning"]);
+        assert_eq!(
+            ENGINE_TASKS,
+            ["retrieval", "vqa", "captioning", "text-to-image"]
+        );
         for name in ENGINE_TASKS {
             assert!(Train::try_parse_from(["mm", name]).is_ok(), "{name}");
             assert!(

@@ -1002,3 +1002,151 @@ fn killed_training_resumes_to_the_uninterrupted_result() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// A two-optimizer task (text-to-image: discriminator and generator) killed mid-run and
+/// resumed ends exactly where the uninterrupted run ends: same validation history, same
+/// weights and the same state of both optimizers. Also: inference draws a grid for texts,
+/// and a text of unknown words, `--samples 0` and a group the task lacks are clear errors.
+#[test]
+fn a_killed_two_optimizer_run_resumes_to_the_uninterrupted_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("sv.h5");
+    let o = mm(&[
+        "data",
+        "synthav",
+        "--out",
+        data.to_str().unwrap(),
+        "--scenes",
+        "200",
+    ]);
+    assert!(o.status.success());
+    let run = |out: &Path, extra: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_mm"));
+        c.args(["train", "text-to-image", "--data", data.to_str().unwrap()])
+            .args(["--out", out.to_str().unwrap(), "--device", "cpu", "--quiet"])
+            .args([
+                "--set",
+                "train.batch_size=32",
+                "--set",
+                "train.epochs=10",
+                "--set",
+                "train.eval_every=5",
+                "--set",
+                "task.gen_channels=8",
+                "--set",
+                "task.disc_channels=8",
+                "--set",
+                "task.noise_dim=16",
+                "--set",
+                "task.embed_dim=16",
+                "--set",
+                "task.text_dim=8",
+                "--set",
+                "task.evaluator_steps=20",
+                "--set",
+                "task.eval_texts=16",
+                "--set",
+                "task.samples=2",
+                "--set",
+                "train.optimizers.discriminator.repeats=2",
+            ])
+            .args(extra)
+            .env("MM_LOG", "warn");
+        c
+    };
+    // a group the task does not have: an error before anything is trained
+    let bad = dir.path().join("bad");
+    let o = run(&bad, &["--set", "train.optimizers.critic.repeats=1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("no parameter group `critic`"),
+        "{err}"
+    );
+    assert!(!bad.join("checkpoints").exists());
+
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let o = run(&a, &[]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut child = run(&b, &[]).spawn().unwrap();
+    let marker = b.join("checkpoints/step-00000020/manifest.json");
+    let t0 = std::time::Instant::now();
+    while !marker.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before it could be killed"
+        );
+        assert!(
+            t0.elapsed().as_secs() < 120,
+            "no checkpoint after 2 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!b.join("summary.json").exists(), "killed before the end");
+    let o = Command::new(env!("CARGO_BIN_EXE_mm"))
+        .args(["train", "text-to-image", "--resume", b.to_str().unwrap()])
+        .args(["--device", "cpu", "--quiet"])
+        .env("MM_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines = |d: &Path| std::fs::read_to_string(d.join("metrics.jsonl")).unwrap();
+    let (la, lb) = (lines(&a), lines(&b));
+    assert_eq!(la.lines().filter(|l| l.contains("\"val\"")).count(), 10);
+    assert!(la.contains("loss_discriminator") && la.contains("loss_generator"));
+    assert_eq!(la, lb, "metrics.jsonl differs after resume");
+    for f in ["model.safetensors", "optimizer.safetensors"] {
+        let p = format!("checkpoints/step-00000050/{f}");
+        assert!(
+            std::fs::read(a.join(&p)).unwrap() == std::fs::read(b.join(&p)).unwrap(),
+            "{f} differs after resume"
+        );
+    }
+
+    // inference: a grid of images for each text; unknown words are reported
+    let out = dir.path().join("inf");
+    let o = mm(&[
+        "infer",
+        "text-to-image",
+        "--checkpoint",
+        a.to_str().unwrap(),
+        "--text",
+        "a large red circle in the forest",
+        "--text",
+        "a blue zorblax",
+        "--samples",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["samples"], 3);
+    assert_eq!(v["texts"][1]["unknown_words"][0], "zorblax");
+    let grid = image::open(out.join("text_to_image.png")).unwrap();
+    assert!(grid.width() > 3 * 128 && grid.height() > 2 * 128);
+    for (text, want) in [
+        (&["--text", "zorblax quux"][..], "unknown-word rate 100 %"),
+        (
+            &["--text", "a red circle", "--samples", "0"][..],
+            "task.samples",
+        ),
+    ] {
+        let mut args = vec![
+            "infer",
+            "text-to-image",
+            "--checkpoint",
+            a.to_str().unwrap(),
+        ];
+        args.extend_from_slice(text);
+        args.extend(["--out", out.to_str().unwrap(), "--device", "cpu"]);
+        let o = mm(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(want), "{err}");
+    }
+}

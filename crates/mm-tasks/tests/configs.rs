@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mm_tasks::{captioning, retrieval, vqa};
+use mm_tasks::{captioning, retrieval, text_to_image, vqa};
 use mm_train::config::load;
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -41,8 +41,9 @@ where
 fn every_shipped_config_reads_and_validates() {
     let n = check("retrieval", &retrieval::defaults())
         + check("captioning", &captioning::defaults())
-        + check("vqa", &vqa::defaults());
-    assert!(n >= 8, "{n} configs");
+        + check("vqa", &vqa::defaults())
+        + check("text-to-image", &text_to_image::defaults());
+    assert!(n >= 9, "{n} configs");
 }
 
 #[test]
