@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use mm_fusion::{MapNorm, audio_visual_attention};
-use mm_tasks::sound_tagging::{self, SoundTaggingConfig};
+use mm_tasks::sound_tagging::{self, SoundTagging};
 use mm_vision::{Backbone, SmallCnn, SmallCnnConfig};
 use tch::{Device, Kind, Tensor, nn};
 
@@ -92,13 +92,21 @@ fn signal_features_on_cuda_match_the_cpu_path() {
 
 #[test]
 fn sound_tagging_trains_on_cuda() {
-    let cfg = SoundTaggingConfig::quick();
-    let report = sound_tagging::train(&cfg, Device::Cuda(0), &mut |_| {}).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = mm_train::RunOptions {
+        config: None,
+        overrides: sound_tagging::QUICK.iter().map(|s| s.to_string()).collect(),
+        device: Device::Cuda(0),
+        dir: dir.path().join("run"),
+        resume: false,
+        progress: None,
+    };
+    let r = mm_train::run::train::<SoundTagging>(&sound_tagging::defaults(), &opts).unwrap();
+    // the quick preset reaches 1.0 on the CPU; the prior is 1/6
     assert!(
-        report.final_accuracy() >= 3.0 * report.chance,
-        "accuracy {} vs chance {}",
-        report.final_accuracy(),
-        report.chance
+        r.test["accuracy"] >= r.test["prior_accuracy"] + 0.5,
+        "{:?}",
+        r.test
     );
 }
 

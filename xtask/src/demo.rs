@@ -35,7 +35,12 @@ pub fn run(extra: &[String]) -> Result<()> {
         .map(String::as_str)
         .filter(|a| *a != "--")
         .collect();
-    let mut args = vec!["train", "sound-tagging", "--out", "runs/demo"];
+    let run = project_root().join("runs/demo/sound-tagging");
+    if run.exists() {
+        std::fs::remove_dir_all(&run)
+            .with_context(|| format!("clearing the previous demo run {}", run.display()))?;
+    }
+    let mut args = vec!["train", "sound-tagging", "--out", "runs/demo/sound-tagging"];
     args.extend(&extra);
     mm(&args, "demo training run")?;
 
@@ -83,7 +88,7 @@ pub fn run(extra: &[String]) -> Result<()> {
     mm(&args, "retrieval inference")?;
     println!(
         "\nlook at runs/demo/retrieval/infer/retrieval.png (retrieved captions and tags), \
-         runs/demo/retrieval/rsum.png and loss.png (curves), runs/demo/spectrograms.png"
+         runs/demo/retrieval/rsum.png and loss.png (curves), runs/demo/sound-tagging/spectrograms.png"
     );
     Ok(())
 }

@@ -1,11 +1,11 @@
 //! `mm train|eval|infer <task>` for tasks on the training engine (`mm-train`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use mm_train::config::string_override;
-use mm_train::{Input, InputKind, ProgressFn, RunConfig, RunOptions, Task, TrainEvent};
+use mm_train::{Input, InputKind, ProgressFn, RunConfig, RunOptions, RunReport, Task, TrainEvent};
 
 /// Arguments of `mm train <task>` for engine tasks.
 #[derive(Debug, Args)]
@@ -33,6 +33,15 @@ pub struct TrainArgs {
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
+    /// The task's preset that trains in seconds (for demos and smoke tests).
+    #[arg(long)]
+    quick: bool,
+    /// Cross-validation: train once per fold, with task.fold = 1..=N, into OUT/fold1...
+    /// OUT/foldN, and report every test metric's mean and spread (cross_validation.json).
+    /// Running the same command again continues: finished folds are read back, a fold cut
+    /// short is resumed.
+    #[arg(long, value_name = "N", conflicts_with = "resume", value_parser = clap::value_parser!(u8).range(2..=20))]
+    folds: Option<u8>,
 }
 
 /// Arguments of `mm eval <task>`.
@@ -137,10 +146,17 @@ fn render(bar: indicatif::ProgressBar) -> ProgressFn {
     })
 }
 
-/// Trains `T` and prints its test metrics.
+/// Trains `T` and prints its test metrics; with `--folds N`, once per fold.
 pub fn train<T: Task>(defaults: &RunConfig<T::Config>, args: TrainArgs) -> Result<()> {
     let device = crate::parse_device(&args.device)?;
-    let mut overrides = args.set;
+    let mut overrides = Vec::new();
+    if args.quick {
+        if T::quick_overrides().is_empty() {
+            bail!("`{}` has no --quick preset; use --set or --config", T::NAME);
+        }
+        overrides.extend(T::quick_overrides().iter().map(|s| s.to_string()));
+    }
+    overrides.extend(args.set);
     if let Some(d) = &args.data {
         overrides.push(string_override("task.data", &d.display().to_string()));
     }
@@ -149,40 +165,116 @@ pub fn train<T: Task>(defaults: &RunConfig<T::Config>, args: TrainArgs) -> Resul
         (None, Some(d)) => (d, false),
         (None, None) => (PathBuf::from(format!("runs/{}", T::NAME)), false),
     };
-    let bar = (!args.quiet).then(progress_bar);
-    let opts = RunOptions {
-        config: args.config,
-        overrides,
-        device,
-        dir: dir.clone(),
-        resume,
-        progress: bar.as_ref().map(|b| render(b.clone())),
-    };
-    let t0 = std::time::Instant::now();
-    let report = mm_train::run::train::<T>(defaults, &opts);
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
-    let report = report.with_context(|| format!("training {} into {}", T::NAME, dir.display()))?;
-    let s = &report.summary;
-    println!(
-        "{}: {} steps in {:.1} s ({:.0} samples/s while training){}",
-        T::NAME,
-        s.steps,
-        t0.elapsed().as_secs_f64(),
-        s.samples_per_sec,
-        if s.stopped_early {
-            ", stopped early"
-        } else {
-            ""
+    let one = |dir: &Path, resume: bool, overrides: Vec<String>| -> Result<RunReport> {
+        let bar = (!args.quiet).then(progress_bar);
+        let opts = RunOptions {
+            config: if resume { None } else { args.config.clone() },
+            overrides: if resume { Vec::new() } else { overrides },
+            device,
+            dir: dir.to_owned(),
+            resume,
+            progress: bar.as_ref().map(|b| render(b.clone())),
+        };
+        let t0 = std::time::Instant::now();
+        let report = mm_train::run::train::<T>(defaults, &opts);
+        if let Some(b) = &bar {
+            b.finish_and_clear();
         }
-    );
-    if let Some((step, v)) = s.best {
-        println!("best validation value {v:.3} at step {step}");
+        let report =
+            report.with_context(|| format!("training {} into {}", T::NAME, dir.display()))?;
+        let s = &report.summary;
+        println!(
+            "{}: {} steps in {:.1} s ({:.0} samples/s while training){}",
+            T::NAME,
+            s.steps,
+            t0.elapsed().as_secs_f64(),
+            s.samples_per_sec,
+            if s.stopped_early {
+                ", stopped early"
+            } else {
+                ""
+            }
+        );
+        if let Some((step, v)) = s.best {
+            println!("best validation value {v:.3} at step {step}");
+        }
+        print_metrics("test (best checkpoint)", &report.test);
+        for p in &report.pictures {
+            println!("wrote {}", p.display());
+        }
+        println!("run directory: {}", dir.display());
+        Ok(report)
+    };
+    let Some(folds) = args.folds else {
+        one(&dir, resume, overrides)?;
+        return Ok(());
+    };
+    // cross-validation: fold k in DIR/foldK with task.fold = k; a fold already finished is
+    // read back, one cut short is resumed, so the same command continues an interrupted run
+    let mut tests = Vec::new();
+    for k in 1..=usize::from(folds) {
+        let fold_dir = dir.join(format!("fold{k}"));
+        let summary = fold_dir.join("summary.json");
+        let test = if summary.is_file() {
+            let v: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(&summary)
+                    .with_context(|| format!("reading {}", summary.display()))?,
+            )
+            .with_context(|| format!("{} is not JSON", summary.display()))?;
+            println!("fold {k}: finished before, read from {}", summary.display());
+            serde_json::from_value::<mm_train::Metrics>(v["test"].clone())
+                .with_context(|| format!("{} has no test metrics", summary.display()))?
+        } else {
+            let started = fold_dir.join("checkpoints").is_dir();
+            let mut o = overrides.clone();
+            o.push(format!("task.fold={k}"));
+            println!(
+                "fold {k} of {folds}{}",
+                if started { " (resumed)" } else { "" }
+            );
+            one(&fold_dir, started, o)?.test
+        };
+        tests.push(test);
     }
-    print_metrics("test (best checkpoint)", &report.test);
-    println!("run directory: {}", dir.display());
+    let cv = cross_validation(&tests);
+    let path = dir.join("cross_validation.json");
+    let text = serde_json::to_string_pretty(&cv)?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    println!(
+        "{folds}-fold cross-validation, test metrics (mean +- standard deviation over folds):"
+    );
+    for (name, m) in cv["mean"].as_object().into_iter().flatten() {
+        println!(
+            "  {name:<16} {:10.3} +- {:.3}",
+            m.as_f64().unwrap_or(f64::NAN),
+            cv["std"][name].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    println!("wrote {}", path.display());
     Ok(())
+}
+
+/// Per fold, and the mean and sample standard deviation (n - 1) of every test metric.
+fn cross_validation(tests: &[mm_train::Metrics]) -> serde_json::Value {
+    let mut mean = serde_json::Map::new();
+    let mut std = serde_json::Map::new();
+    if let Some(first) = tests.first() {
+        for name in first.keys() {
+            let v: Vec<f64> = tests.iter().filter_map(|t| t.get(name).copied()).collect();
+            let n = v.len() as f64;
+            let m = v.iter().sum::<f64>() / n;
+            let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+            mean.insert(name.clone(), serde_json::json!(m));
+            std.insert(name.clone(), serde_json::json!(var.sqrt()));
+        }
+    }
+    serde_json::json!({
+        "folds": tests.iter().enumerate().map(|(k, t)| serde_json::json!({"fold": k + 1, "test": t})).collect::<Vec<_>>(),
+        "mean": mean,
+        "std": std,
+    })
 }
 
 fn print_metrics(title: &str, m: &mm_train::Metrics) {
@@ -298,6 +390,10 @@ engine_tasks! {
         train: "Image captioning: Show, Attend and Tell (soft attention, beam search).",
         eval: "Captioning: BLEU-1..4, ROUGE-L, CIDEr-D, and the nearest-neighbour baseline's.",
         infer: "A caption per image (files or SPLIT:K) and a PNG strip of its attention per word.";
+    SoundTagging => mm_tasks::sound_tagging::SoundTagging, mm_tasks::sound_tagging::defaults,
+        train: "Sound-event tagging from log-mel spectrograms (built-in sound classes, or ESC-50 with --folds 5).",
+        eval: "Sound tagging: accuracy, beside the prior's and chance.",
+        infer: "The top-5 classes of audio files (--input clip.wav) or SPLIT:K, and a spectrogram PNG each.";
     TextToImage => mm_tasks::text_to_image::TextToImage, mm_tasks::text_to_image::defaults,
         train: "Text-to-image: a text-conditioned GAN (GAN-INT-CLS), discriminator and generator optimizers.",
         eval: "Text-to-image: attribute accuracy of generated images (real and prior beside), Frechet distance, diversity.",
@@ -331,7 +427,13 @@ mod tests {
     fn every_engine_task_is_a_train_eval_and_infer_subcommand_under_its_name() {
         assert_eq!(
             ENGINE_TASKS,
-            ["retrieval", "vqa", "captioning", "text-to-image"]
+            [
+                "retrieval",
+                "vqa",
+                "captioning",
+                "sound-tagging",
+                "text-to-image"
+            ]
         );
         for name in ENGINE_TASKS {
             assert!(Train::try_parse_from(["mm", name]).is_ok(), "{name}");

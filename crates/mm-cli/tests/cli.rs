@@ -56,8 +56,8 @@ fn asking_for_cuda_without_it_is_a_clear_error() {
             "--quick",
             "--device",
             "cuda",
-            "--epochs",
-            "1",
+            "--set",
+            "train.epochs=1",
             "--out",
             out.to_str().unwrap(),
         ]);
@@ -150,6 +150,8 @@ fn vocab_from_a_corpus() {
     assert!(!dir.path().join("none.json").exists());
 }
 
+/// `--quick` trains sound tagging on the engine in seconds: the run directory holds the
+/// engine's files and the task's spectrograms, and accuracy is far above the prior's.
 #[test]
 fn quick_training_writes_the_run_directory() {
     let dir = tempfile::tempdir().unwrap();
@@ -165,21 +167,23 @@ fn quick_training_writes_the_run_directory() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let s = stdout(&o);
-    assert!(
-        s.contains("test accuracy") && s.contains("chance 16.7 %"),
-        "{s}"
-    );
+    assert!(s.contains("prior_accuracy") && s.contains("0.167"), "{s}");
     let m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
-    let acc = m["test_accuracy"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .as_f64()
-        .unwrap();
-    assert!(acc >= 0.5, "accuracy {acc}");
-    for f in ["config.json", "spectrograms.png", "loss.png"] {
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let (acc, prior) = (
+        m["test"]["accuracy"].as_f64().unwrap(),
+        m["test"]["prior_accuracy"].as_f64().unwrap(),
+    );
+    // six balanced classes: the prior is 1/6; the quick preset reaches 1.0
+    assert!((prior - 1.0 / 6.0).abs() < 1e-9, "prior {prior}");
+    assert!(acc >= 0.9, "accuracy {acc}");
+    for f in [
+        "config.toml",
+        "metrics.jsonl",
+        "spectrograms.png",
+        "loss.png",
+        "accuracy.png",
+    ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
     assert!(
@@ -189,17 +193,73 @@ fn quick_training_writes_the_run_directory() {
             .to_string_lossy()
             .ends_with(".tmp"))
     );
+    // inference on a WAV file (resampled and cut to the clips' length) and on a test clip
+    let wav = dir.path().join("clip.wav");
+    let y: Vec<f32> = (0..22050).map(|t| 0.4 * (t as f32 * 0.05).sin()).collect();
+    mm_signal::write_wav(
+        &wav,
+        &mm_signal::Audio {
+            samples: ndarray::Array2::from_shape_vec((1, y.len()), y).unwrap(),
+            sample_rate: 22050,
+        },
+        mm_signal::WavEncoding::Pcm16,
+    )
+    .unwrap();
+    let inf = dir.path().join("inf");
+    let o = mm(&[
+        "infer",
+        "sound-tagging",
+        "--checkpoint",
+        out.to_str().unwrap(),
+        "--input",
+        wav.to_str().unwrap(),
+        "--input",
+        "test:0",
+        "--out",
+        inf.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    assert_eq!(v[0]["top5"].as_array().unwrap().len(), 5);
+    assert!(inf.join("sound_0.png").is_file() && inf.join("sound_1.png").is_file());
+    // an image is not a sound
+    let o = mm(&[
+        "infer",
+        "sound-tagging",
+        "--checkpoint",
+        out.to_str().unwrap(),
+        "--input",
+        "photo.png",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("audio"), "{err}");
+    // --quick on a task without a preset is refused
+    let o = mm(&[
+        "train",
+        "vqa",
+        "--quick",
+        "--out",
+        dir.path().join("q").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("no --quick preset"),
+        "{err}"
+    );
 }
 
-/// One epoch (no loss curve to draw) trains and writes what it can; logs piped to a file
-/// carry no terminal colour codes.
+/// One epoch (one evaluation: no validation curve to draw) trains and writes what it can;
+/// logs piped to a file carry no terminal colour codes.
 #[test]
 fn one_epoch_of_training_works_and_piped_logs_are_plain() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let o = Command::new(env!("CARGO_BIN_EXE_mm"))
         .args(["train", "sound-tagging", "--quick", "--device", "cpu"])
-        .args(["--epochs", "1", "--out", out.to_str().unwrap()])
+        .args(["--set", "train.epochs=1", "--out", out.to_str().unwrap()])
         .env_remove("LD_LIBRARY_PATH")
         .env("MM_LOG", "info")
         .output()
@@ -207,8 +267,8 @@ fn one_epoch_of_training_works_and_piped_logs_are_plain() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("INFO") && !err.contains('\x1b'), "{err:?}");
-    assert!(out.join("metrics.json").is_file() && out.join("spectrograms.png").is_file());
-    assert!(!out.join("loss.png").exists());
+    assert!(out.join("summary.json").is_file() && out.join("spectrograms.png").is_file());
+    assert!(!out.join("accuracy.png").exists());
 }
 
 fn fixture(name: &str) -> std::path::PathBuf {
@@ -1149,4 +1209,146 @@ fn a_killed_two_optimizer_run_resumes_to_the_uninterrupted_result() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success() && err.contains(want), "{err}");
     }
+}
+
+/// A tiny ESC-50 tree: 3 classes (targets 0, 10, 20, each its own pitch) x 5 folds x 3 clips,
+/// 0.3 s at 22.05 kHz with some noise.
+fn esc50_tree(dir: &Path) {
+    std::fs::create_dir_all(dir.join("meta")).unwrap();
+    std::fs::create_dir_all(dir.join("audio")).unwrap();
+    let mut csv = String::from("filename,fold,target,category,esc10,src_file,take\n");
+    let mut k = 0u32;
+    for fold in 1..=5 {
+        for target in [0, 10, 20] {
+            for take in ["A", "B", "C"] {
+                k += 1;
+                let name = format!("{fold}-{k}-{take}-{target}.wav");
+                csv.push_str(&format!(
+                    "{name},{fold},{target},class{target},False,{k},{take}\n"
+                ));
+                let f0 = 220.0 * (1.0 + target as f32 / 10.0);
+                let y: Vec<f32> = (0..6615u32)
+                    .map(|t| {
+                        let noise = ((t.wrapping_mul(2_654_435_761).wrapping_add(k * 97) >> 16)
+                            % 1000) as f32
+                            / 1000.0
+                            - 0.5;
+                        0.4 * (t as f32 * f0 * std::f32::consts::TAU / 22050.0).sin() + 0.1 * noise
+                    })
+                    .collect();
+                mm_signal::write_wav(
+                    &dir.join("audio").join(&name),
+                    &mm_signal::Audio {
+                        samples: ndarray::Array2::from_shape_vec((1, y.len()), y).unwrap(),
+                        sample_rate: 22050,
+                    },
+                    mm_signal::WavEncoding::Pcm16,
+                )
+                .unwrap();
+            }
+        }
+    }
+    std::fs::write(dir.join("meta/esc50.csv"), csv).unwrap();
+}
+
+/// ESC-50's protocol on a fixture tree: convert, then `--folds 5` trains once per held-out
+/// fold and reports the mean and spread; running it again reads the finished folds back; a
+/// fold outside 1..5 and a fold without a data set are clear errors before any training.
+#[test]
+fn esc50_five_fold_cross_validation_runs_on_a_fixture_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("ESC-50");
+    esc50_tree(&raw);
+    let data = dir.path().join("esc50.h5");
+    let o = mm(&[
+        "data",
+        "convert",
+        "esc50",
+        "--raw",
+        raw.to_str().unwrap(),
+        "--out",
+        data.to_str().unwrap(),
+        "--seconds",
+        "0.3",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cv = dir.path().join("cv");
+    let run = || {
+        mm(&[
+            "train",
+            "sound-tagging",
+            "--data",
+            data.to_str().unwrap(),
+            "--folds",
+            "5",
+            "--out",
+            cv.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--quiet",
+            "--set",
+            "train.epochs=20",
+            "--set",
+            "train.batch_size=8",
+            "--set",
+            "task.model.widths=[8, 16]",
+        ])
+    };
+    let o = run();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    assert!(text.contains("5-fold cross-validation"), "{text}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cv.join("cross_validation.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["folds"].as_array().unwrap().len(), 5);
+    for k in 1..=5 {
+        let cfg = std::fs::read_to_string(cv.join(format!("fold{k}/config.toml"))).unwrap();
+        assert!(cfg.contains(&format!("fold = {k}")), "fold {k}: {cfg}");
+        // each fold tests on its own 9 clips: 3 classes, chance 1/3
+        assert!((v["folds"][k - 1]["test"]["chance"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
+    }
+    let (mean, prior) = (
+        v["mean"]["accuracy"].as_f64().unwrap(),
+        v["mean"]["prior_accuracy"].as_f64().unwrap(),
+    );
+    assert!(v["std"]["accuracy"].as_f64().unwrap() >= 0.0);
+    // three pitches: far above the prior (1/3); measured 0.933 +- 0.149 over the folds
+    assert!(mean >= prior + 0.5, "mean accuracy {mean} vs prior {prior}");
+    // the same command again: every fold is read back, nothing is trained
+    let o = run();
+    assert!(o.status.success());
+    assert_eq!(stdout(&o).matches("finished before").count(), 5);
+
+    for (set, want) in [
+        ("task.fold=6", "folds 1 to 5"),
+        ("task.fold=0", "folds 1 to 5"),
+    ] {
+        let out = dir.path().join("bad");
+        let o = mm(&[
+            "train",
+            "sound-tagging",
+            "--data",
+            data.to_str().unwrap(),
+            "--set",
+            set,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(want), "{err}");
+        assert!(!out.exists(), "a refused run leaves no directory");
+    }
+    let out = dir.path().join("no-data");
+    let o = mm(&[
+        "train",
+        "sound-tagging",
+        "--set",
+        "task.fold=2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("task.data"), "{err}");
+    assert!(!out.exists());
 }

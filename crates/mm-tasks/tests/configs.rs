@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mm_tasks::{captioning, retrieval, text_to_image, vqa};
+use mm_tasks::{captioning, retrieval, sound_tagging, text_to_image, vqa};
 use mm_train::config::load;
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -42,8 +42,9 @@ fn every_shipped_config_reads_and_validates() {
     let n = check("retrieval", &retrieval::defaults())
         + check("captioning", &captioning::defaults())
         + check("vqa", &vqa::defaults())
-        + check("text-to-image", &text_to_image::defaults());
-    assert!(n >= 9, "{n} configs");
+        + check("text-to-image", &text_to_image::defaults())
+        + check("sound-tagging", &sound_tagging::defaults());
+    assert!(n >= 11, "{n} configs");
 }
 
 #[test]

@@ -52,6 +52,8 @@ pub struct RunReport {
     pub summary: Summary,
     /// Metrics of the best checkpoint on the test split.
     pub test: Metrics,
+    /// The pictures the task wrote into the run directory ([`Task::pictures`]).
+    pub pictures: Vec<PathBuf>,
 }
 
 fn write_atomic(path: &Path, text: &str) -> Result<()> {
@@ -117,11 +119,12 @@ pub fn train<T: Task>(defaults: &RunConfig<T::Config>, opts: &RunOptions) -> Res
         config::load(defaults, opts.config.as_deref(), &opts.overrides)?
     };
     cfg.train.validate()?;
+    // the task first: a configuration or data set it refuses leaves no run directory behind
+    tch::manual_seed(cfg.train.seed as i64 & i64::MAX);
+    let mut task = T::build(&cfg.task, opts.device)?;
     std::fs::create_dir_all(&opts.dir).map_err(Error::io(&opts.dir))?;
     let text = format!("{TASK_HEADER}{}\n{}", T::NAME, config::to_toml(&cfg)?);
     write_atomic(&opts.dir.join("config.toml"), &text)?;
-    tch::manual_seed(cfg.train.seed as i64 & i64::MAX);
-    let mut task = T::build(&cfg.task, opts.device)?;
     let mut trainer = Trainer::new(cfg.train.clone(), &opts.dir, opts.device)?;
     if let Some(p) = &opts.progress {
         trainer = trainer.with_progress(p.clone());
@@ -131,10 +134,12 @@ pub fn train<T: Task>(defaults: &RunConfig<T::Config>, opts: &RunOptions) -> Res
         checkpoint::load(best, task.var_store_mut(), &mut [])?;
     }
     let test = tch::no_grad(|| task.evaluate("test"))?;
+    let pictures = tch::no_grad(|| task.pictures(&opts.dir))?;
     let report = RunReport {
         task: T::NAME.to_string(),
         summary,
         test,
+        pictures,
     };
     let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Config(e.to_string()))?;
     write_atomic(&opts.dir.join("summary.json"), &text)?;

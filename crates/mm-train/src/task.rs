@@ -129,6 +129,20 @@ pub trait Task: Sized {
         let _ = n;
     }
 
+    /// `--set`-style overrides of a run that trains in seconds (`mm train <task> --quick`:
+    /// demos and smoke tests); none by default, and `--quick` is then an error.
+    fn quick_overrides() -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Writes the pictures a finished run shows (one example per class, a confusion matrix)
+    /// under `dir`, with the best checkpoint loaded; returns their paths. [`crate::run::train`]
+    /// calls it after the test evaluation. None by default.
+    fn pictures(&mut self, dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+        let _ = dir;
+        Ok(Vec::new())
+    }
+
     /// Called after each optimizer step, of every group (e.g. to clamp a learnable
     /// temperature).
     fn after_step(&mut self) -> Result<()> {

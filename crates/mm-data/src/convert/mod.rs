@@ -38,7 +38,7 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
 
 /// Reads an audio file, resamples it to `sample_rate`, mixes it down to mono and pads or cuts
 /// it to `n` samples; the error is a reason to report (an empty file is one).
-pub(crate) fn load_clip(
+pub fn load_clip(
     path: &std::path::Path,
     sample_rate: u32,
     n: usize,
