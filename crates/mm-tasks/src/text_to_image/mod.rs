@@ -5,7 +5,7 @@
 //!   end with the discriminator; a pretrained frozen encoder is not wired yet). The generator
 //!   and the discriminator each compress it, `LeakyReLU(0.2)(W t)` to `text_dim` (128), as
 //!   the reference does.
-//! - **Generator** ([`model`]): DCGAN at 64x64 fed `[z; compress(t)]`, `z ~ N(0, I)` of
+//! - **Generator** (`model.rs`): DCGAN at 64x64 fed `[z; compress(t)]`, `z ~ N(0, I)` of
 //!   `noise_dim` (100).
 //! - **Discriminator**: DCGAN's, with the compressed text replicated over its 4x4 map.
 //! - **Losses** (binary cross-entropy on logits): the discriminator learns real image + right
@@ -21,7 +21,7 @@
 //!   learning rate 2e-4 and betas 0.5, 0.999 by default). The generator's images of the
 //!   discriminator's update are reused for its own, as PyTorch's DCGAN loop does.
 //! - **Evaluation**: an attribute classifier trained on the real training images (colours
-//!   present, shapes present, scene type; [`metrics`]) judges the image generated for the
+//!   present, shapes present, scene type; `metrics.rs`) judges the image generated for the
 //!   first caption of each of the split's first `eval_texts` samples, against that sample's
 //!   attributes: `colour_accuracy`, `shape_accuracy`, `scene_accuracy` and their mean
 //!   `cond_accuracy`; the same for the real images (`real_*`, the upper bound) and for the
