@@ -31,7 +31,7 @@ pub(crate) fn split<'a, S>(splits: &'a BTreeMap<String, S>, name: &str) -> Resul
 /// `split_images`), or an image file resized and centre-cropped to the side of the data set's
 /// `test` images, through the same transform as the data sets' images.
 pub(crate) fn input_image<'a>(
-    split_images: impl Fn(&str) -> Result<&'a Tensor>,
+    split_images: impl Fn(&str) -> Result<&'a crate::stream::FieldStream>,
     input: &Input,
 ) -> Result<Tensor> {
     let bad = |reason: String| Error::InvalidParameter {
@@ -41,14 +41,14 @@ pub(crate) fn input_image<'a>(
     match input {
         Input::Sample { split, index } => {
             let images = split_images(split)?;
-            let n = images.size()[0];
-            if *index as i64 >= n {
+            let n = images.len();
+            if *index >= n {
                 return Err(bad(format!("`{input}`: the {split} split has {n} images")));
             }
-            Ok(images.narrow(0, *index as i64, 1))
+            images.read(&[*index])
         }
         Input::Image(path) => {
-            let side = split_images("test")?.size()[1] as u32;
+            let side = split_images("test")?.shape()[0] as u32;
             let img = mm_vision::image::load_square(path, side).map_err(Error::task)?;
             mm_vision::image::to_tensor(&[img]).map_err(Error::task)
         }
@@ -75,11 +75,6 @@ pub(crate) fn word_list(
                 .map(|w| w.as_str().unwrap_or_default().to_string())
                 .collect()
         })
-}
-
-/// Training-example indices as an `int64` tensor, for `index_select`.
-pub(crate) fn batch_index(batch: &[usize]) -> Tensor {
-    Tensor::from_slice(&batch.iter().map(|&i| i as i64).collect::<Vec<_>>())
 }
 
 /// One sequence per example of `batch`, drawn uniformly from `lists[i]` with libtorch's

@@ -38,6 +38,7 @@ pub use mm_plot as plot;
 pub mod retrieval;
 pub mod sat;
 pub mod sound_tagging;
+mod stream;
 pub mod text_to_image;
 pub mod vqa;
 

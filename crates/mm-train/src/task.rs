@@ -84,6 +84,15 @@ pub trait Task: Sized {
     /// runs backward, clips and updates only that group).
     fn train_step(&mut self, batch: &[usize], ctx: &StepContext) -> Result<Tensor>;
 
+    /// A hint: the batch of the next training step, given before this step's
+    /// [`Task::train_step`], so that a task that reads its data from disk can read the next
+    /// batch in the background while this one trains. Results must not depend on it (a
+    /// resumed run gets no hint for its first step). Nothing by default.
+    fn prefetch(&mut self, batch: &[usize]) -> Result<()> {
+        let _ = batch;
+        Ok(())
+    }
+
     /// The parameter groups that have their own optimizers, in the order a training step
     /// updates them (a GAN: `discriminator`, then `generator`). Every trainable variable must
     /// be in exactly one group. Empty, the default: one optimizer over every variable,

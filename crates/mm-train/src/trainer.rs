@@ -330,16 +330,31 @@ impl Trainer {
         let mut window: [Option<(f64, f64)>; 2] = [None; 2];
         let mut last_val = Metrics::new();
         let mut stopped_early = false;
-        let mut order = Vec::new();
-        let mut order_epoch = usize::MAX;
+        // the data order of the current epoch, and of the next one once a step needs it
+        let mut orders: Vec<(usize, Vec<usize>)> = Vec::new();
+        let mut batch_of = |step: usize| -> Vec<usize> {
+            let epoch = step / per_epoch;
+            if !orders.iter().any(|(e, _)| *e == epoch) {
+                orders.retain(|(e, _)| *e + 1 >= epoch);
+                orders.push((
+                    epoch,
+                    mm_core::epoch_order(&all, true, cfg.seed, epoch as u64),
+                ));
+            }
+            let order = orders
+                .iter()
+                .find(|(e, _)| *e == epoch)
+                .map(|(_, o)| o.as_slice())
+                .unwrap_or_default();
+            let i = step % per_epoch;
+            order[i * cfg.batch_size..((i + 1) * cfg.batch_size).min(n)].to_vec()
+        };
         while st.step < total {
             let epoch = st.step / per_epoch;
-            if epoch != order_epoch {
-                order = mm_core::epoch_order(&all, true, cfg.seed, epoch as u64);
-                order_epoch = epoch;
+            let batch = &batch_of(st.step);
+            if st.step + 1 < total {
+                task.prefetch(&batch_of(st.step + 1))?;
             }
-            let i = st.step % per_epoch;
-            let batch = &order[i * cfg.batch_size..((i + 1) * cfg.batch_size).min(n)];
             let started = unix_now();
             let t0 = Instant::now();
             // each group's loss this step (the mean over its repeats) and learning rate

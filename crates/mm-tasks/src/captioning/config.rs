@@ -28,6 +28,14 @@ pub struct CaptioningConfig {
     /// Resize images to this side first.
     #[serde(default)]
     pub image_size: Option<i64>,
+    /// Cached feature maps of a frozen encoder (`mm vision features --images DATA.h5
+    /// --backbone B --layer STAGE --size S --out F.h5`), read in place of the images for
+    /// training and evaluation: the encoder runs once per data set instead of once per step.
+    /// Needs `freeze_backbone = true`, the same backbone and stage, and the data set's sample
+    /// count and splits; inference on image files still runs the encoder (with
+    /// `backbone_weights`, the weights the features were computed with).
+    #[serde(default)]
+    pub image_features: Option<PathBuf>,
     /// Word embedding size `m`.
     pub embed_dim: i64,
     /// LSTM size `n`.
@@ -129,6 +137,13 @@ impl CaptioningConfig {
                 ),
             });
         }
+        if self.image_features.is_some() && !self.freeze_backbone {
+            return Err(Error::InvalidParameter {
+                name: "image_features",
+                reason: "cached features stand for a frozen encoder: set freeze_backbone = true"
+                    .into(),
+            });
+        }
         let min_samples = match self.scst_baseline {
             ScstBaseline::SampleMean => 2,
             ScstBaseline::Greedy => 1,
@@ -194,6 +209,7 @@ pub fn defaults() -> mm_train::RunConfig<CaptioningConfig> {
             backbone_weights: None,
             freeze_backbone: false,
             image_size: None,
+            image_features: None,
             embed_dim: 64,
             decoder_dim: 512,
             attention_dim: 128,

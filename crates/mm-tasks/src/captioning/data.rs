@@ -1,18 +1,21 @@
-//! The captioning splits, read from an mm HDF5 data set: images and their captions as token ids.
+//! The captioning splits, read from an mm HDF5 data set: each image's captions as token ids in
+//! memory, the images themselves (or their cached encoder features) read batch by batch.
 
 use std::collections::BTreeMap;
 
 use mm_data::Reader;
 use mm_train::{Error, Result};
-use tch::{Device, Tensor};
 
 use super::{CaptioningConfig, bad};
+use crate::stream::FieldStream;
 
-/// One split: images `uint8 [N, H, W, 3]` and each image's captions (token ids, without
-/// `<start>` and `<end>`).
+/// One split: the images (`uint8 [H, W, 3]` each, read on demand), their cached feature maps
+/// (`task.image_features`, `[D, h, w]` each) when configured, and each image's captions (token
+/// ids, without `<start>` and `<end>`).
 #[derive(Debug)]
 pub(super) struct Split {
-    pub(super) images: Tensor,
+    pub(super) images: FieldStream,
+    pub(super) features: Option<FieldStream>,
     pub(super) captions: Vec<Vec<Vec<i64>>>,
 }
 
@@ -25,9 +28,71 @@ pub(super) struct Loaded {
     pub(super) splits: BTreeMap<String, Split>,
 }
 
-/// Reads `cfg.data`: every split must have images, each with at least one caption.
-pub(super) fn load(cfg: &CaptioningConfig) -> Result<Loaded> {
+/// Checks that `cfg.image_features` was computed from this data set by the configured encoder:
+/// the same sample count and splits, the backbone and stage, `channels` channels.
+fn check_features(
+    cfg: &CaptioningConfig,
+    data: &Reader,
+    arch: &str,
+    stage: &str,
+    channels: i64,
+) -> Result<()> {
+    let Some(path) = &cfg.image_features else {
+        return Ok(());
+    };
+    let f = Reader::open(path).map_err(Error::task)?;
+    let bad_file = |reason: String| Error::InvalidParameter {
+        name: "image_features",
+        reason: format!("{}: {reason}", path.display()),
+    };
+    if f.len() != data.len() {
+        return Err(bad_file(format!(
+            "{} samples, the data set {} has {}: features of another data set?",
+            f.len(),
+            cfg.data.display(),
+            data.len()
+        )));
+    }
+    for s in data.split_names().map_err(Error::task)? {
+        let want = data.split(&s).map_err(Error::task)?;
+        let got = f.split(&s).ok();
+        if got.as_ref() != Some(&want) {
+            return Err(bad_file(format!(
+                "its split `{s}` differs from the data set's ({} vs {} samples)",
+                got.map_or(0, |g| g.len()),
+                want.len()
+            )));
+        }
+    }
+    let params = &f.meta().params;
+    let (b, l) = (params["backbone"].as_str(), params["layer"].as_str());
+    if b != Some(arch) || l != Some(stage) {
+        return Err(bad_file(format!(
+            "features of {} {}, the task's encoder is {arch} {stage}",
+            b.unwrap_or("?"),
+            l.unwrap_or("?")
+        )));
+    }
+    let shape = f
+        .schema()
+        .fixed
+        .iter()
+        .find(|x| x.name == "features")
+        .map(|x| x.shape.clone())
+        .unwrap_or_default();
+    if shape.len() != 3 || shape[0] as i64 != channels {
+        return Err(bad_file(format!(
+            "feature maps of shape {shape:?}; the decoder attends over [{channels}, h, w]"
+        )));
+    }
+    Ok(())
+}
+
+/// Reads `cfg.data`'s captions: every split must have images, each with at least one caption.
+/// `encoder` is the backbone's name, stage and channels, to check cached features against.
+pub(super) fn load(cfg: &CaptioningConfig, encoder: (&str, &str, i64)) -> Result<Loaded> {
     let r = Reader::open(&cfg.data).map_err(Error::task)?;
+    check_features(cfg, &r, encoder.0, encoder.1, encoder.2)?;
     let params = &r.meta().params;
     let mut words = crate::common::word_list(params, "captions", "vocabulary")?;
     let mut id = |w: &str| match words.iter().position(|x| x == w) {
@@ -50,9 +115,8 @@ pub(super) fn load(cfg: &CaptioningConfig) -> Result<Loaded> {
             return Err(bad(format!("split `{s}` is empty")));
         }
         let b = r
-            .read_batch_fields(&idx, &["image", "captions"])
+            .read_batch_fields(&idx, &["captions"])
             .map_err(Error::task)?;
-        let images = b.tensor("image", Device::Cpu).map_err(Error::task)?;
         let captions: Vec<Vec<Vec<i64>>> = b
             .ragged
             .get("captions")
@@ -75,7 +139,19 @@ pub(super) fn load(cfg: &CaptioningConfig) -> Result<Loaded> {
         {
             return Err(bad(format!("split `{s}` has an image without captions")));
         }
-        splits.insert(s.to_string(), Split { images, captions });
+        let images = FieldStream::open(&cfg.data, "image", idx.clone())?;
+        let features = match &cfg.image_features {
+            Some(f) => Some(FieldStream::open(f, "features", idx)?),
+            None => None,
+        };
+        splits.insert(
+            s.to_string(),
+            Split {
+                images,
+                features,
+                captions,
+            },
+        );
     }
     Ok(Loaded {
         words,

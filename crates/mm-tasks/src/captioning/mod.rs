@@ -98,6 +98,61 @@ impl Captioning {
         Ok((map.f_view([n, d, h * w])?.f_transpose(1, 2)?, (h, w)))
     }
 
+    /// Annotations `[N, L, D]` of cached feature maps `[N, D, h, w]` (`task.image_features`).
+    fn annotations_of_features(&self, maps: &Tensor) -> Result<Tensor> {
+        let (n, d, h, w) = maps.size4()?;
+        Ok(maps
+            .f_to_device(self.device)?
+            .f_view([n, d, h * w])?
+            .f_transpose(1, 2)?)
+    }
+
+    /// Annotations of samples `k` of split `name`: their cached features when the task has
+    /// them, else their images through the encoder; read now.
+    fn split_annotations(&self, name: &str, k: &[usize], train: bool) -> Result<Tensor> {
+        let sp = self.split(name)?;
+        match &sp.features {
+            Some(f) => self.annotations_of_features(&f.read(k)?),
+            None => Ok(self.encode(&sp.images.read(k)?, train)?.0),
+        }
+    }
+
+    /// [`Self::split_annotations`] of a training batch, taking what
+    /// [`Task::prefetch`] read ahead.
+    fn train_annotations(&mut self, batch: &[usize]) -> Result<Tensor> {
+        let train = self
+            .splits
+            .get_mut("train")
+            .ok_or_else(|| bad("no training split"))?;
+        match &mut train.features {
+            Some(f) => {
+                let maps = f.take(batch)?;
+                self.annotations_of_features(&maps)
+            }
+            None => {
+                let images = train.images.take(batch)?;
+                Ok(self.encode(&images, true)?.0)
+            }
+        }
+    }
+
+    /// Captions of every sample of split `name`, `eval_batch` at a time.
+    fn caption_split(&self, name: &str) -> Result<Vec<String>> {
+        let n = self.split(name)?.images.len();
+        let mut out = Vec::with_capacity(n);
+        for s in (0..n).step_by(self.eval_batch) {
+            let k: Vec<usize> = (s..(s + self.eval_batch).min(n)).collect();
+            let f = self.split_annotations(name, &k, false)?;
+            out.extend(
+                self.decoder
+                    .beam_search(&f)?
+                    .iter()
+                    .map(|d| self.sentence(&d.tokens)),
+            );
+        }
+        Ok(out)
+    }
+
     /// Captions (beam search, `beam_size` beams per image, at most `max_len` words) of
     /// images `uint8 [N, H, W, 3]`, decoded in batches of `batch` images; each image's
     /// caption does not depend on the others in its batch.
@@ -128,24 +183,21 @@ impl Captioning {
 
     /// The teacher-forced loss of one caption per image of `batch` (drawn among its captions):
     /// per-word negative log-likelihood and the attention penalty ([`SatDecoder::teacher_forced_loss`]).
-    fn cross_entropy_step(&self, batch: &[usize]) -> Result<Tensor> {
+    fn cross_entropy_step(&mut self, batch: &[usize]) -> Result<Tensor> {
+        let feats = self.train_annotations(batch)?;
         let train = &self.splits["train"];
-        let idx = crate::common::batch_index(batch);
         let caps = crate::common::draw_one(&train.captions, batch)?;
-        let (feats, _) = self.encode(&train.images.index_select(0, &idx), true)?;
         self.decoder
             .teacher_forced_loss(&feats, &caps, self.cfg.alpha_c)
     }
 
     /// The self-critical loss: `-(r - b) log p` of sampled captions, averaged over their words.
-    fn scst_step(&self, batch: &[usize]) -> Result<Tensor> {
+    fn scst_step(&mut self, batch: &[usize]) -> Result<Tensor> {
+        let feats = self.train_annotations(batch)?;
         let reward = self
             .reward
             .as_ref()
             .ok_or_else(|| bad("SCST needs the training references' CIDEr-D"))?;
-        let train = &self.splits["train"];
-        let idx = crate::common::batch_index(batch);
-        let (feats, _) = self.encode(&train.images.index_select(0, &idx), true)?;
         let k = self.cfg.scst_samples;
         // rows: image 0's k samples, image 1's, ...
         let expanded = feats.f_repeat_interleave_self_int(k as i64, 0, None)?;
@@ -196,13 +248,13 @@ impl Captioning {
             .f_div(&mask.f_sum(Kind::Float)?)?)
     }
 
-    /// Mean annotations (the nearest-neighbour baseline's space) of `images`, in chunks.
-    fn mean_annotations(&self, images: &Tensor) -> Result<Tensor> {
-        let n = images.size()[0];
+    /// Mean annotations (the nearest-neighbour baseline's space) of split `name`, in chunks.
+    fn mean_annotations(&self, name: &str) -> Result<Tensor> {
+        let n = self.split(name)?.images.len();
         let mut out = Vec::new();
-        let b = self.eval_batch as i64;
         for s in (0..n).step_by(self.eval_batch) {
-            let (f, _) = self.encode(&images.narrow(0, s, b.min(n - s)), false)?;
+            let k: Vec<usize> = (s..(s + self.eval_batch).min(n)).collect();
+            let f = self.split_annotations(name, &k, false)?;
             out.push(
                 mm_fusion::l2_normalize(&f.f_mean_dim(&[1i64][..], false, None::<Kind>)?)
                     .map_err(Error::task)?,
@@ -218,12 +270,6 @@ impl Task for Captioning {
 
     fn build(cfg: &CaptioningConfig, device: Device) -> Result<Self> {
         cfg.validate()?;
-        let data::Loaded {
-            words,
-            start,
-            end,
-            splits,
-        } = data::load(cfg)?;
         let mut vs = nn::VarStore::new(device);
         let root = vs.root();
         let mut cnn = backbone(&(&root / "encoder"), &cfg.backbone).map_err(Error::task)?;
@@ -231,6 +277,13 @@ impl Task for Captioning {
             cnn.set_all_trainable(false).map_err(Error::task)?;
         }
         let stage = cfg.stage.clone().unwrap_or_else(|| cnn.last_stage());
+        let channels = cnn.channels(&stage).map_err(Error::task)?;
+        let data::Loaded {
+            words,
+            start,
+            end,
+            splits,
+        } = data::load(cfg, (cfg.backbone.arch.name(), &stage, channels))?;
         let decoder = SatDecoder::new(
             &(&root / "decoder"),
             &SatConfig {
@@ -306,6 +359,17 @@ impl Task for Captioning {
         self.splits["train"].captions.len()
     }
 
+    fn prefetch(&mut self, batch: &[usize]) -> Result<()> {
+        let train = self
+            .splits
+            .get_mut("train")
+            .ok_or_else(|| bad("no training split"))?;
+        match &mut train.features {
+            Some(f) => f.prefetch(batch),
+            None => train.images.prefetch(batch),
+        }
+    }
+
     fn train_step(&mut self, batch: &[usize], _ctx: &StepContext) -> Result<Tensor> {
         match self.cfg.objective {
             Objective::CrossEntropy => self.cross_entropy_step(batch),
@@ -314,8 +378,8 @@ impl Task for Captioning {
     }
 
     fn evaluate(&mut self, split: &str) -> Result<Metrics> {
+        let hyps = self.caption_split(split)?;
         let sp = self.split(split)?;
-        let hyps = self.caption(&sp.images, self.eval_batch)?;
         let refs: Vec<Vec<String>> = sp
             .captions
             .iter()
@@ -323,8 +387,8 @@ impl Task for Captioning {
             .collect();
         // nearest-neighbour baseline: the first caption of the closest training image
         let train = &self.splits["train"];
-        let q = self.mean_annotations(&sp.images)?;
-        let db = self.mean_annotations(&train.images)?;
+        let q = self.mean_annotations(split)?;
+        let db = self.mean_annotations("train")?;
         let nn_idx = Vec::<i64>::try_from(
             &q.f_matmul(&db.f_tr()?)?
                 .f_argmax(-1, false)?

@@ -6,11 +6,13 @@ use mm_train::{Error, Result};
 use tch::{Device, Tensor};
 
 use super::{RetrievalConfig, task_err};
+use crate::stream::FieldStream;
 
-/// One split in memory: images as `uint8 [N, H, W, 3]` on the CPU, captions as token ids.
+/// One split: images (`uint8 [H, W, 3]` each, read from the data set batch by batch),
+/// captions as token ids in memory.
 #[derive(Debug)]
 pub(super) struct Split {
-    pub(super) images: Tensor,
+    pub(super) images: FieldStream,
     pub(super) captions: Vec<Vec<Vec<i64>>>,
     /// SynthAV's object table `[N, 3, 7]`, for tag precision.
     pub(super) objects: Option<Tensor>,
@@ -39,12 +41,10 @@ pub(super) fn load_split(
     }
     // SynthAV's object table, when there is one, names each image's objects for tag scores
     let has_objects = r.schema().fixed.iter().any(|f| f.name == "objects");
-    let mut fields = vec![cfg.image_field.as_str(), cfg.captions_field.as_str()];
+    let mut fields = vec![cfg.captions_field.as_str()];
     fields.extend(has_objects.then_some("objects"));
     let b = r.read_batch_fields(&idx, &fields).map_err(Error::task)?;
-    let images = b
-        .tensor(&cfg.image_field, Device::Cpu)
-        .map_err(Error::task)?;
+    let images = FieldStream::open(r.path(), &cfg.image_field, idx.clone())?;
     let captions: Vec<Vec<Vec<i64>>> = b
         .ragged
         .get(&cfg.captions_field)

@@ -82,17 +82,13 @@ impl Retrieval {
             .join(" ")
     }
 
-    /// Embeddings of `images` (`uint8 [N, H, W, 3]`), in chunks.
-    fn embed_images(&self, images: &Tensor, train: bool) -> Result<Tensor> {
-        let n = images.size()[0];
+    /// Embeddings (eval mode) of every image of `images`, read `eval_batch` at a time.
+    fn embed_images(&self, images: &crate::stream::FieldStream) -> Result<Tensor> {
+        let n = images.len();
         let mut out = Vec::new();
-        let chunk = if train { n } else { self.eval_batch as i64 };
-        for s in (0..n).step_by(chunk as usize) {
-            let len = chunk.min(n - s);
-            out.push(
-                self.model
-                    .embed_images(&images.narrow(0, s, len), self.device, train)?,
-            );
+        for s in (0..n).step_by(self.eval_batch.max(1)) {
+            let chunk = images.read_range(s, s + self.eval_batch)?;
+            out.push(self.model.embed_images(&chunk, self.device, false)?);
         }
         Ok(Tensor::f_cat(&out, 0)?)
     }
@@ -301,14 +297,24 @@ impl Task for Retrieval {
         self.splits["train"].captions.len()
     }
 
+    fn prefetch(&mut self, batch: &[usize]) -> Result<()> {
+        match self.splits.get_mut("train") {
+            Some(t) => t.images.prefetch(batch),
+            None => Ok(()),
+        }
+    }
+
     fn train_step(&mut self, batch: &[usize], ctx: &StepContext) -> Result<Tensor> {
+        let images = self
+            .splits
+            .get_mut("train")
+            .ok_or_else(|| task_err("no training split"))?
+            .images
+            .take(batch)?;
         let train = &self.splits["train"];
-        let idx = crate::common::batch_index(batch);
         // one caption per image, drawn from libtorch's generator (seeded per step)
         let sents = crate::common::draw_one(&train.captions, batch)?;
-        let im = self
-            .model
-            .embed_images(&train.images.index_select(0, &idx), self.device, true)?;
+        let im = self.model.embed_images(&images, self.device, true)?;
         let s = self.model.embed_text(&sents, self.device, true)?;
         // VSE++ from scratch: hardest negatives only after a warm-up on all negatives (with
         // random features the hardest negative is noise and training collapses)
@@ -322,7 +328,7 @@ impl Task for Retrieval {
 
     fn evaluate(&mut self, split: &str) -> Result<Metrics> {
         let sp = self.split(split)?;
-        let im = self.embed_images(&sp.images, false)?;
+        let im = self.embed_images(&sp.images)?;
         let (sents, owner) = Self::caption_list(sp);
         let txt = self.embed_sentences(&sents, false)?;
         let sims = Similarities::from_tensor(&im.f_matmul(&txt.f_tr()?)?).map_err(Error::task)?;
@@ -371,7 +377,7 @@ impl Task for Retrieval {
         let test = self.split("test")?;
         let (sents, _) = Self::caption_list(test);
         let txt = self.embed_sentences(&sents, false)?;
-        let test_im = self.embed_images(&test.images, false)?;
+        let test_im = self.embed_images(&test.images)?;
         let bank = self.caption_bank()?;
         let top = |scores: &Tensor, k: i64| -> Result<Vec<(i64, f64)>> {
             let k = k.min(scores.size()[0]);
@@ -394,7 +400,7 @@ impl Task for Retrieval {
                 let hits = top(&test_im.f_matmul(&e.f_tr()?)?.f_squeeze_dim(1)?, 5)?;
                 for (k, &(i, _)) in hits.iter().enumerate().take(3) {
                     rows.push((
-                        test.images.get(i),
+                        test.images.read(&[i as usize])?.get(0),
                         vec![
                             format!("query: {q}"),
                             format!("image #{} (test:{i})", k + 1),

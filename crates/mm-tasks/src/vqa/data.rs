@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use mm_data::Reader;
 use mm_train::{Error, Result};
-use tch::{Device, Tensor};
 
 use super::{VqaConfig, bad};
 use crate::common::word_list;
+use crate::stream::FieldStream;
 
 /// One question.
 #[derive(Debug, Clone)]
@@ -19,9 +19,11 @@ pub(super) struct Question {
     pub(super) qtype: String,
 }
 
+/// One split: its images (read from the data set batch by batch) and, in memory, their
+/// questions (`Question::image` is a position in `images`).
 #[derive(Debug)]
 pub(super) struct Split {
-    pub(super) images: Tensor,
+    pub(super) images: FieldStream,
     pub(super) questions: Vec<Question>,
 }
 
@@ -68,9 +70,9 @@ fn load_split(r: &Reader, name: &str, idx: &[usize]) -> Result<Split> {
     if idx.is_empty() {
         return Err(bad(format!("split `{name}` is empty")));
     }
-    let fields = ["image", "questions", "answers", "question_types"];
+    let fields = ["questions", "answers", "question_types"];
     let b = r.read_batch_fields(idx, &fields).map_err(Error::task)?;
-    let images = b.tensor("image", Device::Cpu).map_err(Error::task)?;
+    let images = FieldStream::open(r.path(), "image", idx.to_vec())?;
     let field = |f: &str| {
         b.ragged
             .get(f)

@@ -142,7 +142,8 @@ impl Vqa {
                 })
                 .collect();
             let qs: Vec<&[i64]> = chunk.iter().map(|q| q.tokens.as_slice()).collect();
-            let images = split.images.index_select(0, &Tensor::from_slice(&uniq));
+            let uniq: Vec<usize> = uniq.iter().map(|&i| i as usize).collect();
+            let images = split.images.read(&uniq)?;
             let l = self
                 .forward_rows(&images, Some(&Tensor::from_slice(&rows)), &qs, false)?
                 .logits;
@@ -357,12 +358,27 @@ impl Task for Vqa {
         self.splits["train"].questions.len()
     }
 
+    fn prefetch(&mut self, batch: &[usize]) -> Result<()> {
+        let train = self
+            .splits
+            .get_mut("train")
+            .ok_or_else(|| bad("no training split"))?;
+        let img: Vec<usize> = batch.iter().map(|&i| train.questions[i].image).collect();
+        train.images.prefetch(&img)
+    }
+
     fn train_step(&mut self, batch: &[usize], _ctx: &StepContext) -> Result<Tensor> {
+        let train = self
+            .splits
+            .get_mut("train")
+            .ok_or_else(|| bad("no training split"))?;
+        // one image row per question, as the prefetch asked for them
+        let img: Vec<usize> = batch.iter().map(|&i| train.questions[i].image).collect();
+        let images = train.images.take(&img)?;
         let train = &self.splits["train"];
         let qs: Vec<&Question> = batch.iter().map(|&i| &train.questions[i]).collect();
-        let img = crate::common::batch_index(&qs.iter().map(|q| q.image).collect::<Vec<_>>());
         let tokens: Vec<&[i64]> = qs.iter().map(|q| q.tokens.as_slice()).collect();
-        let logits = self.logits(&train.images.index_select(0, &img), &tokens, true)?;
+        let logits = self.logits(&images, &tokens, true)?;
         let target = self.targets(&qs);
         let per = -(logits.f_log_softmax(-1, Kind::Float)? * &target).f_sum_dim_intlist(
             -1,
@@ -454,15 +470,11 @@ mod tests {
         // each image goes through the CNN once per chunk: the same answers as one image row
         // per question
         let val = &task.splits["val"];
-        assert!(val.questions.len() > val.images.size()[0] as usize);
-        let rows: Vec<i64> = val.questions.iter().map(|q| q.image as i64).collect();
+        assert!(val.questions.len() > val.images.len());
+        let rows: Vec<usize> = val.questions.iter().map(|q| q.image).collect();
         let qs: Vec<&[i64]> = val.questions.iter().map(|q| q.tokens.as_slice()).collect();
         let per_question = task
-            .logits(
-                &val.images.index_select(0, &Tensor::from_slice(&rows)),
-                &qs,
-                false,
-            )
+            .logits(&val.images.read(&rows).unwrap(), &qs, false)
             .unwrap()
             .argmax(-1, false);
         let per_question = Vec::<i64>::try_from(&per_question).unwrap();
@@ -487,7 +499,7 @@ mod tests {
             let mut cfg = defaults().task;
             cfg.data = data;
             let task = Vqa::build(&cfg, Device::Cpu).unwrap();
-            ["train", "val", "test"].map(|s| task.splits[s].images.size()[0])
+            ["train", "val", "test"].map(|s| task.splits[s].images.len())
         };
         // 50 scenes: 40 train, 10 val, no test -> 36 train, 4 held out, val's 10 reported
         assert_eq!(sizes(0.0), [36, 4, 10]);

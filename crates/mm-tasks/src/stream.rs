@@ -1,0 +1,226 @@
+//! A split's samples read from the data set batch by batch, instead of held in memory: one
+//! field (`image`, or the `features` of `mm vision features`) of the split's rows, with the
+//! next training batch read by a background thread while the current one trains
+//! ([`mm_train::Task::prefetch`]). Memory is then bounded by the batch, whatever the data
+//! set's size.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
+
+use mm_data::Reader;
+use mm_train::{Error, Result};
+use tch::{Device, Tensor};
+
+/// What the reading thread sends back: a batch, or why it could not read it.
+type Reply = std::result::Result<Tensor, String>;
+
+/// A request to the reading thread: file rows, and where to send the batch.
+type Request = (Vec<usize>, Sender<Reply>);
+
+/// The background reader: its own [`Reader`] of the same file.
+#[derive(Debug)]
+struct Worker {
+    requests: Option<Sender<Request>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // closing the channel ends the thread's loop
+        self.requests.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One field of a split's samples, read on demand.
+pub(crate) struct FieldStream {
+    path: PathBuf,
+    field: String,
+    /// The split's sample indices in the file, by position in the split.
+    rows: Vec<usize>,
+    reader: Reader,
+    shape: Vec<usize>,
+    worker: Option<Worker>,
+    /// The positions requested ahead and the channel their batch arrives on.
+    pending: Option<(Vec<usize>, Receiver<Reply>)>,
+}
+
+impl std::fmt::Debug for FieldStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FieldStream")
+            .field("path", &self.path)
+            .field("field", &self.field)
+            .field("len", &self.rows.len())
+            .field("shape", &self.shape)
+            .finish()
+    }
+}
+
+fn read(r: &Reader, rows: &[usize], field: &str) -> Reply {
+    let b = r
+        .read_batch_fields(rows, &[field])
+        .map_err(|e| e.to_string())?;
+    b.tensor(field, Device::Cpu).map_err(|e| e.to_string())
+}
+
+impl FieldStream {
+    /// The field `field` of rows `rows` of the data set at `path`.
+    pub(crate) fn open(path: &Path, field: &str, rows: Vec<usize>) -> Result<Self> {
+        let reader = Reader::open(path).map_err(Error::task)?;
+        let spec = reader
+            .schema()
+            .fixed
+            .iter()
+            .find(|f| f.name == field)
+            .ok_or_else(|| Error::InvalidParameter {
+                name: "data",
+                reason: format!("{} has no field `{field}`", path.display()),
+            })?;
+        let shape = spec.shape.clone();
+        if let Some(&bad) = rows.iter().find(|&&i| i >= reader.len()) {
+            return Err(Error::InvalidParameter {
+                name: "data",
+                reason: format!(
+                    "{}: row {bad} of a split is past its {} samples",
+                    path.display(),
+                    reader.len()
+                ),
+            });
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            field: field.to_owned(),
+            rows,
+            reader,
+            shape,
+            worker: None,
+            pending: None,
+        })
+    }
+
+    /// Samples in the split.
+    pub(crate) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The shape of one sample's field.
+    pub(crate) fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    fn file_rows(&self, k: &[usize]) -> Result<Vec<usize>> {
+        k.iter()
+            .map(|&i| {
+                self.rows
+                    .get(i)
+                    .copied()
+                    .ok_or_else(|| Error::InvalidParameter {
+                        name: "index",
+                        reason: format!("sample {i} of a split of {}", self.rows.len()),
+                    })
+            })
+            .collect()
+    }
+
+    /// Samples `k` (positions in the split), `[B, shape...]` on the CPU, read now.
+    pub(crate) fn read(&self, k: &[usize]) -> Result<Tensor> {
+        let rows = self.file_rows(k)?;
+        read(&self.reader, &rows, &self.field).map_err(|why| self.failed(why))
+    }
+
+    /// Positions `start..end` of the split.
+    pub(crate) fn read_range(&self, start: usize, end: usize) -> Result<Tensor> {
+        self.read(&(start..end.min(self.len())).collect::<Vec<_>>())
+    }
+
+    fn failed(&self, why: String) -> Error {
+        Error::InvalidParameter {
+            name: "data",
+            reason: format!("reading `{}` of {}: {why}", self.field, self.path.display()),
+        }
+    }
+
+    /// Starts reading samples `k` in the background, for the next [`FieldStream::take`].
+    pub(crate) fn prefetch(&mut self, k: &[usize]) -> Result<()> {
+        let rows = self.file_rows(k)?;
+        if self.worker.is_none() {
+            let (tx, rx) = channel::<Request>();
+            let path = self.path.clone();
+            let field = self.field.clone();
+            let thread = std::thread::Builder::new()
+                .name("mm-prefetch".into())
+                .spawn(move || {
+                    let reader = Reader::open(&path).map_err(|e| e.to_string());
+                    for (rows, reply) in rx {
+                        let out = match &reader {
+                            Ok(r) => read(r, &rows, &field),
+                            Err(e) => Err(e.clone()),
+                        };
+                        let _ = reply.send(out);
+                    }
+                })
+                .map_err(|e| self.failed(format!("starting the reading thread: {e}")))?;
+            self.worker = Some(Worker {
+                requests: Some(tx),
+                thread: Some(thread),
+            });
+        }
+        let (reply, result) = channel();
+        let sent = self
+            .worker
+            .as_ref()
+            .and_then(|w| w.requests.as_ref())
+            .is_some_and(|s| s.send((rows, reply)).is_ok());
+        self.pending = sent.then(|| (k.to_vec(), result));
+        Ok(())
+    }
+
+    /// Samples `k`: the batch [`FieldStream::prefetch`] read ahead when it asked for the same
+    /// positions, else read now.
+    pub(crate) fn take(&mut self, k: &[usize]) -> Result<Tensor> {
+        if let Some((want, rx)) = self.pending.take()
+            && want == k
+            && let Ok(out) = rx.recv()
+        {
+            return out.map_err(|why| self.failed(why));
+        }
+        self.read(k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefetched_and_direct_reads_agree_and_a_mismatch_reads_directly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sv.h5");
+        let sv = mm_data::synthav::SynthAvConfig {
+            scenes: 20,
+            seed: 1,
+            ..Default::default()
+        };
+        mm_data::synthav::write(&path, &sv, &mut |_, _| {}).unwrap();
+        let rows: Vec<usize> = (0..20).rev().collect();
+        let mut s = FieldStream::open(&path, "image", rows).unwrap();
+        assert_eq!(s.shape(), [64, 64, 3]);
+        let direct = s.read(&[3, 0, 7]).unwrap();
+        s.prefetch(&[3, 0, 7]).unwrap();
+        assert!(s.take(&[3, 0, 7]).unwrap().equal(&direct));
+        // asked for something else: read directly, and the stale batch is dropped
+        s.prefetch(&[1]).unwrap();
+        assert!(s.take(&[3, 0, 7]).unwrap().equal(&direct));
+        assert!(s.pending.is_none());
+        // position k of the split is file row 19 - k
+        let r = Reader::open(&path).unwrap();
+        let row = read(&r, &[16], "image").unwrap();
+        assert!(s.read(&[3]).unwrap().equal(&row));
+        assert!(s.read(&[20]).is_err());
+        assert!(FieldStream::open(&path, "pixels", vec![0]).is_err());
+        assert!(FieldStream::open(&path, "image", vec![20]).is_err());
+    }
+}
