@@ -34,6 +34,8 @@
 mod config;
 mod data;
 mod pictures;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -90,6 +92,9 @@ impl Captioning {
         {
             x = x.f_upsample_bilinear2d([s, s], false, None, None)?;
         }
+        // a frozen encoder runs in eval mode, as a torchvision feature extractor does: its
+        // batch-norm statistics stay those of its weights (and equal cached features)
+        let train = train && !self.cfg.freeze_backbone;
         let map = self
             .cnn
             .feature_map(&x, &self.stage, train)
@@ -251,16 +256,12 @@ impl Captioning {
     /// Mean annotations (the nearest-neighbour baseline's space) of split `name`, in chunks.
     fn mean_annotations(&self, name: &str) -> Result<Tensor> {
         let n = self.split(name)?.images.len();
-        let mut out = Vec::new();
-        for s in (0..n).step_by(self.eval_batch) {
-            let k: Vec<usize> = (s..(s + self.eval_batch).min(n)).collect();
+        crate::common::chunked_rows(n, self.eval_batch, |s, e| {
+            let k: Vec<usize> = (s..e).collect();
             let f = self.split_annotations(name, &k, false)?;
-            out.push(
-                mm_fusion::l2_normalize(&f.f_mean_dim(&[1i64][..], false, None::<Kind>)?)
-                    .map_err(Error::task)?,
-            );
-        }
-        Ok(Tensor::f_cat(&out, 0)?)
+            mm_fusion::l2_normalize(&f.f_mean_dim(&[1i64][..], false, None::<Kind>)?)
+                .map_err(Error::task)
+        })
     }
 }
 

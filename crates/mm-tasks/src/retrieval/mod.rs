@@ -84,13 +84,10 @@ impl Retrieval {
 
     /// Embeddings (eval mode) of every image of `images`, read `eval_batch` at a time.
     fn embed_images(&self, images: &crate::stream::FieldStream) -> Result<Tensor> {
-        let n = images.len();
-        let mut out = Vec::new();
-        for s in (0..n).step_by(self.eval_batch.max(1)) {
-            let chunk = images.read_range(s, s + self.eval_batch)?;
-            out.push(self.model.embed_images(&chunk, self.device, false)?);
-        }
-        Ok(Tensor::f_cat(&out, 0)?)
+        crate::common::chunked_rows(images.len(), self.eval_batch, |s, e| {
+            let chunk = images.read_range(s, e)?;
+            self.model.embed_images(&chunk, self.device, false)
+        })
     }
 
     fn embed_sentences(&self, sents: &[&[i64]], train: bool) -> Result<Tensor> {
