@@ -56,6 +56,63 @@ pub(crate) fn input_image<'a>(
     }
 }
 
+/// The sample indices of split `name` of `r`; an empty split is an error.
+pub(crate) fn split_rows(r: &mm_data::Reader, name: &str) -> Result<Vec<usize>> {
+    let rows: Vec<usize> = r
+        .split(name)
+        .map_err(Error::task)?
+        .into_iter()
+        .map(|i| i as usize)
+        .collect();
+    if rows.is_empty() {
+        return Err(Error::InvalidParameter {
+            name: "data",
+            reason: format!("{}: split `{name}` is empty", r.path().display()),
+        });
+    }
+    Ok(rows)
+}
+
+/// Each sample's token lists in ragged field `field` of `b` (captions), without the ids in
+/// `drop` (a data set's own `<start>` and `<end>`); a sample without a list, or with an empty
+/// one, is an error naming split `split`.
+pub(crate) fn token_lists(
+    b: &mm_data::Batch,
+    field: &str,
+    drop: &[i64],
+    split: &str,
+) -> Result<Vec<Vec<Vec<i64>>>> {
+    let bad = |reason: String| Error::InvalidParameter {
+        name: "data",
+        reason,
+    };
+    let lists: Vec<Vec<Vec<i64>>> = b
+        .ragged
+        .get(field)
+        .ok_or_else(|| bad(format!("no ragged field `{field}`")))?
+        .iter()
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    c.iter()
+                        .map(|&t| i64::from(t))
+                        .filter(|t| !drop.contains(t))
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    if lists
+        .iter()
+        .any(|c: &Vec<Vec<i64>>| c.is_empty() || c.iter().any(Vec::is_empty))
+    {
+        return Err(bad(format!(
+            "split `{split}` has a sample without `{field}`, or an empty one"
+        )));
+    }
+    Ok(lists)
+}
+
 /// The word list that decodes ragged field `field`: the `meta.params` list named by
 /// `params.decode.<field>` (or `default` when the file names none).
 pub(crate) fn word_list(

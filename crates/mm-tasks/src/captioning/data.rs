@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use mm_data::Reader;
 use mm_train::{Error, Result};
 
-use super::{CaptioningConfig, bad};
+use super::CaptioningConfig;
 use crate::stream::FieldStream;
 
 /// One split: the images (`uint8 [H, W, 3]` each, read on demand), their cached feature maps
@@ -105,40 +105,11 @@ pub(super) fn load(cfg: &CaptioningConfig, encoder: (&str, &str, i64)) -> Result
     let (start, end) = (id("<start>"), id("<end>"));
     let mut splits = BTreeMap::new();
     for s in ["train", "val", "test"] {
-        let idx: Vec<usize> = r
-            .split(s)
-            .map_err(Error::task)?
-            .into_iter()
-            .map(|i| i as usize)
-            .collect();
-        if idx.is_empty() {
-            return Err(bad(format!("split `{s}` is empty")));
-        }
+        let idx = crate::common::split_rows(&r, s)?;
         let b = r
             .read_batch_fields(&idx, &["captions"])
             .map_err(Error::task)?;
-        let captions: Vec<Vec<Vec<i64>>> = b
-            .ragged
-            .get("captions")
-            .ok_or_else(|| bad("no ragged field `captions`"))?
-            .iter()
-            .map(|cs| {
-                cs.iter()
-                    .map(|c| {
-                        c.iter()
-                            .map(|&t| t as i64)
-                            .filter(|&t| t != start && t != end)
-                            .collect()
-                    })
-                    .collect()
-            })
-            .collect();
-        if captions
-            .iter()
-            .any(|c: &Vec<Vec<i64>>| c.is_empty() || c.iter().any(Vec::is_empty))
-        {
-            return Err(bad(format!("split `{s}` has an image without captions")));
-        }
+        let captions = crate::common::token_lists(&b, "captions", &[start, end], s)?;
         let images = FieldStream::open(&cfg.data, "image", idx.clone())?;
         let features = match &cfg.image_features {
             Some(f) => Some(FieldStream::open(f, "features", idx)?),

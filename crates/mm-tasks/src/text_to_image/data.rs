@@ -94,35 +94,11 @@ pub(super) fn load(cfg: &TextToImageConfig) -> Result<Data> {
     );
     let mut splits = BTreeMap::new();
     for s in ["train", "val", "test"] {
-        let rows: Vec<usize> = r
-            .split(s)
-            .map_err(Error::task)?
-            .into_iter()
-            .map(|i| i as usize)
-            .collect();
-        if rows.is_empty() {
-            return Err(bad(format!("split `{s}` is empty")));
-        }
+        let rows = crate::common::split_rows(&r, s)?;
         let b = r
             .read_batch_fields(&rows, &["captions", "objects", "scene_type"])
             .map_err(Error::task)?;
-        let captions: Vec<Vec<Vec<i64>>> = b
-            .ragged
-            .get("captions")
-            .ok_or_else(|| bad("no ragged field `captions`"))?
-            .iter()
-            .map(|cs| {
-                cs.iter()
-                    .map(|c| c.iter().map(|&t| i64::from(t)).collect())
-                    .collect()
-            })
-            .collect();
-        if captions
-            .iter()
-            .any(|c: &Vec<Vec<i64>>| c.is_empty() || c.iter().any(Vec::is_empty))
-        {
-            return Err(bad(format!("split `{s}` has an image without captions")));
-        }
+        let captions = crate::common::token_lists(&b, "captions", &[], s)?;
         let objects = b.tensor("objects", Device::Cpu).map_err(Error::task)?;
         let scenes = b.tensor("scene_type", Device::Cpu).map_err(Error::task)?;
         let (n, k, c) = objects.size3()?;
