@@ -9,6 +9,7 @@ use mm_train::{Error, Result};
 use tch::{Device, Kind, Tensor};
 
 use super::{TextToImageConfig, bad};
+use crate::stream::FieldStream;
 
 /// The image side the generator draws and the discriminator reads.
 pub(super) const IMAGE_SIZE: i64 = 64;
@@ -22,33 +23,24 @@ pub(super) struct Attributes {
     pub(super) scene: i64,
 }
 
-/// One split: the file's sample indices, each sample's captions (token ids) and attributes.
+/// One split: its images (read from the file batch by batch), each sample's captions (token
+/// ids) and attributes.
 #[derive(Debug)]
 pub(super) struct Split {
-    pub(super) rows: Vec<usize>,
+    pub(super) images: FieldStream,
     pub(super) captions: Vec<Vec<Vec<i64>>>,
     pub(super) attributes: Vec<Attributes>,
 }
 
-/// The data set: its reader, vocabulary, attribute names and splits.
+/// The data set: its vocabulary, attribute names and splits.
+#[derive(Debug)]
 pub(super) struct Data {
-    reader: Reader,
     pub(super) words: Vec<String>,
     pub(super) vocab: HashMap<String, i64>,
     pub(super) n_colours: i64,
     pub(super) n_shapes: i64,
     pub(super) n_scenes: i64,
     pub(super) splits: BTreeMap<String, Split>,
-}
-
-impl std::fmt::Debug for Data {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Data")
-            .field("path", &self.reader.path())
-            .field("words", &self.words.len())
-            .field("splits", &self.splits.keys().collect::<Vec<_>>())
-            .finish()
-    }
 }
 
 fn names(params: &serde_json::Value, key: &str) -> Result<i64> {
@@ -135,14 +127,13 @@ pub(super) fn load(cfg: &TextToImageConfig) -> Result<Data> {
         splits.insert(
             s.to_string(),
             Split {
-                rows,
+                images: FieldStream::open(r.path(), "image", rows)?,
                 captions,
                 attributes,
             },
         );
     }
     Ok(Data {
-        reader: r,
         words,
         vocab,
         n_colours,
@@ -160,13 +151,7 @@ impl Data {
 
     /// Images `k` (positions in split `split`) as `uint8 [B, 64, 64, 3]`, read from the file.
     pub(super) fn images(&self, split: &str, k: &[usize]) -> Result<Tensor> {
-        let s = self.split(split)?;
-        let rows: Vec<usize> = k.iter().map(|&i| s.rows[i]).collect();
-        let b = self
-            .reader
-            .read_batch_fields(&rows, &["image"])
-            .map_err(Error::task)?;
-        b.tensor("image", Device::Cpu).map_err(Error::task)
+        self.split(split)?.images.read(k)
     }
 
     /// The attribute targets of samples `k` of `split`: colours `[B, C]`, shapes `[B, S]`

@@ -89,7 +89,7 @@ impl Evaluator {
         tch::manual_seed(SEED);
         let e = Self::new(device, data);
         let mut opt = nn::Adam::default().build(&e._vs, LR)?;
-        let n = data.split("train")?.rows.len() as i64;
+        let n = data.split("train")?.images.len() as i64;
         for _ in 0..steps {
             let k = Vec::<i64>::try_from(&Tensor::f_randint(
                 n,
@@ -196,7 +196,7 @@ pub(super) fn prior(
     m: &mut Metrics,
 ) -> Result<()> {
     let train = data.split("train")?;
-    let all: Vec<usize> = (0..train.rows.len()).collect();
+    let all: Vec<usize> = (0..train.images.len()).collect();
     let (c, s, sc) = data.targets("train", &all)?;
     let majority = |t: &Tensor| -> Result<Tensor> {
         Ok(t.f_mean_dim(0, true, Kind::Float)?

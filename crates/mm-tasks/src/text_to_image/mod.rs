@@ -174,7 +174,14 @@ impl Task for TextToImage {
     }
 
     fn train_size(&self) -> usize {
-        self.data.splits.get("train").map_or(0, |s| s.rows.len())
+        self.data.splits.get("train").map_or(0, |s| s.images.len())
+    }
+
+    fn prefetch(&mut self, batch: &[usize]) -> Result<()> {
+        match self.data.splits.get_mut("train") {
+            Some(t) => t.images.prefetch(batch),
+            None => Ok(()),
+        }
     }
 
     fn param_groups(&self) -> Vec<ParamGroup> {
@@ -196,7 +203,14 @@ impl Task for TextToImage {
                     (Kind::Float, self.device),
                 )?;
                 let fake = self.g.forward(&z, &t_detached, true)?;
-                let real = to_unit(&self.data.images("train", batch)?, self.device)?;
+                let real = self
+                    .data
+                    .splits
+                    .get_mut("train")
+                    .ok_or_else(|| bad("no training split"))?
+                    .images
+                    .take(batch)?;
+                let real = to_unit(&real, self.device)?;
                 let right = bce(&self.d.forward(&real, &t, true)?, 1.0)?;
                 let fake_right = bce(&self.d.forward(&fake.f_detach()?, &t, true)?, 0.0)?;
                 let loss = if self.cfg.cls {
@@ -282,7 +296,7 @@ impl Task for TextToImage {
             return Err(bad("no evaluator"));
         };
         let s = self.data.split(split)?;
-        let n = self.cfg.eval_texts.min(s.rows.len());
+        let n = self.cfg.eval_texts.min(s.images.len());
         let all: Vec<usize> = (0..n).collect();
         tch::manual_seed(EVAL_SEED);
         let (mut real, mut fake) = (Vec::new(), Vec::new());
