@@ -99,11 +99,13 @@ impl Compress {
     }
 
     fn forward(&self, t: &Tensor) -> Result<Tensor> {
-        let c = t.apply(&self.linear);
         Ok(if self.conditional {
-            c.leaky_relu_with(0.2)
+            t.apply(&self.linear).leaky_relu_with(0.2)
         } else {
-            c.f_zeros_like()?
+            Tensor::f_zeros(
+                [t.size()[0], self.linear.ws.size()[0]],
+                (t.kind(), t.device()),
+            )?
         })
     }
 }
