@@ -13,8 +13,9 @@ layer (embedding + L_h h + L_z z, dropout 0.1, linear to the vocabulary); teache
 one random caption per image, cross-entropy over the words plus the doubly stochastic penalty
 sum_i (1 - sum_t alpha_ti)^2; Adam 2e-3, clipping at 5; batch 64, full batches. Time: training
 steps only, after 5 warm-up steps, as mm's summary.json `samples_per_sec` counts them (mm
-leaves out 10). mm sets glibc's M_MMAP_THRESHOLD; give PyTorch the same with
-MALLOC_MMAP_THRESHOLD_=1073741824 for a like-for-like comparison.
+leaves out 10). mm sets glibc's M_MMAP_THRESHOLD and M_TRIM_THRESHOLD; give PyTorch the same with
+MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 for a like-for-like
+comparison (`cargo xtask bench` does).
 """
 
 import os

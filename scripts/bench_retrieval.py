@@ -15,9 +15,10 @@ not evaluation, and not the first 10 steps, as mm's summary.json `samples_per_se
 `mm train retrieval --set train.max_steps=N`, without skip-gram initialisation (a one-off
 before training); both sides use --threads intra-op threads. Without --mm, only PyTorch runs.
 
-Allocator: `mm` sets glibc's M_MMAP_THRESHOLD to 1 GiB at start (mm_train::malloc); run this
-script a second time with MALLOC_MMAP_THRESHOLD_=1073741824 in the environment to give
-PyTorch the same setting, and report both.
+Allocator: `mm` sets glibc's M_MMAP_THRESHOLD and M_TRIM_THRESHOLD to 1 GiB at start
+(mm_train::malloc); run this script a second time with MALLOC_MMAP_THRESHOLD_=1073741824
+MALLOC_TRIM_THRESHOLD_=1073741824 in the environment to give PyTorch the same settings, and
+report both (`cargo xtask bench` gives PyTorch mm's settings).
 """
 
 import os

@@ -11,8 +11,9 @@ default `mm train vqa`: the small CNN 32-64-128 (batch norm, global average pool
 tanh(W_q q), 256-d); dropout 0.3, a 256-d tanh layer, dropout, a classifier over the answers;
 cross-entropy against one-hot targets; Adam 2e-3, clipping at 5; batch 128, full batches. Time:
 training steps only, after 10 warm-up steps, as mm's summary.json `samples_per_sec` counts them.
-Without --mm only PyTorch runs. mm sets glibc's M_MMAP_THRESHOLD (mm_train::malloc); give
-PyTorch the same with MALLOC_MMAP_THRESHOLD_=1073741824 for a like-for-like comparison.
+Without --mm only PyTorch runs. mm sets glibc's M_MMAP_THRESHOLD and M_TRIM_THRESHOLD
+(mm_train::malloc); give PyTorch the same with MALLOC_MMAP_THRESHOLD_=1073741824
+MALLOC_TRIM_THRESHOLD_=1073741824 for a like-for-like comparison (`cargo xtask bench` does).
 """
 
 import os

@@ -255,8 +255,9 @@ fn plan(bench: Bench, opts: &Options, python: &str) -> Cmd {
             let script = format!("scripts/bench_{}.py", bench.name());
             let c = Cmd::new(python, &[&script, "--data", SYNTHAV])
                 .args_from(&["--mm", "target/release/mm", "--threads", &n])
-                // the allocator setting `mm` makes for itself, given to PyTorch too
-                .env("MALLOC_MMAP_THRESHOLD_", "1073741824");
+                // the allocator settings `mm` makes for itself, given to PyTorch too
+                .env("MALLOC_MMAP_THRESHOLD_", "1073741824")
+                .env("MALLOC_TRIM_THRESHOLD_", "1073741824");
             if quick {
                 c.args_from(&["--steps", "30", "--repeat", "1"])
             } else {
@@ -487,8 +488,8 @@ mod tests {
         let vqa = plan(Bench::Vqa, &opts, "py");
         assert_eq!(
             vqa.display(),
-            "MALLOC_MMAP_THRESHOLD_=1073741824 py scripts/bench_vqa.py --data data/synthav.h5 \
-             --mm target/release/mm --threads 2"
+            "MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 py \
+             scripts/bench_vqa.py --data data/synthav.h5 --mm target/release/mm --threads 2"
         );
         let vision = plan(Bench::Vision, &opts, "py");
         let archs = vision.args.iter().position(|a| a == "--archs").unwrap() + 1;

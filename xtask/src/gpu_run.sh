@@ -125,7 +125,8 @@ for task in retrieval vqa captioning; do
   wanted "$name" || continue
   if ! "$py" -c "import h5py" 2>/dev/null; then echo "== $name: skipped (no h5py in $venv)"; record "$name" skipped 0; continue; fi
   synthav || continue
-  check "$name" bash -c "'$py' '$here/bench_$task.py' --data '$work/synthav.h5' --mm '$here/mm' --device $device --threads $threads --steps $steps --repeat $repeat"
+  # mm's allocator settings (mm_train::malloc), given to PyTorch too, as `cargo xtask bench` does
+  check "$name" env MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 bash -c "'$py' '$here/bench_$task.py' --data '$work/synthav.h5' --mm '$here/mm' --device $device --threads $threads --steps $steps --repeat $repeat"
 done
 # the training engine on this device: SynthAV tasks, fp32 and with autocast
 cuda_only train-cuda && check train-cuda "$here/mm" train sound-tagging --quick --device cuda --out "$work/runs/sound-tagging-cuda"
