@@ -98,9 +98,11 @@ impl SmallCnn {
         let mut h = xs.shallow_clone();
         for (i, st) in self.stages.iter().enumerate().take(last + 1) {
             let t = self.groups.train(i, train);
-            h = bn_fwd(&st.bn, &conv_fwd(&st.conv, &h)?, t)?
-                .f_relu()?
-                .f_max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false)?;
+            let mut b = bn_fwd(&st.bn, &conv_fwd(&st.conv, &h)?, t)?;
+            // in place, as PyTorch's ReLU(inplace=True): batch norm's backward needs its
+            // input, not its output (one activation-sized buffer and pass less per stage)
+            let _ = b.f_relu_()?;
+            h = b.f_max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false)?;
         }
         Ok(h)
     }
