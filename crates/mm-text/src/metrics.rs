@@ -20,7 +20,7 @@
 //! receive them after its PTB tokenizer); BLEU and CIDEr split on whitespace, ROUGE-L on single
 //! spaces, as the reference code does.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::error::{Error, Result};
 
@@ -248,16 +248,19 @@ pub fn rouge_l(candidates: &[String], references: &[Vec<String>]) -> Result<(f64
 type Gram = [u32; 4];
 
 /// A caption's tf-idf n-gram vectors per n, their norms, and its bigram count (what the
-/// reference code calls the length).
+/// reference code calls the length). Ordered maps: the sums over n-grams then run in one
+/// order, so a score is the same to the last bit in every process (a `HashMap`'s order is
+/// seeded per process, and a resumed run's metrics differed from the uninterrupted run's in
+/// the last digit).
 #[derive(Debug, Clone)]
 struct Vector {
-    v: [HashMap<Gram, f64>; 4],
+    v: [BTreeMap<Gram, f64>; 4],
     norm: [f64; 4],
     len: usize,
 }
 
-fn gram_counts(ids: &[u32]) -> HashMap<Gram, usize> {
-    let mut counts = HashMap::new();
+fn gram_counts(ids: &[u32]) -> BTreeMap<Gram, usize> {
+    let mut counts = BTreeMap::new();
     for n in 1..=4 {
         for w in ids.windows(n) {
             let mut g = [u32::MAX; 4];
@@ -296,7 +299,7 @@ impl CiderD {
     pub fn new(references: &[Vec<String>]) -> Result<Self> {
         check_references(references)?;
         let mut words: HashMap<String, u32> = HashMap::new();
-        let counts: Vec<Vec<HashMap<Gram, usize>>> = references
+        let counts: Vec<Vec<BTreeMap<Gram, usize>>> = references
             .iter()
             .map(|refs| {
                 refs.iter()
@@ -343,8 +346,8 @@ impl CiderD {
         self.refs.is_empty()
     }
 
-    fn vector(&self, counts: &HashMap<Gram, usize>) -> Vector {
-        let mut v: [HashMap<Gram, f64>; 4] = Default::default();
+    fn vector(&self, counts: &BTreeMap<Gram, usize>) -> Vector {
+        let mut v: [BTreeMap<Gram, f64>; 4] = Default::default();
         let mut norm = [0.0f64; 4];
         let mut len = 0usize;
         for (g, &tf) in counts {
