@@ -214,6 +214,37 @@ impl Trainer {
         self.dir.join("checkpoints")
     }
 
+    /// The newest checkpoint that passes its checksums, and its state. A newer one that fails
+    /// (a file truncated or flipped after it was written) is moved aside to
+    /// `corrupt-step-N`, never deleted, with a warning, and the one before it is tried; when
+    /// the oldest fails too, its error stops the run.
+    fn last_intact_checkpoint(&self) -> Result<Option<(PathBuf, TrainState)>> {
+        let mut all = checkpoint::list(&self.checkpoints())?;
+        while let Some((step, dir)) = all.pop() {
+            match checkpoint::verify(&dir) {
+                Ok(saved) => return Ok(Some((dir, saved))),
+                Err(e) if !all.is_empty() => {
+                    let name = format!("corrupt-{}", checkpoint::name(step));
+                    let aside = (1..)
+                        .map(|k| match k {
+                            1 => self.checkpoints().join(&name),
+                            k => self.checkpoints().join(format!("{name}-{k}")),
+                        })
+                        .find(|p| !p.exists())
+                        .unwrap_or_default();
+                    std::fs::rename(&dir, &aside).map_err(Error::io(&dir))?;
+                    tracing::warn!(
+                        checkpoint = %dir.display(),
+                        moved_to = %aside.display(),
+                        "{e}; resuming from the checkpoint before it"
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
     fn metrics_path(&self) -> PathBuf {
         self.dir.join("metrics.jsonl")
     }
@@ -291,9 +322,8 @@ impl Trainer {
         st.frozen = task.frozen();
         let mut history = Vec::new();
         if resume {
-            if let Some((_, last)) = checkpoint::list(&self.checkpoints())?.pop() {
+            if let Some((last, saved)) = self.last_intact_checkpoint()? {
                 // before anything is loaded or written: the same frozen files as the run's
-                let saved = checkpoint::verify(&last)?;
                 crate::frozen::check_unchanged(&saved.frozen, &st.frozen)?;
                 let mut opts: Vec<&mut Optimizer> = stages.iter_mut().map(|s| &mut s.opt).collect();
                 checkpoint::load_verified(&last, task.var_store_mut(), &mut opts)?;

@@ -1,0 +1,242 @@
+//! Kill -9 and resume for every engine task (issue 31, item 3): a `mm train` process killed
+//! mid-run, whose newest checkpoint is then damaged, resumes from the checkpoint before it
+//! (with a warning, the damaged one moved aside) and ends exactly where the uninterrupted run
+//! ends: the same validation history, test metrics and final weights. Retrieval's and
+//! text-to-image's kill-and-resume tests are in `cli.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn mm(args: &[String], envs: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mm"));
+    c.args(args).env("MM_LOG", "warn");
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    c
+}
+
+fn ok(o: &Output) {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn synthav(dir: &Path, scenes: usize) -> PathBuf {
+    let data = dir.join("sv.h5");
+    let args = ["data", "synthav", "--scenes", &scenes.to_string(), "--out"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([data.display().to_string()])
+        .collect::<Vec<_>>();
+    ok(&mm(&args, &[]).output().unwrap());
+    data
+}
+
+/// The step directories under a run's `checkpoints/`, by step.
+fn checkpoints(run: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with("step-") && p.join("manifest.json").is_file()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// `mm train TASK ARGS` through once, and once killed when checkpoint `kill_at` exists, its
+/// newest checkpoint damaged (one byte of the weights flipped), then `--resume`d; the two must
+/// end identically.
+fn kill_damage_and_resume(task: &str, args: &[&str], kill_at: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let train = |out: &Path| {
+        let mut a: Vec<String> = ["train", task, "--device", "cpu", "--quiet", "--out"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.push(out.display().to_string());
+        a.extend(args.iter().map(|s| s.to_string()));
+        a
+    };
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    ok(&mm(&train(&a), &[]).output().unwrap());
+
+    let mut child = mm(&train(&b), &[]).spawn().unwrap();
+    let marker = b.join(format!("checkpoints/step-{kill_at:08}/manifest.json"));
+    let t0 = Instant::now();
+    while !marker.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{task}: finished before it could be killed"
+        );
+        assert!(
+            t0.elapsed().as_secs() < 300,
+            "{task}: no checkpoint {kill_at}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !b.join("summary.json").exists(),
+        "{task}: killed before the end"
+    );
+    let kept = checkpoints(&b);
+    assert!(kept.len() >= 2, "{task}: {kept:?}");
+    let newest = kept.last().unwrap().clone();
+    let model = newest.join("model.safetensors");
+    let mut bytes = std::fs::read(&model).unwrap();
+    let k = bytes.len() - 1;
+    bytes[k] ^= 0x01;
+    std::fs::write(&model, bytes).unwrap();
+
+    let resume = [
+        "train".to_string(),
+        task.into(),
+        "--resume".into(),
+        b.display().to_string(),
+        "--device".into(),
+        "cpu".into(),
+        "--quiet".into(),
+    ];
+    let o = mm(&resume, &[]).output().unwrap();
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("SHA-256") && err.contains("resuming from the checkpoint before it"),
+        "{task}: {err}"
+    );
+    let aside = b.join("checkpoints").join(format!(
+        "corrupt-{}",
+        newest.file_name().unwrap().to_string_lossy()
+    ));
+    assert!(
+        aside.join("model.safetensors").is_file(),
+        "{task}: moved aside, not deleted"
+    );
+
+    let lines = |d: &Path, what: &str| -> Vec<String> {
+        std::fs::read_to_string(d.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(what))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert!(lines(&a, "\"val\"").len() >= 3, "{task}");
+    assert_eq!(
+        lines(&a, "\"val\""),
+        lines(&b, "\"val\""),
+        "{task}: validation history"
+    );
+    let test = |d: &Path| -> serde_json::Value {
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("summary.json")).unwrap())
+                .unwrap();
+        s["test"].clone()
+    };
+    assert_eq!(test(&a), test(&b), "{task}: test metrics");
+    let last = checkpoints(&a).last().unwrap().clone();
+    let name = last.file_name().unwrap();
+    for f in ["model.safetensors", "optimizer.safetensors"] {
+        assert!(
+            std::fs::read(last.join(f)).unwrap()
+                == std::fs::read(b.join("checkpoints").join(name).join(f)).unwrap(),
+            "{task}: {f} differs after resume"
+        );
+    }
+
+    // every checkpoint damaged: a clear error, nothing deleted
+    for ck in checkpoints(&b) {
+        let m = ck.join("model.safetensors");
+        let mut bytes = std::fs::read(&m).unwrap();
+        bytes[0] ^= 0x01;
+        std::fs::write(&m, bytes).unwrap();
+    }
+    let o = mm(&resume, &[]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("SHA-256"),
+        "{task}: {err}"
+    );
+    assert!(b.join("summary.json").is_file());
+}
+
+#[test]
+fn captioning_resumes_a_killed_run_past_a_damaged_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synthav(dir.path(), 120);
+    let data = data.display().to_string();
+    kill_damage_and_resume(
+        "captioning",
+        &[
+            "--data",
+            &data,
+            "--set",
+            "train.batch_size=16",
+            "--set",
+            "train.epochs=4",
+            "--set",
+            "train.eval_every=3",
+            "--set",
+            "train.patience=0",
+            "--set",
+            "task.embed_dim=16",
+            "--set",
+            "task.decoder_dim=32",
+            "--set",
+            "task.attention_dim=16",
+            "--set",
+            "task.beam_size=1",
+        ],
+        12,
+    );
+}
+
+#[test]
+fn vqa_resumes_a_killed_run_past_a_damaged_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synthav(dir.path(), 120);
+    let data = data.display().to_string();
+    kill_damage_and_resume(
+        "vqa",
+        &[
+            "--data",
+            &data,
+            "--set",
+            "train.batch_size=32",
+            "--set",
+            "train.epochs=4",
+            "--set",
+            "train.eval_every=3",
+            "--set",
+            "train.patience=0",
+            "--set",
+            "task.word_dim=16",
+            "--set",
+            "task.hidden_dim=32",
+            "--set",
+            "task.fused_dim=32",
+        ],
+        9,
+    );
+}
+
+#[test]
+fn sound_tagging_resumes_a_killed_run_past_a_damaged_checkpoint() {
+    kill_damage_and_resume(
+        "sound-tagging",
+        &[
+            "--quick",
+            "--set",
+            "train.eval_every=10",
+            "--set",
+            "train.patience=0",
+        ],
+        30,
+    );
+}
