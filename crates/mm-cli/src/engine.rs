@@ -198,6 +198,9 @@ pub fn train<T: Task>(defaults: &RunConfig<T::Config>, args: TrainArgs) -> Resul
         if let Some((step, v)) = s.best {
             println!("best validation value {v:.3} at step {step}");
         }
+        if let Some(b) = report.peak_rss_bytes {
+            println!("peak memory (resident) {:.2} GB", b as f64 / 1e9);
+        }
         print_metrics("test (best checkpoint)", &report.test);
         for p in &report.pictures {
             println!("wrote {}", p.display());

@@ -54,6 +54,19 @@ pub struct RunReport {
     pub test: Metrics,
     /// The pictures the task wrote into the run directory ([`Task::pictures`]).
     pub pictures: Vec<PathBuf>,
+    /// The process's peak resident memory so far (Linux's `VmHWM`: training, evaluation and
+    /// the test split, plus whatever the process did before), in bytes; `None` where the
+    /// system does not say.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// The process's peak resident set size in bytes (`VmHWM` of `/proc/self/status`), where
+/// Linux reports it.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 fn write_atomic(path: &Path, text: &str) -> Result<()> {
@@ -140,6 +153,7 @@ pub fn train<T: Task>(defaults: &RunConfig<T::Config>, opts: &RunOptions) -> Res
         summary,
         test,
         pictures,
+        peak_rss_bytes: peak_rss_bytes(),
     };
     let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Config(e.to_string()))?;
     write_atomic(&opts.dir.join("summary.json"), &text)?;
