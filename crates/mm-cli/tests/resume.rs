@@ -166,64 +166,52 @@ fn kill_damage_and_resume(task: &str, args: &[&str], kill_at: usize) {
     assert!(b.join("summary.json").is_file());
 }
 
+/// `--data` of a fresh 120-scene SynthAV under `dir`, then `--set` for each of `sets`.
+fn synthav_args(dir: &Path, sets: &[&str]) -> Vec<String> {
+    let mut a = vec![
+        "--data".to_string(),
+        synthav(dir, 120).display().to_string(),
+    ];
+    for s in ["train.epochs=4", "train.eval_every=3", "train.patience=0"]
+        .iter()
+        .chain(sets)
+    {
+        a.extend(["--set".to_string(), s.to_string()]);
+    }
+    a
+}
+
 #[test]
 fn captioning_resumes_a_killed_run_past_a_damaged_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let data = synthav(dir.path(), 120);
-    let data = data.display().to_string();
-    kill_damage_and_resume(
-        "captioning",
+    let args = synthav_args(
+        dir.path(),
         &[
-            "--data",
-            &data,
-            "--set",
             "train.batch_size=16",
-            "--set",
-            "train.epochs=4",
-            "--set",
-            "train.eval_every=3",
-            "--set",
-            "train.patience=0",
-            "--set",
             "task.embed_dim=16",
-            "--set",
             "task.decoder_dim=32",
-            "--set",
             "task.attention_dim=16",
-            "--set",
             "task.beam_size=1",
         ],
-        12,
     );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    kill_damage_and_resume("captioning", &args, 12);
 }
 
 #[test]
 fn vqa_resumes_a_killed_run_past_a_damaged_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let data = synthav(dir.path(), 120);
-    let data = data.display().to_string();
-    kill_damage_and_resume(
-        "vqa",
+    let args = synthav_args(
+        dir.path(),
         &[
-            "--data",
-            &data,
-            "--set",
             "train.batch_size=32",
-            "--set",
-            "train.epochs=4",
-            "--set",
-            "train.eval_every=3",
-            "--set",
-            "train.patience=0",
-            "--set",
             "task.word_dim=16",
-            "--set",
             "task.hidden_dim=32",
-            "--set",
             "task.fused_dim=32",
         ],
-        9,
     );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    kill_damage_and_resume("vqa", &args, 9);
 }
 
 #[test]
