@@ -42,6 +42,10 @@ pub struct TrainArgs {
     /// short is resumed.
     #[arg(long, value_name = "N", conflicts_with = "resume", value_parser = clap::value_parser!(u8).range(2..=20))]
     folds: Option<u8>,
+    /// Build the task and measure, without writing a run, the host memory of one evaluation
+    /// batch and one training step at the configured sizes (Linux); then exit.
+    #[arg(long, conflicts_with_all = ["resume", "folds"])]
+    dry_run: bool,
 }
 
 /// Arguments of `mm eval <task>`.
@@ -159,6 +163,41 @@ pub fn train<T: Task>(defaults: &RunConfig<T::Config>, args: TrainArgs) -> Resul
     overrides.extend(args.set);
     if let Some(d) = &args.data {
         overrides.push(string_override("task.data", &d.display().to_string()));
+    }
+    if args.dry_run {
+        let opts = RunOptions {
+            config: args.config.clone(),
+            overrides,
+            device,
+            dir: PathBuf::new(),
+            resume: false,
+            progress: None,
+        };
+        let d = mm_train::run::dry_run::<T>(defaults, &opts)
+            .with_context(|| format!("dry run of {}", T::NAME))?;
+        let gb = |b: Option<u64>| {
+            b.map_or_else(
+                || "not measured (needs Linux)".to_string(),
+                |b| format!("{:.2} GB", b as f64 / 1e9),
+            )
+        };
+        println!(
+            "{} dry run (batch {}, evaluation batch {}), host memory:",
+            T::NAME,
+            d.batch,
+            d.eval_batch
+        );
+        println!(
+            "  trainable parameters    {:.1} MB (the optimizer adds 1-2x this, Adam 2x)",
+            d.parameter_bytes as f64 / 1e6
+        );
+        println!("  after building          {}", gb(d.built_bytes));
+        println!("  evaluation batch peak   {}", gb(d.eval_peak_bytes));
+        println!(
+            "  training step peak      {} (the run's estimated peak)",
+            gb(d.train_peak_bytes)
+        );
+        return Ok(());
     }
     let (dir, resume) = match (args.resume, args.out) {
         (Some(d), _) => (d, true),

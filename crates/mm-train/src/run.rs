@@ -13,7 +13,7 @@ use tch::Device;
 use crate::checkpoint;
 use crate::config::{self, TrainConfig};
 use crate::error::{Error, Result};
-use crate::task::{Metrics, Task};
+use crate::task::{Metrics, StepContext, Task};
 use crate::trainer::{Summary, Trainer};
 
 /// A run's TOML file: `[train]` for the engine, `[task]` for the task.
@@ -158,6 +158,88 @@ pub fn train<T: Task>(defaults: &RunConfig<T::Config>, opts: &RunOptions) -> Res
     let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Config(e.to_string()))?;
     write_atomic(&opts.dir.join("summary.json"), &text)?;
     Ok(report)
+}
+
+/// The process's resident set size now, in bytes (`VmRSS`), where Linux reports it.
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Resets the process's peak resident set size (`VmHWM`) to its current size, by writing 5 to
+/// `/proc/self/clear_refs` (Linux 4.0 and later); false where that is not possible.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// What `mm train --dry-run` measures: host memory of one training step and of one batch
+/// through the model without gradients, on the configured model, data and sizes, without
+/// writing a run. Sizes in bytes; `None` where the system cannot say (not Linux).
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRun {
+    /// `train.batch_size` (or the training split's size, if smaller).
+    pub batch: usize,
+    /// `train.eval_batch_size` (or the training split's size, if smaller).
+    pub eval_batch: usize,
+    /// The trainable parameters' size; the optimizer keeps about this much again per moment
+    /// (Adam and AdamW two, SGD with momentum and RMSprop one) and the gradients once more.
+    pub parameter_bytes: u64,
+    /// Resident memory once the task is built (libtorch, the model, the data's indices).
+    pub built_bytes: Option<u64>,
+    /// Peak resident memory after `eval_batch` training samples went through the task's
+    /// training loss without gradients: an estimate of evaluation's peak (the real evaluation
+    /// may decode, as captioning's beam search, or encode each image once).
+    pub eval_peak_bytes: Option<u64>,
+    /// Peak resident memory after one training step's forward and backward pass as well: the
+    /// estimate of a run's peak (freed buffers stay with the process, see [`crate::malloc`],
+    /// so this is the larger of the two needs, not their sum).
+    pub train_peak_bytes: Option<u64>,
+}
+
+/// Builds task `T` as [`train`] would and measures the memory of one training step and one
+/// evaluation-sized batch ([`DryRun`]); writes nothing. Host memory only: on CUDA the
+/// device's memory is not counted.
+pub fn dry_run<T: Task>(defaults: &RunConfig<T::Config>, opts: &RunOptions) -> Result<DryRun> {
+    let cfg = config::load(defaults, opts.config.as_deref(), &opts.overrides)?;
+    cfg.train.validate()?;
+    tch::manual_seed(cfg.train.seed as i64 & i64::MAX);
+    let mut task = T::build(&cfg.task, opts.device)?;
+    let n = task.train_size();
+    let (batch, eval_batch) = (cfg.train.batch_size.min(n), cfg.train.eval_batch().min(n));
+    let ctx = StepContext {
+        step: 0,
+        epoch: 0,
+        total_steps: 1,
+        group: task.param_groups().first().map(|g| g.name),
+        repeat: 0,
+    };
+    let vars = task.var_store().trainable_variables();
+    let parameter_bytes = vars
+        .iter()
+        .map(|t| (t.numel() * t.kind().elt_size_in_bytes()) as u64)
+        .sum();
+    let built = rss_bytes();
+    let peak = |measured: bool| if measured { peak_rss_bytes() } else { None };
+    // evaluation first: its freed buffers stay with the process and the training step reuses
+    // them, so the second peak is the run's
+    let measured = reset_peak_rss();
+    let rows: Vec<usize> = (0..eval_batch).collect();
+    let _ = tch::no_grad(|| task.train_step(&rows, &ctx))?;
+    let eval_peak_bytes = peak(measured);
+    let measured = reset_peak_rss();
+    let rows: Vec<usize> = (0..batch).collect();
+    task.train_step(&rows, &ctx)?.f_backward()?;
+    let train_peak_bytes = peak(measured);
+    Ok(DryRun {
+        batch,
+        eval_batch,
+        parameter_bytes,
+        built_bytes: built,
+        eval_peak_bytes,
+        train_peak_bytes,
+    })
 }
 
 /// The run directory and checkpoint that `path` names: a checkpoint directory itself, or a
