@@ -63,8 +63,13 @@ pub struct RunReport {
 /// The process's peak resident set size in bytes (`VmHWM` of `/proc/self/status`), where
 /// Linux reports it.
 pub fn peak_rss_bytes() -> Option<u64> {
+    status_bytes("VmHWM:")
+}
+
+/// A size line of `/proc/self/status` (`VmHWM:`, `VmRSS:`: kB there), in bytes.
+fn status_bytes(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
@@ -113,6 +118,14 @@ fn read_config<T: Task>(dir: &Path) -> Result<RunConfig<T::Config>> {
     toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
 }
 
+/// Task `T` built from a validated `cfg` after seeding libtorch with `train.seed`, as a run
+/// starts (training and its dry run).
+fn seeded_task<T: Task>(cfg: &RunConfig<T::Config>, device: Device) -> Result<T> {
+    cfg.train.validate()?;
+    tch::manual_seed(cfg.train.seed as i64 & i64::MAX);
+    T::build(&cfg.task, device)
+}
+
 /// Trains task `T` as `opts` says, then scores its best checkpoint on the test split.
 pub fn train<T: Task>(defaults: &RunConfig<T::Config>, opts: &RunOptions) -> Result<RunReport> {
     let cfg: RunConfig<T::Config> = if opts.resume {
@@ -131,10 +144,8 @@ pub fn train<T: Task>(defaults: &RunConfig<T::Config>, opts: &RunOptions) -> Res
         }
         config::load(defaults, opts.config.as_deref(), &opts.overrides)?
     };
-    cfg.train.validate()?;
     // the task first: a configuration or data set it refuses leaves no run directory behind
-    tch::manual_seed(cfg.train.seed as i64 & i64::MAX);
-    let mut task = T::build(&cfg.task, opts.device)?;
+    let mut task = seeded_task::<T>(&cfg, opts.device)?;
     std::fs::create_dir_all(&opts.dir).map_err(Error::io(&opts.dir))?;
     let text = format!("{TASK_HEADER}{}\n{}", T::NAME, config::to_toml(&cfg)?);
     write_atomic(&opts.dir.join("config.toml"), &text)?;
@@ -162,10 +173,7 @@ pub fn train<T: Task>(defaults: &RunConfig<T::Config>, opts: &RunOptions) -> Res
 
 /// The process's resident set size now, in bytes (`VmRSS`), where Linux reports it.
 fn rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    status_bytes("VmRSS:")
 }
 
 /// Resets the process's peak resident set size (`VmHWM`) to its current size, by writing 5 to
@@ -203,9 +211,7 @@ pub struct DryRun {
 /// device's memory is not counted.
 pub fn dry_run<T: Task>(defaults: &RunConfig<T::Config>, opts: &RunOptions) -> Result<DryRun> {
     let cfg = config::load(defaults, opts.config.as_deref(), &opts.overrides)?;
-    cfg.train.validate()?;
-    tch::manual_seed(cfg.train.seed as i64 & i64::MAX);
-    let mut task = T::build(&cfg.task, opts.device)?;
+    let mut task = seeded_task::<T>(&cfg, opts.device)?;
     let n = task.train_size();
     let (batch, eval_batch) = (cfg.train.batch_size.min(n), cfg.train.eval_batch().min(n));
     let ctx = StepContext {

@@ -225,13 +225,13 @@ impl Trainer {
                 Ok(saved) => return Ok(Some((dir, saved))),
                 Err(e) if !all.is_empty() => {
                     let name = format!("corrupt-{}", checkpoint::name(step));
-                    let aside = (1..)
-                        .map(|k| match k {
-                            1 => self.checkpoints().join(&name),
-                            k => self.checkpoints().join(format!("{name}-{k}")),
-                        })
-                        .find(|p| !p.exists())
-                        .unwrap_or_default();
+                    let mut aside = self.checkpoints().join(&name);
+                    for k in 2.. {
+                        if !aside.exists() {
+                            break;
+                        }
+                        aside = self.checkpoints().join(format!("{name}-{k}"));
+                    }
                     std::fs::rename(&dir, &aside).map_err(Error::io(&dir))?;
                     tracing::warn!(
                         checkpoint = %dir.display(),
