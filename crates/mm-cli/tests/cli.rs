@@ -4,14 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn mm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mm"))
-        .args(args)
-        .env_remove("LD_LIBRARY_PATH")
-        .env("MM_LOG", "warn")
-        .output()
-        .expect("mm starts")
-}
+mod common;
+use common::{kill_when_written, mm};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -955,21 +949,11 @@ fn killed_training_resumes_to_the_uninterrupted_result() {
     );
 
     let mut child = run(&b).spawn().unwrap();
-    let marker = b.join("checkpoints/step-00000010/manifest.json");
-    let t0 = std::time::Instant::now();
-    while !marker.exists() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "finished before it could be killed"
-        );
-        assert!(
-            t0.elapsed().as_secs() < 120,
-            "no checkpoint after 2 minutes"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_when_written(
+        &mut child,
+        &b.join("checkpoints/step-00000010/manifest.json"),
+        120,
+    );
     assert!(!b.join("summary.json").exists(), "killed before the end");
     // the same command again refuses to overwrite the run
     let o = run(&b).output().unwrap();
@@ -1130,21 +1114,11 @@ fn a_killed_two_optimizer_run_resumes_to_the_uninterrupted_result() {
     let o = run(&a, &[]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let mut child = run(&b, &[]).spawn().unwrap();
-    let marker = b.join("checkpoints/step-00000020/manifest.json");
-    let t0 = std::time::Instant::now();
-    while !marker.exists() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "finished before it could be killed"
-        );
-        assert!(
-            t0.elapsed().as_secs() < 120,
-            "no checkpoint after 2 minutes"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_when_written(
+        &mut child,
+        &b.join("checkpoints/step-00000020/manifest.json"),
+        120,
+    );
     assert!(!b.join("summary.json").exists(), "killed before the end");
     let o = Command::new(env!("CARGO_BIN_EXE_mm"))
         .args(["train", "text-to-image", "--resume", b.to_str().unwrap()])

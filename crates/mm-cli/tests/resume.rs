@@ -7,15 +7,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
-fn mm(args: &[String], envs: &[(&str, &str)]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mm"));
-    c.args(args).env("MM_LOG", "warn");
-    for (k, v) in envs {
-        c.env(k, v);
-    }
-    c
+mod common;
+use common::kill_when_written;
+
+fn mm(args: &[String]) -> Command {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    common::mm_command(&args)
 }
 
 fn ok(o: &Output) {
@@ -29,7 +27,7 @@ fn synthav(dir: &Path, scenes: usize) -> PathBuf {
         .map(|s| s.to_string())
         .chain([data.display().to_string()])
         .collect::<Vec<_>>();
-    ok(&mm(&args, &[]).output().unwrap());
+    ok(&mm(&args).output().unwrap());
     data
 }
 
@@ -63,24 +61,11 @@ fn kill_damage_and_resume(task: &str, args: &[&str], kill_at: usize) {
         a
     };
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    ok(&mm(&train(&a), &[]).output().unwrap());
+    ok(&mm(&train(&a)).output().unwrap());
 
-    let mut child = mm(&train(&b), &[]).spawn().unwrap();
+    let mut child = mm(&train(&b)).spawn().unwrap();
     let marker = b.join(format!("checkpoints/step-{kill_at:08}/manifest.json"));
-    let t0 = Instant::now();
-    while !marker.exists() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "{task}: finished before it could be killed"
-        );
-        assert!(
-            t0.elapsed().as_secs() < 300,
-            "{task}: no checkpoint {kill_at}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_when_written(&mut child, &marker, 300);
     assert!(
         !b.join("summary.json").exists(),
         "{task}: killed before the end"
@@ -103,7 +88,7 @@ fn kill_damage_and_resume(task: &str, args: &[&str], kill_at: usize) {
         "cpu".into(),
         "--quiet".into(),
     ];
-    let o = mm(&resume, &[]).output().unwrap();
+    let o = mm(&resume).output().unwrap();
     ok(&o);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -157,7 +142,7 @@ fn kill_damage_and_resume(task: &str, args: &[&str], kill_at: usize) {
         bytes[0] ^= 0x01;
         std::fs::write(&m, bytes).unwrap();
     }
-    let o = mm(&resume, &[]).output().unwrap();
+    let o = mm(&resume).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         !o.status.success() && err.contains("SHA-256"),
