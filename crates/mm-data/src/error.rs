@@ -58,6 +58,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// An mm data set whose structure contradicts itself (a damaged or hand-edited file).
+    #[error("{path} is damaged: {reason}")]
+    Damaged {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What contradicts what.
+        reason: String,
+    },
     /// An index past the end.
     #[error("index {index} is out of range for {len} samples")]
     OutOfRange {

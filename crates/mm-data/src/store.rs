@@ -499,8 +499,44 @@ pub struct Reader {
     index: BTreeMap<String, (Vec<i64>, Vec<i64>)>,
 }
 
+/// Checks a ragged field's index against `n` samples and `values` stored values: `first` has
+/// `n + 1` entries and `offsets` one more than `first`'s last, both rise from 0, and the last
+/// offset is the number of values. Reads then never index past an array.
+fn check_ragged_index(
+    name: &str,
+    n: u64,
+    first: &[i64],
+    offsets: &[i64],
+    values: u64,
+) -> std::result::Result<(), String> {
+    // rising from 0 also keeps every entry non-negative
+    let rising = |a: &[i64]| a.first() == Some(&0) && a.windows(2).all(|w| w[0] <= w[1]);
+    if first.len() as u64 != n.saturating_add(1) || !rising(first) {
+        return Err(format!(
+            "ragged field `{name}`: `first` has {} entries (need {n} + 1, rising from 0)",
+            first.len()
+        ));
+    }
+    let sequences = first[first.len() - 1] as u64;
+    if offsets.len() as u64 != sequences.saturating_add(1) || !rising(offsets) {
+        return Err(format!(
+            "ragged field `{name}`: `offsets` has {} entries (need {sequences} + 1, rising from 0)",
+            offsets.len()
+        ));
+    }
+    if offsets[offsets.len() - 1] as u64 != values {
+        return Err(format!(
+            "ragged field `{name}`: the offsets end at {}, `values` holds {values}",
+            offsets[offsets.len() - 1]
+        ));
+    }
+    Ok(())
+}
+
 impl Reader {
-    /// Opens and checks a data set.
+    /// Opens and checks a data set: its format tag, schema, sample count, that every field is
+    /// stored in the shape the schema gives it, and that every ragged index stays inside its
+    /// values; a file that fails is [`Error::Damaged`], so reads cannot go out of bounds.
     pub fn open(path: &Path) -> Result<Self> {
         if !path.is_file() {
             return Err(Error::Io {
@@ -544,7 +580,32 @@ impl Reader {
                 .dataset("offsets")
                 .and_then(|d| d.read_raw())
                 .map_err(h5(name))?;
+            let values = g.dataset("values").map(|d| d.size()).map_err(h5(name))?;
+            check_ragged_index(name, n, &first, &offsets, values as u64).map_err(|reason| {
+                Error::Damaged {
+                    path: path.to_owned(),
+                    reason,
+                }
+            })?;
             index.insert(name.clone(), (first, offsets));
+        }
+        for f in &schema.fixed {
+            let shape = file
+                .dataset(&format!("samples/{}", f.name))
+                .map(|d| d.shape())
+                .map_err(h5(&f.name))?;
+            let want: Vec<usize> = std::iter::once(n as usize)
+                .chain(f.shape.iter().copied())
+                .collect();
+            if shape != want {
+                return Err(Error::Damaged {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "field `{}` is stored as {shape:?}, its schema and sample count say {want:?}",
+                        f.name
+                    ),
+                });
+            }
         }
         Ok(Self {
             file,
@@ -587,15 +648,23 @@ impl Reader {
         g.member_names().map_err(h5("splits"))
     }
 
-    /// The sample indices of split `name`.
+    /// The sample indices of split `name`; an index past the end is [`Error::Damaged`].
     pub fn split(&self, name: &str) -> Result<Vec<u64>> {
-        self.file
+        let idx: Vec<u64> = self
+            .file
             .dataset(&format!("splits/{name}"))
             .and_then(|d| d.read_raw())
             .map_err(|_| Error::NoSuchSplit {
                 name: name.to_owned(),
                 path: self.path.clone(),
-            })
+            })?;
+        match idx.iter().find(|&&i| i >= self.n as u64) {
+            Some(i) => Err(Error::Damaged {
+                path: self.path.clone(),
+                reason: format!("split `{name}` names sample {i} of {}", self.n),
+            }),
+            None => Ok(idx),
+        }
     }
 
     /// Sample `i`.
@@ -1193,6 +1262,64 @@ mod tests {
         ));
         std::fs::write(&other, b"not hdf5 at all").unwrap();
         assert!(Reader::open(&other).is_err());
+    }
+
+    /// A data set whose parts contradict each other (before, the first three panicked in a read,
+    /// indexing past an array): each is refused at open, or at `split`, with
+    /// [`Error::Damaged`] naming the field.
+    #[test]
+    fn a_damaged_data_set_is_refused_not_read_out_of_bounds() {
+        let replace = |p: &Path, ds: &str, data: &[i64]| {
+            let f = hdf5::File::open_rw(p).unwrap();
+            f.unlink(ds).unwrap();
+            let (g, name) = ds.rsplit_once('/').unwrap();
+            f.group(g)
+                .unwrap()
+                .new_dataset_builder()
+                .with_data(data)
+                .create(name)
+                .unwrap();
+        };
+        let damaged = |p: &Path, what: &str| match Reader::open(p) {
+            Err(Error::Damaged { reason, .. }) => assert!(reason.contains(what), "{reason}"),
+            other => panic!("{what}: {:?}", other.map(|r| r.len())),
+        };
+        // too few `first` entries for the samples
+        let (_d1, p) = tmp("dmg1");
+        write(&p, 6);
+        replace(&p, "samples/captions/first", &[0, 1, 2]);
+        damaged(&p, "`first`");
+        // offsets that fall back
+        let (_d2, p) = tmp("dmg2");
+        write(&p, 6);
+        let r = Reader::open(&p).unwrap();
+        let mut offsets = r.index["captions"].1.clone();
+        drop(r);
+        let k = offsets.len() - 2;
+        offsets[k] = offsets[k + 1] + 5;
+        replace(&p, "samples/captions/offsets", &offsets);
+        damaged(&p, "`offsets`");
+        // offsets past the stored values
+        let (_d3, p) = tmp("dmg3");
+        write(&p, 6);
+        let r = Reader::open(&p).unwrap();
+        let mut offsets = r.index["captions"].1.clone();
+        drop(r);
+        *offsets.last_mut().unwrap() += 1;
+        replace(&p, "samples/captions/offsets", &offsets);
+        damaged(&p, "`values` holds");
+        // a fixed field with fewer rows than samples
+        let (_d4, p) = tmp("dmg4");
+        write(&p, 6);
+        replace(&p, "samples/label", &[1, 2, 3]);
+        damaged(&p, "field `label`");
+        // a split naming a sample past the end
+        let (_d5, p) = tmp("dmg5");
+        write(&p, 6);
+        replace(&p, "splits/test", &[0, 6]);
+        let r = Reader::open(&p).unwrap();
+        assert!(matches!(r.split("test"), Err(Error::Damaged { .. })));
+        assert_eq!(r.split("train").unwrap().len(), 4);
     }
 
     fn labels(path: &Path, idx: &[u64], cfg: &BatchConfig, epoch: u64) -> Vec<Vec<i64>> {

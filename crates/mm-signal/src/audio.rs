@@ -95,8 +95,37 @@ pub fn read_audio(path: &Path) -> Result<Audio> {
     }
 }
 
+/// Decodes an audio file held in memory, as [`read_audio`] reads one from disk: `ext` (`"wav"`,
+/// `"flac"`, `"ogg"`, `"mp3"`, ...) picks WAV or symphonia and hints the format; `name` only
+/// names the source in errors.
+pub fn decode_audio(bytes: Vec<u8>, ext: Option<&str>, name: &Path) -> Result<Audio> {
+    let ext = ext.map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("wav" | "wave") => read_wav_from(std::io::Cursor::new(bytes)),
+        #[cfg(feature = "formats")]
+        _ => decode_symphonia(Box::new(std::io::Cursor::new(bytes)), name, ext.as_deref()),
+        #[cfg(not(feature = "formats"))]
+        _ => Err(Error::UnsupportedFormat {
+            what: format!("{} (only WAV without feature `formats`)", name.display()),
+        }),
+    }
+}
+
 #[cfg(feature = "formats")]
 fn read_symphonia(path: &Path, ext: Option<&str>) -> Result<Audio> {
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    decode_symphonia(Box::new(file), path, ext)
+}
+
+#[cfg(feature = "formats")]
+fn decode_symphonia(
+    source: Box<dyn symphonia::core::io::MediaSource>,
+    path: &Path,
+    ext: Option<&str>,
+) -> Result<Audio> {
     use symphonia::core::audio::SampleBuffer;
     use symphonia::core::codecs::{CODEC_TYPE_NULL, DecoderOptions};
     use symphonia::core::errors::Error as SymError;
@@ -109,11 +138,7 @@ fn read_symphonia(path: &Path, ext: Option<&str>) -> Result<Audio> {
         path: path.to_owned(),
         reason,
     };
-    let file = std::fs::File::open(path).map_err(|source| Error::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let mss = MediaSourceStream::new(source, Default::default());
     let mut hint = Hint::new();
     if let Some(e) = ext {
         hint.with_extension(e);

@@ -105,7 +105,9 @@ mod stft;
 pub mod tensor;
 mod window;
 
-pub use audio::{Audio, WavEncoding, read_audio, read_wav, read_wav_from, resample, write_wav};
+pub use audio::{
+    Audio, WavEncoding, decode_audio, read_audio, read_wav, read_wav_from, resample, write_wav,
+};
 pub use batch::{
     FrameFeature, LogMelSpectrogram, MfccScratch, Spectrogram, batch, batch_into, batch_ragged,
 };

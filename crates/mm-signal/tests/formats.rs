@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mm_signal::{Error, Stft, StftConfig, read_audio};
+use mm_signal::{Error, Stft, StftConfig, decode_audio, read_audio};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -82,4 +82,30 @@ fn corrupt_and_unknown_files_are_typed_errors() {
     if let Ok(a) = read_audio(&half) {
         assert!(a.frames() < 4000);
     }
+}
+
+#[test]
+fn bytes_in_memory_decode_as_the_files_do() {
+    for (name, ext) in [
+        ("tone.wav", "wav"),
+        ("tone.flac", "flac"),
+        ("tone.ogg", "ogg"),
+        ("tone.mp3", "mp3"),
+    ] {
+        let path = fixture(name);
+        let bytes = std::fs::read(&path).unwrap();
+        let from_file = read_audio(&path).unwrap();
+        let hinted = decode_audio(bytes.clone(), Some(ext), &path).unwrap();
+        assert_eq!(hinted, from_file, "{name}");
+        if ext != "wav" {
+            // symphonia finds the format from the contents alone
+            assert_eq!(
+                decode_audio(bytes, None, &path).unwrap(),
+                from_file,
+                "{name}"
+            );
+        }
+    }
+    let e = decode_audio(b"fLaC nonsense".to_vec(), Some("flac"), Path::new("x.flac")).unwrap_err();
+    assert!(e.to_string().contains("x.flac"), "{e}");
 }

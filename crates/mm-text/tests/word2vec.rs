@@ -6,7 +6,8 @@ use std::path::Path;
 
 use mm_text::Error;
 use mm_text::word2vec::{
-    Embeddings, VectorFormat, Word2Vec, Word2VecConfig, eval, read_vectors, write_vectors,
+    Embeddings, VectorFormat, Word2Vec, Word2VecConfig, eval, read_safetensors_from, read_vectors,
+    read_vectors_from, write_vectors,
 };
 use ndarray::Array2;
 
@@ -232,6 +233,41 @@ fn vector_files_round_trip_in_both_formats_and_reject_damage() {
     );
     std::fs::write(&p, "two three\n").unwrap();
     assert!(read_vectors(&p, VectorFormat::Text).is_err());
+}
+
+/// Headers that promise more than memory holds are refused before anything is allocated
+/// (before, `COUNT * SIZE` overflowed or asked for terabytes and aborted the process), a short
+/// file with a large header count reads as truncated, and NaN in safetensors vectors is refused
+/// as it is in the other two formats.
+#[test]
+fn vector_headers_cannot_ask_for_unbounded_memory() {
+    let name = Path::new("mem");
+    for header in [
+        "18446744073709551615 18446744073709551615\n",
+        "4294967296 4294967296\n",
+        "2 1048577\n",
+    ] {
+        for format in [VectorFormat::Text, VectorFormat::Binary] {
+            let e = read_vectors_from(header.as_bytes(), name, format).unwrap_err();
+            assert!(e.to_string().contains("more than"), "{header}: {e}");
+        }
+    }
+    for format in [VectorFormat::Text, VectorFormat::Binary] {
+        let e = read_vectors_from(&b"1000000000000 100\n"[..], name, format).unwrap_err();
+        assert!(e.to_string().contains("ends after 0"), "{e}");
+    }
+    let emb = Embeddings::new(
+        vec!["a".into(), "b".into()],
+        vec![0; 2],
+        Array2::from_shape_vec((2, 2), vec![1.0, f32::NAN, 0.0, 1.0]).unwrap(),
+    )
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("nan.safetensors");
+    mm_text::word2vec::write_safetensors(&p, &emb).unwrap();
+    let bytes = std::fs::read(&p).unwrap();
+    let e = read_safetensors_from(&bytes, &p).unwrap_err();
+    assert!(e.to_string().contains("non-finite"), "{e}");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The word2vec text and binary vector formats (as word2vec.c writes them and gensim's
 //! `KeyedVectors.load_word2vec_format` reads them).
 
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 
 use ndarray::Array2;
@@ -67,6 +67,10 @@ pub fn write_vectors(path: &Path, emb: &Embeddings, format: VectorFormat) -> Res
     })
 }
 
+/// The largest vector size a file may declare: 4 MB per row buffer (word2vec's own limit on
+/// `-size` is far lower; ours is 10,000).
+pub const MAX_VECTOR_SIZE: usize = 1 << 20;
+
 /// Reads a vector file in `format`; a header that disagrees with the body, a truncated file or a
 /// malformed value is an error naming the file and the entry.
 pub fn read_vectors(path: &Path, format: VectorFormat) -> Result<Embeddings> {
@@ -74,7 +78,16 @@ pub fn read_vectors(path: &Path, format: VectorFormat) -> Result<Embeddings> {
         path: path.to_owned(),
         source,
     })?;
-    let mut r = BufReader::new(file);
+    read_vectors_from(BufReader::new(file), path, format)
+}
+
+/// [`read_vectors`] from any reader; `path` only names the source in errors. Memory grows with
+/// what the input holds, not with what its header claims.
+pub fn read_vectors_from(
+    mut r: impl BufRead,
+    path: &Path,
+    format: VectorFormat,
+) -> Result<Embeddings> {
     let mut header = String::new();
     r.read_line(&mut header)
         .map_err(|e| bad(path, e.to_string()))?;
@@ -88,8 +101,17 @@ pub fn read_vectors(path: &Path, format: VectorFormat) -> Result<Embeddings> {
     if d == 0 || n == 0 {
         return Err(bad(path, "empty header counts"));
     }
-    let mut words = Vec::with_capacity(n);
-    let mut data = Vec::with_capacity(n * d);
+    if d > MAX_VECTOR_SIZE || n.checked_mul(d).is_none() {
+        return Err(bad(
+            path,
+            format!(
+                "header `{n} {d}`: vectors of more than {MAX_VECTOR_SIZE} values, or more values than memory can address"
+            ),
+        ));
+    }
+    // capacity for what a small file can hold; more grows as it is read
+    let mut words = Vec::with_capacity(n.min(1 << 16));
+    let mut data = Vec::with_capacity((n * d).min(1 << 20));
     match format {
         VectorFormat::Text => {
             for i in 0..n {
@@ -188,15 +210,20 @@ pub fn read_safetensors(path: &Path) -> Result<Embeddings> {
         path: path.to_owned(),
         source,
     })?;
+    read_safetensors_from(&bytes, path)
+}
+
+/// [`read_safetensors`] from bytes in memory; `path` only names the source in errors.
+pub fn read_safetensors_from(bytes: &[u8], path: &Path) -> Result<Embeddings> {
     let (_, meta) =
-        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(path, e.to_string()))?;
+        safetensors::SafeTensors::read_metadata(bytes).map_err(|e| bad(path, e.to_string()))?;
     let words: Vec<String> = meta
         .metadata()
         .as_ref()
         .and_then(|m| m.get("words"))
         .ok_or_else(|| bad(path, "no `words` metadata"))
         .and_then(|w| serde_json::from_str(w).map_err(|e| bad(path, e.to_string())))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(path, e.to_string()))?;
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(path, e.to_string()))?;
     let t = st.tensor("vectors").map_err(|e| bad(path, e.to_string()))?;
     let shape = t.shape().to_vec();
     if t.dtype() != safetensors::tensor::Dtype::F32 || shape.len() != 2 || shape[0] != words.len() {
@@ -214,6 +241,9 @@ pub fn read_safetensors(path: &Path) -> Result<Embeddings> {
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
+    if data.iter().any(|v| !v.is_finite()) {
+        return Err(bad(path, "non-finite values"));
+    }
     let vectors =
         Array2::from_shape_vec((shape[0], shape[1]), data).map_err(|e| bad(path, e.to_string()))?;
     let counts = vec![0; words.len()];

@@ -19,5 +19,8 @@ mod sampling;
 pub mod tensor;
 mod train;
 
-pub use io::{VectorFormat, read_safetensors, read_vectors, write_safetensors, write_vectors};
+pub use io::{
+    MAX_VECTOR_SIZE, VectorFormat, read_safetensors, read_safetensors_from, read_vectors,
+    read_vectors_from, write_safetensors, write_vectors,
+};
 pub use train::{EOS, Embeddings, Progress, Word2Vec, Word2VecConfig};
