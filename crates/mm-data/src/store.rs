@@ -1264,9 +1264,9 @@ mod tests {
         assert!(Reader::open(&other).is_err());
     }
 
-    /// A data set whose parts contradict each other (before, the first three panicked in a read,
-    /// indexing past an array): each is refused at open, or at `split`, with
-    /// [`Error::Damaged`] naming the field.
+    /// A data set whose parts contradict each other (before, the first two panicked in a read,
+    /// indexing past an array or slicing backwards): each is refused at open, or at `split`,
+    /// with [`Error::Damaged`] naming the field.
     #[test]
     fn a_damaged_data_set_is_refused_not_read_out_of_bounds() {
         let replace = |p: &Path, ds: &str, data: &[i64]| {
