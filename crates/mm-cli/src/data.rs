@@ -248,23 +248,17 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             };
             let clips = sound_classes::generate(&cfg)?;
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-            let spec = hound::WavSpec {
-                channels: 1,
-                sample_rate: cfg.sample_rate_hz,
-                bits_per_sample: 16,
-                sample_format: hound::SampleFormat::Int,
-            };
             for (i, clip) in clips.iter().enumerate() {
                 let path = out.join(format!("{:02}_{:03}.wav", clip.label, i % per_class));
-                let tmp = path.with_extension("wav.tmp");
-                let mut w = hound::WavWriter::create(&tmp, spec)
-                    .with_context(|| format!("creating {}", tmp.display()))?;
-                for &s in &clip.samples {
-                    w.write_sample((s.clamp(-1.0, 1.0) * 32767.0).round() as i16)?;
-                }
-                w.finalize()?;
-                std::fs::rename(&tmp, &path)
-                    .with_context(|| format!("renaming to {}", path.display()))?;
+                let audio = mm_signal::Audio {
+                    samples: ndarray::Array2::from_shape_vec(
+                        (1, clip.samples.len()),
+                        clip.samples.clone(),
+                    )?,
+                    sample_rate: cfg.sample_rate_hz,
+                };
+                mm_signal::write_wav(&path, &audio, mm_signal::WavEncoding::Pcm16)
+                    .with_context(|| format!("writing {}", path.display()))?;
             }
             for k in 0..classes {
                 println!("class {k:2}: {}", sound_classes::class_name(&cfg, k));
@@ -447,9 +441,7 @@ fn show(file: &std::path::Path, index: usize, out: &std::path::Path) -> Result<(
         }
     }
     let p = out.join(format!("{index}_text.txt"));
-    let tmp = p.with_extension("txt.tmp");
-    std::fs::write(&tmp, &text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &p)?;
+    mm_core::write_atomic(&p, text.as_bytes())?;
     written.push(p);
     print!("{text}");
     for p in written {

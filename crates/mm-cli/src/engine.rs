@@ -281,9 +281,7 @@ pub fn train<T: Task>(defaults: &RunConfig<T::Config>, args: TrainArgs) -> Resul
     let cv = cross_validation(&tests);
     let path = dir.join("cross_validation.json");
     let text = serde_json::to_string_pretty(&cv)?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    mm_core::write_atomic(&path, text.as_bytes())?;
     println!(
         "{folds}-fold cross-validation, test metrics (mean +- standard deviation over folds):"
     );

@@ -14,9 +14,15 @@
 //! assert_eq!(order, mm_core::epoch_order(&[10, 11, 12, 13], true, 7, 0));
 //! ```
 //!
+//! [`write_atomic`] writes a file through a temporary and a rename, so that a full disk or a
+//! kill never leaves a half-written file under its final name; the small outputs of every
+//! layer (summaries, configurations, JSON, weights) go through it.
+//!
 //! ## Feature flags
 //! None; no libtorch.
 
+mod fs;
 mod order;
 
+pub use fs::{WriteError, tmp_path, write_atomic};
 pub use order::epoch_order;

@@ -465,8 +465,12 @@ impl Writer {
                     .map_err(h5(name))?;
             }
         }
-        if let Some(file) = self.file.take() {
-            file.close().map_err(h5("closing the file"))?;
+        if let Some(file) = self.file.take()
+            && let Err(e) = file.close()
+        {
+            // the last writes failed (a full disk): no half-written file stays behind
+            let _ = std::fs::remove_file(&self.tmp);
+            return Err(h5(&format!("closing {}", self.tmp.display()))(e));
         }
         std::fs::rename(&self.tmp, &self.path).map_err(|source| Error::Io {
             path: self.path.clone(),

@@ -27,9 +27,12 @@ fn colormap(t: f32) -> Rgb<u8> {
 pub fn save_png_atomic(img: &RgbImage, path: &Path) -> Result<()> {
     let tmp = path.with_extension("png.tmp");
     img.save_with_format(&tmp, image::ImageFormat::Png)
-        .map_err(|source| Error::Image {
-            path: path.to_owned(),
-            source,
+        .map_err(|source| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::Image {
+                path: path.to_owned(),
+                source,
+            }
         })?;
     std::fs::rename(&tmp, path).map_err(Error::io(path))
 }

@@ -304,24 +304,41 @@ pub fn write_wav(path: &Path, audio: &Audio, encoding: WavEncoding) -> Result<()
         hound::Error::IoError(source) => io(source, &tmp),
         other => invalid("audio", other.to_string()),
     };
-    let mut w = hound::WavWriter::create(&tmp, spec).map_err(hound_err)?;
+    let written = (|| {
+        let mut w = hound::WavWriter::create(&tmp, spec).map_err(hound_err)?;
+        write_frames(&mut w, audio, encoding, bits).map_err(hound_err)?;
+        w.finalize().map_err(hound_err)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path).map_err(|e| io(e, path))
+}
+
+/// The samples of `audio`, frame by frame, as `encoding` stores them.
+fn write_frames<W: std::io::Write + std::io::Seek>(
+    w: &mut hound::WavWriter<W>,
+    audio: &Audio,
+    encoding: WavEncoding,
+    bits: u16,
+) -> std::result::Result<(), hound::Error> {
     let full = f64::from(1u32 << (bits - 1));
     for f in 0..audio.frames() {
         for c in 0..audio.channels() {
             let x = audio.samples[[c, f]];
             match encoding {
-                WavEncoding::Float32 => w.write_sample(x).map_err(hound_err)?,
+                WavEncoding::Float32 => w.write_sample(x)?,
                 _ => {
                     let v = (f64::from(x).clamp(-1.0, 1.0) * full)
                         .round()
                         .min(full - 1.0);
-                    w.write_sample(v as i32).map_err(hound_err)?
+                    w.write_sample(v as i32)?
                 }
             }
         }
     }
-    w.finalize().map_err(hound_err)?;
-    std::fs::rename(&tmp, path).map_err(|e| io(e, path))
+    Ok(())
 }
 
 /// Resamples a mono signal from `from` Hz to `to` Hz with rubato's FFT resampler (synchronous,

@@ -174,7 +174,10 @@ impl Subword {
     /// Saves as Hugging Face `tokenizer.json`, atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
         let tmp = path.with_extension("json.tmp");
-        self.tk.save(&tmp, false).map_err(tk_err("saving"))?;
+        if let Err(e) = self.tk.save(&tmp, false) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(tk_err("saving")(e));
+        }
         std::fs::rename(&tmp, path).map_err(|source| Error::Io {
             path: path.to_owned(),
             source,

@@ -169,8 +169,13 @@ impl Vocab {
             path: path.to_owned(),
             source,
         })?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, json).map_err(io)?;
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = std::path::PathBuf::from(tmp);
+        if let Err(e) = std::fs::write(&tmp, json) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io(e));
+        }
         std::fs::rename(&tmp, path).map_err(io)
     }
 

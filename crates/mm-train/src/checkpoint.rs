@@ -124,23 +124,32 @@ pub fn save(
         std::fs::remove_dir_all(&tmp).map_err(Error::io(&tmp))?;
     }
     std::fs::create_dir_all(&tmp).map_err(Error::io(&tmp))?;
-    let model: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
-    write_tensors(&tmp.join(MODEL), &model)?;
-    let mut opt_state = BTreeMap::new();
-    for opt in opts {
-        opt_state.append(&mut opt.state());
+    // a failed write (a full disk) leaves no half-written folder behind
+    let written = (|| -> Result<()> {
+        let model: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
+        write_tensors(&tmp.join(MODEL), &model)?;
+        let mut opt_state = BTreeMap::new();
+        for opt in opts {
+            opt_state.append(&mut opt.state());
+        }
+        write_tensors(&tmp.join(OPTIMIZER), &opt_state)?;
+        let mut files = BTreeMap::new();
+        for f in [MODEL, OPTIMIZER] {
+            files.insert(f.to_string(), sha256(&tmp.join(f))?);
+        }
+        let manifest = Manifest {
+            files,
+            state: state.clone(),
+        };
+        let text =
+            serde_json::to_string_pretty(&manifest).map_err(|e| ck_err(&tmp, e.to_string()))?;
+        std::fs::write(tmp.join(MANIFEST), text).map_err(Error::io(tmp.join(MANIFEST)))?;
+        Ok(())
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
     }
-    write_tensors(&tmp.join(OPTIMIZER), &opt_state)?;
-    let mut files = BTreeMap::new();
-    for f in [MODEL, OPTIMIZER] {
-        files.insert(f.to_string(), sha256(&tmp.join(f))?);
-    }
-    let manifest = Manifest {
-        files,
-        state: state.clone(),
-    };
-    let text = serde_json::to_string_pretty(&manifest).map_err(|e| ck_err(&tmp, e.to_string()))?;
-    std::fs::write(tmp.join(MANIFEST), text).map_err(Error::io(tmp.join(MANIFEST)))?;
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(Error::io(&dir))?;
     }

@@ -98,6 +98,15 @@ impl Error {
     }
 }
 
+impl From<mm_core::WriteError> for Error {
+    fn from(e: mm_core::WriteError) -> Self {
+        Error::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 /// `Result` with [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 

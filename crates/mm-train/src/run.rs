@@ -75,9 +75,7 @@ fn status_bytes(field: &str) -> Option<u64> {
 }
 
 fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).map_err(Error::io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(Error::io(path))
+    mm_core::write_atomic(path, text.as_bytes()).map_err(Error::from)
 }
 
 /// The first line of a run's `config.toml`, naming its task.

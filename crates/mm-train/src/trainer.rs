@@ -266,9 +266,7 @@ impl Trainer {
                 kept.push(v);
             }
         }
-        let tmp = path.with_extension("jsonl.tmp");
-        std::fs::write(&tmp, body).map_err(Error::io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(Error::io(&path))?;
+        mm_core::write_atomic(&path, body.as_bytes())?;
         Ok(kept)
     }
 

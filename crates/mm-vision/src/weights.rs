@@ -1,7 +1,7 @@
 //! Weights as safetensors files with PyTorch state-dict names.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use tch::{Device, Kind, Tensor, nn};
@@ -199,16 +199,10 @@ pub fn save_tensors(
     write_atomic(path, &bytes)
 }
 
-/// Writes `bytes` to `path` through a temporary sibling and a rename.
+/// Writes `bytes` to `path` through a temporary sibling and a rename ([`mm_core::write_atomic`]:
+/// a failed write leaves neither a temporary nor a partial file).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp = PathBuf::from(path);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    tmp.set_file_name(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    mm_core::write_atomic(path, bytes).map_err(|e| io_err(&e.path)(e.source))
 }
 
 #[cfg(test)]
