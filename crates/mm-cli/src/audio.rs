@@ -28,7 +28,13 @@ pub fn run(cmd: AudioCommand) -> Result<()> {
             });
             let audio = mm_signal::read_audio(&input)
                 .with_context(|| format!("reading {}", input.display()))?;
-            let peak = audio.samples.iter().fold(0f32, |m, s| m.max(s.abs()));
+            let peak = audio
+                .samples
+                .iter()
+                .filter(|s| s.is_finite())
+                .fold(0f32, |m, s| m.max(s.abs()));
+            // NaN and infinity would vanish from the peak (f32::max skips NaN): say so
+            let bad = audio.samples.iter().filter(|s| !s.is_finite()).count();
             println!("file: {}", input.display());
             println!(
                 "format: {}, {} channel(s), {} Hz",
@@ -46,6 +52,12 @@ pub fn run(cmd: AudioCommand) -> Result<()> {
                 peak,
                 20.0 * peak.max(1e-10).log10()
             );
+            if let Some(((c, f), _)) = audio.samples.indexed_iter().find(|(_, s)| !s.is_finite()) {
+                println!(
+                    "warning: {bad} non-finite sample(s) (NaN or infinity), the first at frame \
+                     {f} of channel {c}; features of this file are refused"
+                );
+            }
             Ok(())
         }
     }

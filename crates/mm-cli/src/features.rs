@@ -286,6 +286,17 @@ pub fn run(a: FeaturesArgs) -> Result<()> {
             ndarray::stack(Axis(0), &views)?
         }
     };
+    // a finite input can still overflow f32 (power of samples near 1e19 and beyond): refuse to
+    // write infinities or NaN as features
+    let bad = out.iter().filter(|v| !v.is_finite()).count();
+    if bad > 0 {
+        anyhow::bail!(
+            "{bad} of the {} feature values of {} are not finite (the signal overflows 32-bit \
+             floats; is it scaled to [-1, 1]?); nothing written",
+            out.len(),
+            a.input.display()
+        );
+    }
     if let Some(png) = &a.png {
         write_png(&out, a.feature, png)?;
     }
@@ -316,20 +327,11 @@ fn write_npy_atomic<A: ndarray_npy::WritableElement, D: ndarray::Dimension>(
     arr: &ndarray::Array<A, D>,
 ) -> Result<()> {
     use ndarray_npy::WriteNpyExt;
-    let tmp = path.with_extension("npy.tmp");
-    // the file is opened here so that a bad path reads as one plain I/O error
-    let file =
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let mut w = std::io::BufWriter::new(file);
-    let written = arr
-        .write_npy(&mut w)
-        .map_err(anyhow::Error::from)
-        .and_then(|()| std::io::Write::flush(&mut w).map_err(anyhow::Error::from));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing {}", tmp.display()));
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+    let mut bytes = Vec::new();
+    arr.write_npy(&mut bytes)?;
+    // through a temporary and a rename, removed if the write fails
+    mm_core::write_atomic(path, &bytes)?;
+    Ok(())
 }
 
 fn write_png(out: &Array3<f32>, feature: Feature, path: &Path) -> Result<()> {

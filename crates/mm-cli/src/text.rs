@@ -171,6 +171,10 @@ fn word2vec(cmd: W2vCommand) -> Result<()> {
                 seed,
             };
             let w2v = Word2Vec::new(&cfg)?;
+            // before training, not after it: the vectors could not be written there
+            if output.is_dir() {
+                anyhow::bail!("--output {} is a directory", output.display());
+            }
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(indicatif::ProgressStyle::with_template(
                 "{spinner} [{bar:30}] {percent}% {msg} (eta {eta})",

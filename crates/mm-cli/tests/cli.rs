@@ -314,16 +314,18 @@ fn audio_features_match_librosa_end_to_end() {
     }
 }
 
-/// A folder given as audio: mm's own error naming it, and no library's log line before it (with
-/// the default log filter, as a user runs `mm`).
+/// A folder, or a file no decoder reads, given as audio: mm's own error naming it, and no
+/// library's log line before it (with the default log filter, as a user runs `mm`).
 #[test]
 fn a_folder_as_audio_input_is_one_clear_error_without_library_noise() {
     let dir = tempfile::tempdir().unwrap();
-    // `mm audio features` on the folder, with `RUST_LOG` set or not (and no `MM_LOG`)
-    let run = |rust_log: Option<&str>| {
+    let notes = dir.path().join("notes.xyz");
+    std::fs::write(&notes, "not audio\n").unwrap();
+    // `mm audio features` on `input`, with `RUST_LOG` set or not (and no `MM_LOG`)
+    let run = |input: &Path, rust_log: Option<&str>| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_mm"));
         c.args(["audio", "features", "--feature", "mel", "--input"])
-            .arg(dir.path())
+            .arg(input)
             .arg("--out")
             .arg(dir.path().join("x.npy"))
             .env_remove("LD_LIBRARY_PATH")
@@ -336,14 +338,20 @@ fn a_folder_as_audio_input_is_one_clear_error_without_library_noise() {
         assert!(!o.status.success());
         String::from_utf8_lossy(&o.stderr).into_owned()
     };
-    let err = run(None);
-    assert!(err.contains(dir.path().to_str().unwrap()), "{err}");
+    let err = run(dir.path(), None);
+    assert!(
+        err.contains(dir.path().to_str().unwrap()) && err.contains("Is a directory"),
+        "{err}"
+    );
+    // a file symphonia probes and gives up on: its log line stays hidden
+    let err = run(&notes, None);
+    assert!(err.contains("notes.xyz"), "{err}");
     assert!(
         !err.contains("symphonia") && !err.contains("ERROR"),
         "{err}"
     );
     // RUST_LOG still shows what the default hides
-    let err = run(Some("trace"));
+    let err = run(&notes, Some("trace"));
     assert!(err.contains("symphonia_core"), "{err}");
 }
 

@@ -16,7 +16,8 @@ pub struct WriteError {
 
 impl std::fmt::Display for WriteError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "writing {}: {}", self.path.display(), self.source)
+        // the cause is `source()`, shown by reporters that walk the chain (anyhow's `{:#}`)
+        write!(f, "writing {}", self.path.display())
     }
 }
 
@@ -81,6 +82,7 @@ mod tests {
         std::fs::create_dir_all(tmp_path(&p)).unwrap();
         let e = write_atomic(&p, b"new").unwrap_err();
         assert!(e.to_string().contains("a.json.tmp"), "{e}");
+        assert!(std::error::Error::source(&e).is_some());
         assert_eq!(std::fs::read(&p).unwrap(), b"old");
         std::fs::remove_dir_all(tmp_path(&p)).unwrap();
         // a final name that cannot be replaced (a non-empty directory)

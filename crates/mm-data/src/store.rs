@@ -543,9 +543,17 @@ impl Reader {
     /// values; a file that fails is [`Error::Damaged`], so reads cannot go out of bounds.
     pub fn open(path: &Path) -> Result<Self> {
         if !path.is_file() {
+            let (kind, why) = if path.is_dir() {
+                (
+                    std::io::ErrorKind::IsADirectory,
+                    "a directory, not a data set file",
+                )
+            } else {
+                (std::io::ErrorKind::NotFound, "no such file")
+            };
             return Err(Error::Io {
                 path: path.to_owned(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                source: std::io::Error::new(kind, why),
             });
         }
         let ctx = path.display().to_string();

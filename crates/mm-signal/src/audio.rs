@@ -80,6 +80,15 @@ pub enum WavEncoding {
 /// Reads an audio file: WAV with hound; FLAC, Ogg Vorbis and MP3 with symphonia (feature
 /// `formats`, on by default). The format is taken from the contents, the extension is a hint.
 pub fn read_audio(path: &Path) -> Result<Audio> {
+    if path.is_dir() {
+        return Err(Error::Io {
+            path: path.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "Is a directory, not an audio file",
+            ),
+        });
+    }
     let ext = path
         .extension()
         .and_then(|e| e.to_str())

@@ -249,6 +249,17 @@ pub fn dry_run<T: Task>(defaults: &RunConfig<T::Config>, opts: &RunOptions) -> R
 /// The run directory and checkpoint that `path` names: a checkpoint directory itself, or a
 /// run directory or its `checkpoints/` folder (the run's best checkpoint, else its latest).
 pub fn resolve_checkpoint(path: &Path) -> Result<(PathBuf, PathBuf)> {
+    if !path.is_dir() {
+        return Err(Error::Config(format!(
+            "{}: {}",
+            path.display(),
+            if path.exists() {
+                "a file, not a run or checkpoint directory"
+            } else {
+                "no such run or checkpoint directory"
+            }
+        )));
+    }
     if path.join("manifest.json").is_file() {
         let run = path.parent().and_then(Path::parent).ok_or_else(|| {
             Error::Config(format!("{}: not inside a run directory", path.display()))
