@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{mm, mm_command};
+use common::mm_command;
 use hdf5_metno as hdf5;
 
 /// One row: the command (after `mm`), what it feeds, `error` or `ok`, the text to find.
@@ -100,16 +100,7 @@ fn inputs(dir: &Path) -> BTreeMap<&'static str, String> {
         .unwrap();
     }
     m.insert("noperm", p("locked.wav"));
-    let h5 = dir.join("sv.h5");
-    let o = mm(&[
-        "data",
-        "synthav",
-        "--out",
-        h5.to_str().unwrap(),
-        "--scenes",
-        "12",
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let h5 = common::synthav(dir, 12);
     m.insert("h5", p("sv.h5"));
     let bytes = std::fs::read(&h5).unwrap();
     std::fs::write(dir.join("cut.h5"), &bytes[..5000]).unwrap();

@@ -19,7 +19,6 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::mm;
 
 /// `mm ARGS` with files limited to `blocks` blocks of `ulimit -f` (512 or 1024 bytes, as the
 /// shell counts them); `cut`: let `SIGXFSZ` kill the process instead of failing the write.
@@ -187,18 +186,7 @@ struct Inputs {
 
 fn inputs() -> Inputs {
     let dir = tempfile::tempdir().unwrap();
-    let synthav = dir.path().join("s.h5");
-    let o = mm(&[
-        "data",
-        "synthav",
-        "--out",
-        s(&synthav),
-        "--scenes",
-        "24",
-        "--seed",
-        "3",
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let synthav = common::synthav(dir.path(), 24);
     let corpus = dir.path().join("corpus.txt");
     let text: String = (0..400)
         .map(|i| {

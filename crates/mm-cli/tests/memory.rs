@@ -34,20 +34,6 @@ fn vqa_224(data: &Path, out: &Path, extra: &[&str]) -> Output {
     mm(&args)
 }
 
-/// A fresh SynthAV of `scenes` scenes under `dir`.
-fn synthav(dir: &Path, scenes: &str) -> std::path::PathBuf {
-    let data = dir.join("sv.h5");
-    mm(&[
-        "data",
-        "synthav",
-        "--scenes",
-        scenes,
-        "--out",
-        data.to_str().unwrap(),
-    ]);
-    data
-}
-
 /// Peak resident memory of `mm train vqa` on 224-pixel images (SynthAV's 64 pixels upsampled
 /// by `task.image_size`), trained for two steps of 4 and evaluated on val and test in chunks
 /// of `eval_batch` questions.
@@ -83,7 +69,7 @@ fn peak_gb(data: &Path, out: &Path, eval_batch: usize) -> f64 {
 #[test]
 fn evaluation_memory_follows_the_evaluation_batch_size() {
     let dir = tempfile::tempdir().unwrap();
-    let data = synthav(dir.path(), "600");
+    let data = common::synthav(dir.path(), 600);
     let one = peak_gb(&data, &dir.path().join("one"), 1);
     let four = peak_gb(&data, &dir.path().join("four"), 4);
     let many = peak_gb(&data, &dir.path().join("many"), 256);
@@ -105,7 +91,7 @@ fn evaluation_memory_follows_the_evaluation_batch_size() {
 #[test]
 fn a_dry_run_measures_memory_that_follows_the_batch_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let data = synthav(dir.path(), "100");
+    let data = common::synthav(dir.path(), 100);
     let out = dir.path().join("run");
     let peak = |batch: usize| -> f64 {
         let size = format!("train.batch_size={batch}");

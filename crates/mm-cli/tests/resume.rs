@@ -20,17 +20,6 @@ fn ok(o: &Output) {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
-fn synthav(dir: &Path, scenes: usize) -> PathBuf {
-    let data = dir.join("sv.h5");
-    let args = ["data", "synthav", "--scenes", &scenes.to_string(), "--out"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([data.display().to_string()])
-        .collect::<Vec<_>>();
-    ok(&mm(&args).output().unwrap());
-    data
-}
-
 /// The step directories under a run's `checkpoints/`, by step.
 fn checkpoints(run: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(run.join("checkpoints"))
@@ -155,7 +144,7 @@ fn kill_damage_and_resume(task: &str, args: &[&str], kill_at: usize) {
 fn synthav_args(dir: &Path, sets: &[&str]) -> Vec<String> {
     let mut a = vec![
         "--data".to_string(),
-        synthav(dir, 120).display().to_string(),
+        common::synthav(dir, 120).display().to_string(),
     ];
     for s in ["train.epochs=4", "train.eval_every=3", "train.patience=0"]
         .iter()

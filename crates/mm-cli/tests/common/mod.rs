@@ -1,7 +1,8 @@
-//! Helpers shared by the `mm` binary's integration tests (`cli.rs`, `resume.rs`, `memory.rs`).
+//! Helpers shared by the `mm` binary's integration tests (`cli.rs`, `resume.rs`, `memory.rs`,
+//! `full_disk.rs`, `bad_input.rs`).
 #![allow(dead_code, clippy::unwrap_used)] // each test binary uses some of them
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,22 @@ pub fn mm_command(args: &[&str]) -> Command {
 /// `mm ARGS`, run to the end.
 pub fn mm(args: &[&str]) -> Output {
     mm_command(args).output().expect("mm starts")
+}
+
+/// Generates a SynthAV data set of `scenes` scenes at `dir/sv.h5` with `mm data synthav`
+/// (failing the test if it fails) and returns its path.
+pub fn synthav(dir: &Path, scenes: usize) -> PathBuf {
+    let data = dir.join("sv.h5");
+    let o = mm(&[
+        "data",
+        "synthav",
+        "--scenes",
+        &scenes.to_string(),
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    data
 }
 
 /// Kills `child` (a training run) as soon as `marker` (a checkpoint's manifest) exists,
