@@ -263,6 +263,43 @@ fn one_epoch_of_training_works_and_piped_logs_are_plain() {
     assert!(err.contains("INFO") && !err.contains('\x1b'), "{err:?}");
     assert!(out.join("summary.json").is_file() && out.join("spectrograms.png").is_file());
     assert!(!out.join("accuracy.png").exists());
+    // the TensorBoard event file holds every number of metrics.jsonl at its step
+    let events: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("events.out.tfevents.")
+        })
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let scalars = mm_train::events::read_scalars(&events[0]).unwrap();
+    let lines = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let mut n = 0;
+    for line in lines.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let (step, split) = (v["step"].as_i64().unwrap(), v["split"].as_str().unwrap());
+        for (k, x) in v.as_object().unwrap() {
+            let Some(x) = x.as_f64().filter(|_| k != "step" && k != "epoch") else {
+                continue;
+            };
+            let tag = format!("{split}/{k}");
+            assert!(
+                scalars
+                    .iter()
+                    .any(|s| s.step == step && s.tag == tag && s.value == x as f32),
+                "{tag} at step {step} = {x} is not in the event file"
+            );
+            n += 1;
+        }
+    }
+    assert!(
+        n >= 5 && scalars.len() == n,
+        "{n} numbers, {} scalars",
+        scalars.len()
+    );
 }
 
 fn fixture(name: &str) -> std::path::PathBuf {

@@ -19,7 +19,6 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-
 /// `mm ARGS` with files limited to `blocks` blocks of `ulimit -f` (512 or 1024 bytes, as the
 /// shell counts them); `cut`: let `SIGXFSZ` kill the process instead of failing the write.
 fn mm_limited(blocks: u32, cut: bool, args: &[&str]) -> Output {
@@ -58,6 +57,11 @@ fn check_complete(path: &Path) {
         .extension()
         .map(|e| e.to_string_lossy().into_owned())
         .unwrap_or_default();
+    if name.starts_with("events.out.tfevents.") {
+        // an append-only log, as metrics.jsonl: complete records read, a cut last one ends it
+        mm_train::events::read_scalars(path).unwrap_or_else(|e| incomplete(path, e));
+        return;
+    }
     match ext.as_str() {
         "h5" => {
             let r = mm_data::Reader::open(path).unwrap_or_else(|e| incomplete(path, e));

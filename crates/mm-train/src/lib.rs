@@ -7,8 +7,9 @@
 //! ([`autocast`]), evaluation every N
 //! steps, early stopping, atomic checksummed checkpoints that keep the last N and the best, and
 //! exact resume: a killed run continued with `--resume` ends where an uninterrupted run ends.
-//! [`run::train`] adds the run directory (resolved `config.toml`, `metrics.jsonl`, PNG curves,
-//! `summary.json`) and [`config::load`] the TOML + environment + `--set` configuration.
+//! [`run::train`] adds the run directory (resolved `config.toml`, `metrics.jsonl` and the same
+//! scalars as a TensorBoard event file ([`events`]), PNG curves, `summary.json`) and
+//! [`config::load`] the TOML + environment + `--set` configuration.
 //!
 //! ## Determinism
 //! Everything random derives from the seed: initialisation (the engine seeds libtorch before
@@ -50,6 +51,7 @@ pub mod autocast;
 pub mod checkpoint;
 pub mod config;
 mod error;
+pub mod events;
 pub mod frozen;
 pub mod input;
 pub mod malloc;

@@ -337,11 +337,14 @@ impl Trainer {
             .append(true)
             .open(self.metrics_path())
             .map_err(Error::io(self.metrics_path()))?;
+        // the same lines as TensorBoard scalars (`tensorboard --logdir` on the run)
+        let mut events = crate::events::EventWriter::create(&self.dir)?;
         let mut write =
             |v: serde_json::Value, history: &mut Vec<serde_json::Value>| -> Result<()> {
                 writeln!(log, "{v}")
                     .and_then(|_| log.flush())
                     .map_err(Error::io(self.metrics_path()))?;
+                events.metrics_line(&v)?;
                 history.push(v);
                 Ok(())
             };
