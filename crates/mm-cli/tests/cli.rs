@@ -295,10 +295,31 @@ fn one_epoch_of_training_works_and_piped_logs_are_plain() {
             n += 1;
         }
     }
+    let logged = scalars
+        .iter()
+        .filter(|s| !s.tag.starts_with("test/"))
+        .count();
+    assert!(n >= 5 && logged == n, "{n} numbers, {logged} scalars");
+    // then the test metrics of summary.json, and the run's picture, at the last step
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let test = summary["test"].as_object().unwrap();
+    assert!(!test.is_empty());
+    for (k, x) in test {
+        let tag = format!("test/{k}");
+        assert!(
+            scalars
+                .iter()
+                .any(|s| s.tag == tag && s.value == x.as_f64().unwrap() as f32),
+            "{tag}"
+        );
+    }
+    let png = std::fs::read(out.join("spectrograms.png")).unwrap();
+    let values = mm_train::events::read_values(&events[0]).unwrap();
     assert!(
-        n >= 5 && scalars.len() == n,
-        "{n} numbers, {} scalars",
-        scalars.len()
+        values.iter().any(|r| r.tag == "pictures/spectrograms"
+            && matches!(&r.value, mm_train::events::Value::Image { png: p, colorspace: 3, .. } if *p == png)),
+        "no spectrograms picture in the event file"
     );
 }
 

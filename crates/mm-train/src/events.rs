@@ -1,5 +1,6 @@
 //! TensorBoard event files: every run directory gets an `events.out.tfevents.*` file beside
-//! `metrics.jsonl`, so `tensorboard --logdir runs` follows training live.
+//! `metrics.jsonl`, so `tensorboard --logdir runs` follows training live; a finished run adds
+//! its test metrics (`test/<name>`) and its pictures (`pictures/<file>`, PNG images).
 //!
 //! The format is TensorFlow's, written by hand (no protobuf or TensorFlow dependency): a file of
 //! TFRecords (`u64` length, masked CRC-32C of the length, the bytes, masked CRC-32C of the
@@ -36,12 +37,54 @@ fn bytes_field(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-/// An `Event` with `wall_time` and `step`, and either a file version or scalars.
+/// What a `Summary.Value` holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A number (`simple_value`).
+    Scalar(f32),
+    /// A PNG image (`image`), with its size and channels (1 grey, 3 RGB, 4 RGBA).
+    Image {
+        /// Pixels high.
+        height: u32,
+        /// Pixels wide.
+        width: u32,
+        /// Channels.
+        colorspace: u32,
+        /// The PNG file's bytes.
+        png: Vec<u8>,
+    },
+}
+
+impl Value {
+    /// An image value from a PNG file's bytes (its size and channels read from the header),
+    /// or `None` if the bytes are not a PNG.
+    pub fn png(png: Vec<u8>) -> Option<Self> {
+        // the signature, then IHDR: length, "IHDR", width, height (big-endian), depth, colour type
+        if png.len() < 26 || &png[..8] != b"\x89PNG\r\n\x1a\n" || &png[12..16] != b"IHDR" {
+            return None;
+        }
+        let be = |k: usize| u32::from_be_bytes([png[k], png[k + 1], png[k + 2], png[k + 3]]);
+        let colorspace = match png[25] {
+            0 => 1,
+            4 => 2,
+            6 => 4,
+            _ => 3,
+        };
+        Some(Self::Image {
+            height: be(20),
+            width: be(16),
+            colorspace,
+            png,
+        })
+    }
+}
+
+/// An `Event` with `wall_time` and `step`, and either a file version or summary values.
 fn event(
     wall_time: f64,
     step: i64,
     file_version: Option<&str>,
-    scalars: &[(String, f32)],
+    values: &[(String, Value)],
 ) -> Vec<u8> {
     let mut e = Vec::new();
     varint(&mut e, 1 << 3 | 1); // wall_time: double
@@ -51,13 +94,31 @@ fn event(
     if let Some(v) = file_version {
         bytes_field(&mut e, 3, v.as_bytes());
     }
-    if !scalars.is_empty() {
+    if !values.is_empty() {
         let mut summary = Vec::new();
-        for (tag, value) in scalars {
+        for (tag, value) in values {
             let mut v = Vec::new();
             bytes_field(&mut v, 1, tag.as_bytes()); // tag
-            varint(&mut v, 2 << 3 | 5); // simple_value: float
-            v.extend_from_slice(&value.to_le_bytes());
+            match value {
+                Value::Scalar(x) => {
+                    varint(&mut v, 2 << 3 | 5); // simple_value: float
+                    v.extend_from_slice(&x.to_le_bytes());
+                }
+                Value::Image {
+                    height,
+                    width,
+                    colorspace,
+                    png,
+                } => {
+                    let mut img = Vec::new();
+                    for (field, x) in [(1, height), (2, width), (3, colorspace)] {
+                        varint(&mut img, field << 3);
+                        varint(&mut img, u64::from(*x));
+                    }
+                    bytes_field(&mut img, 4, png); // encoded_image_string
+                    bytes_field(&mut v, 4, &img); // image
+                }
+            }
             bytes_field(&mut summary, 1, &v); // Summary.value
         }
         bytes_field(&mut e, 5, &summary); // Event.summary
@@ -101,6 +162,30 @@ impl EventWriter {
         Ok(w)
     }
 
+    /// Appends to the newest event file of `dir` (what a finished run adds after training:
+    /// test metrics, pictures), or starts one.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let newest = std::fs::read_dir(dir)
+            .map_err(Error::io(dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("events.out.tfevents."))
+            })
+            .max();
+        let Some(path) = newest else {
+            return Self::create(dir);
+        };
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(Error::io(&path))?;
+        Ok(Self {
+            file: BufWriter::new(file),
+            path,
+        })
+    }
+
     /// The file being written.
     pub fn path(&self) -> &Path {
         &self.path
@@ -120,10 +205,19 @@ impl EventWriter {
     /// Writes the scalars `(tag, value)` at `step` (written at once, so TensorBoard sees them
     /// live). Non-finite values are written as they are; TensorBoard shows them as gaps.
     pub fn scalars(&mut self, step: usize, scalars: &[(String, f32)]) -> Result<()> {
-        if scalars.is_empty() {
+        let values: Vec<(String, Value)> = scalars
+            .iter()
+            .map(|(t, x)| (t.clone(), Value::Scalar(*x)))
+            .collect();
+        self.values(step, &values)
+    }
+
+    /// Writes summary values (scalars, images) at `step`, at once.
+    pub fn values(&mut self, step: usize, values: &[(String, Value)]) -> Result<()> {
+        if values.is_empty() {
             return Ok(());
         }
-        self.record(&event(now(), step as i64, None, scalars))
+        self.record(&event(now(), step as i64, None, values))
     }
 
     /// The scalars of one `metrics.jsonl` line: every number but `step` and `epoch`, tagged
@@ -147,6 +241,17 @@ impl EventWriter {
             .collect();
         self.scalars(step, &scalars)
     }
+}
+
+/// One summary value read back from an event file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// The step.
+    pub step: i64,
+    /// The tag (`train/loss`, `pictures/spectrograms`).
+    pub tag: String,
+    /// The value.
+    pub value: Value,
 }
 
 /// One scalar read back from an event file.
@@ -221,10 +326,25 @@ fn fields(b: &[u8]) -> Option<Vec<Field<'_>>> {
     Some(out)
 }
 
-/// The scalars of an event file, in order. A record cut short at the end (a run killed while
-/// writing) ends the read; a checksum that does not match, or a record that is not an `Event`,
-/// is an error naming the file and the byte offset.
+/// The scalars of an event file, in order ([`read_values`] without the images).
 pub fn read_scalars(path: &Path) -> Result<Vec<Scalar>> {
+    Ok(read_values(path)?
+        .into_iter()
+        .filter_map(|r| match r.value {
+            Value::Scalar(value) => Some(Scalar {
+                step: r.step,
+                tag: r.tag,
+                value,
+            }),
+            Value::Image { .. } => None,
+        })
+        .collect())
+}
+
+/// The summary values (scalars and images) of an event file, in order. A record cut short at
+/// the end (a run killed while writing) ends the read; a checksum that does not match, or a
+/// record that is not an `Event`, is an error naming the file and the byte offset.
+pub fn read_values(path: &Path) -> Result<Vec<Record>> {
     let bytes = std::fs::read(path).map_err(Error::io(path))?;
     let bad = |at: usize, why: &str| Error::InvalidParameter {
         name: "event file",
@@ -264,13 +384,36 @@ pub fn read_scalars(path: &Path) -> Result<Vec<Scalar>> {
                 .filter(|f| is(f, 1, 2))
             {
                 let v = fields(value.bytes).ok_or_else(|| bad(at, "not a Summary.Value"))?;
-                let tag = v.iter().find(|f| is(f, 1, 2));
-                let simple = v.iter().find(|f| is(f, 2, 5));
-                if let (Some(tag), Some(simple)) = (tag, simple) {
-                    out.push(Scalar {
+                let Some(tag) = v.iter().find(|f| is(f, 1, 2)) else {
+                    continue;
+                };
+                let tag = String::from_utf8_lossy(tag.bytes).into_owned();
+                if let Some(simple) = v.iter().find(|f| is(f, 2, 5)) {
+                    out.push(Record {
                         step,
-                        tag: String::from_utf8_lossy(tag.bytes).into_owned(),
-                        value: f32::from_bits(simple.value as u32),
+                        tag,
+                        value: Value::Scalar(f32::from_bits(simple.value as u32)),
+                    });
+                } else if let Some(image) = v.iter().find(|f| is(f, 4, 2)) {
+                    let img = fields(image.bytes).ok_or_else(|| bad(at, "not an Image"))?;
+                    let int = |n| {
+                        img.iter()
+                            .find(|f| is(f, n, 0))
+                            .map_or(0, |f| f.value as u32)
+                    };
+                    out.push(Record {
+                        step,
+                        tag,
+                        value: Value::Image {
+                            height: int(1),
+                            width: int(2),
+                            colorspace: int(3),
+                            png: img
+                                .iter()
+                                .find(|f| is(f, 4, 2))
+                                .map(|f| f.bytes.to_vec())
+                                .unwrap_or_default(),
+                        },
                     });
                 }
             }
@@ -303,6 +446,13 @@ mod tests {
         );
     }
 
+    /// A 3x2 RGB PNG, as the `image` crate writes it.
+    fn image_png(out: &mut Vec<u8>) {
+        let img = image::RgbImage::from_pixel(3, 2, image::Rgb([10, 200, 30]));
+        img.write_to(&mut std::io::Cursor::new(out), image::ImageFormat::Png)
+            .unwrap();
+    }
+
     #[test]
     fn scalars_round_trip_and_a_cut_record_ends_the_read() {
         let dir = tempfile::tempdir().unwrap();
@@ -331,10 +481,35 @@ mod tests {
                 (9, "val/neg", -1e-3)
             ]
         );
+        // an image, appended to the same file by a second writer
+        let png = {
+            let mut b = Vec::new();
+            image_png(&mut b);
+            b
+        };
+        let mut w = EventWriter::open(dir.path()).unwrap();
+        assert_eq!(w.path(), path);
+        w.values(
+            9,
+            &[("pictures/x".into(), Value::png(png.clone()).unwrap())],
+        )
+        .unwrap();
+        drop(w);
+        let last = read_values(&path).unwrap().pop().unwrap();
+        assert_eq!(
+            last.value,
+            Value::Image {
+                height: 2,
+                width: 3,
+                colorspace: 3,
+                png
+            }
+        );
+        assert_eq!(read_scalars(&path).unwrap().len(), 4);
         // a run killed mid-record: the complete records still read
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 5]).unwrap();
-        assert_eq!(read_scalars(&path).unwrap().len(), 2);
+        assert_eq!(read_values(&path).unwrap().len(), 4);
         // a flipped byte is found
         let mut flipped = bytes.clone();
         let k = flipped.len() - 10;

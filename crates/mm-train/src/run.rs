@@ -157,6 +157,22 @@ pub fn train<T: Task>(defaults: &RunConfig<T::Config>, opts: &RunOptions) -> Res
     }
     let test = tch::no_grad(|| task.evaluate("test"))?;
     let pictures = tch::no_grad(|| task.pictures(&opts.dir))?;
+    // TensorBoard: the test metrics and the pictures, at the last step
+    let mut values: Vec<(String, crate::events::Value)> = test
+        .iter()
+        .map(|(k, v)| (format!("test/{k}"), crate::events::Value::Scalar(*v as f32)))
+        .collect();
+    for p in pictures
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+    {
+        let bytes = std::fs::read(p).map_err(Error::io(p))?;
+        if let Some(image) = crate::events::Value::png(bytes) {
+            let stem = p.file_stem().unwrap_or_default().to_string_lossy();
+            values.push((format!("pictures/{stem}"), image));
+        }
+    }
+    crate::events::EventWriter::open(&opts.dir)?.values(summary.steps, &values)?;
     let report = RunReport {
         task: T::NAME.to_string(),
         summary,
