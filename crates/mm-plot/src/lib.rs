@@ -2,21 +2,35 @@
 //!
 //! PNG pictures that the training engine (`loss.png`, the monitored metric), the tasks
 //! (attention strips, retrieval galleries, answers) and the `mm` command (spectrograms) draw,
-//! without depending on each other: curves on a shared axis, spectrogram strips with a
-//! viridis-like colour map, an 8x8 bitmap font, and atomic PNG writes (a temporary file, then a
-//! rename).
+//! without depending on each other: line charts with axes, ticks, labels, a legend and
+//! baseline/chance lines ([`line_chart`], drawn with plotters and a compiled-in DejaVu Sans),
+//! spectrogram strips with a viridis-like colour map, an 8x8 bitmap font for labels inside
+//! pictures, and atomic PNG writes (a temporary file, then a rename).
 //!
 //! ```
-//! let img = mm_plot::line_plot(&[&[3.0, 2.0, 1.5, 1.2]], 200, 100)?;
-//! assert_eq!(img.dimensions(), (200, 100));
+//! let spec = mm_plot::ChartSpec {
+//!     title: "loss by step".into(),
+//!     x_label: "step".into(),
+//!     y_label: "loss".into(),
+//!     series: vec![mm_plot::Series {
+//!         name: "train".into(),
+//!         points: vec![(10.0, 3.0), (20.0, 2.0), (30.0, 1.5)],
+//!     }],
+//!     references: vec![],
+//!     width: 400,
+//!     height: 240,
+//! };
+//! assert_eq!(mm_plot::line_chart(&spec)?.dimensions(), (400, 240));
 //! # Ok::<(), mm_plot::Error>(())
 //! ```
 //!
 //! ## Feature flags
 //! None; no libtorch.
 
+mod chart;
 mod draw;
 mod error;
 
-pub use draw::{draw_text, line_plot, save_png_atomic, spectrogram_strip, text_width, titled};
+pub use chart::{ChartSpec, Reference, Series, line_chart};
+pub use draw::{draw_text, save_png_atomic, spectrogram_strip, text_width};
 pub use error::{Error, Result};

@@ -540,41 +540,91 @@ impl Trainer {
         })
     }
 
-    /// `loss.png` (training loss) and `<monitor>.png` (validation curve), from the history.
+    /// `loss.png` (the training loss, per parameter group for a task with several, and the
+    /// validation loss where evaluation reports one) and `<monitor>.png` (the validation curve,
+    /// with the baselines its evaluation reports beside it as reference lines: `prior_<monitor>`,
+    /// `chance_<monitor>`, `baseline_<monitor>`, and `chance` for an accuracy), from the history.
     fn plot(&self, history: &[serde_json::Value]) -> Result<()> {
-        let series = |split: &str, key: &str| -> Vec<f32> {
+        let points = |split: &str, key: &str| -> Vec<(f64, f64)> {
             history
                 .iter()
                 .filter(|v| v["split"] == split)
-                .filter_map(|v| v[key].as_f64())
-                .map(|x| x as f32)
+                .filter_map(|v| Some((v["step"].as_f64()?, v[key].as_f64()?)))
                 .collect()
         };
-        for (split, key, file) in [
-            ("train", "loss", "loss.png".to_string()),
-            (
-                "val",
-                self.cfg.monitor.as_str(),
-                format!("{}.png", self.cfg.monitor),
-            ),
+        let series = |name: &str, points: Vec<(f64, f64)>| mm_plot::Series {
+            name: name.to_string(),
+            points,
+        };
+        // the training loss, or one curve per group (`loss_<group>`)
+        let mut losses = vec![series("train", points("train", "loss"))];
+        if losses[0].points.is_empty() {
+            let mut groups: Vec<&str> = history
+                .iter()
+                .filter(|v| v["split"] == "train")
+                .filter_map(|v| v.as_object())
+                .flat_map(|o| {
+                    o.keys()
+                        .filter(|k| k.starts_with("loss_"))
+                        .map(String::as_str)
+                })
+                .collect();
+            groups.sort_unstable();
+            groups.dedup();
+            losses = groups
+                .iter()
+                .map(|k| series(&format!("train {}", &k[5..]), points("train", k)))
+                .collect();
+        }
+        losses.push(series("val", points("val", "loss")));
+        let monitor = self.cfg.monitor.as_str();
+        let last_val = history.iter().rev().find(|v| v["split"] == "val");
+        let mut references = Vec::new();
+        for (key, name) in [
+            (format!("prior_{monitor}"), "prior"),
+            (format!("chance_{monitor}"), "chance"),
+            (format!("baseline_{monitor}"), "baseline"),
+            ("chance".to_string(), "chance"),
         ] {
-            let s = series(split, key);
-            if s.len() >= 2 {
-                let steps = series(split, "step");
-                let (lo, hi) = s
+            let y = last_val.and_then(|v| v[key.as_str()].as_f64());
+            // a bare `chance` is the chance of an accuracy
+            let applies = key != "chance" || monitor.contains("accuracy");
+            if let Some(y) = y.filter(|_| applies)
+                && !references
                     .iter()
-                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
-                        (a.min(v), b.max(v))
-                    });
-                let title = format!(
-                    "{split} {key}: {lo:.4} .. {hi:.4} (last {:.4}), steps {} .. {}",
-                    s[s.len() - 1],
-                    steps.first().copied().unwrap_or(0.0),
-                    steps.last().copied().unwrap_or(0.0)
-                );
-                let img = mm_plot::titled(&mm_plot::line_plot(&[&s], 480, 240)?, &title);
-                mm_plot::save_png_atomic(&img, &self.dir.join(file))?;
+                    .any(|r: &mm_plot::Reference| r.name == name)
+            {
+                references.push(mm_plot::Reference {
+                    name: name.to_string(),
+                    y,
+                });
             }
+        }
+        let charts = [
+            ("loss.png".to_string(), "loss", losses, Vec::new()),
+            (
+                format!("{monitor}.png"),
+                monitor,
+                vec![series("val", points("val", monitor))],
+                references,
+            ),
+        ];
+        for (file, key, mut series, references) in charts {
+            series.retain(|s| !s.points.is_empty());
+            // one evaluation is a number, not a curve (summary.json has it)
+            if series.iter().map(|s| s.points.len()).sum::<usize>() < 2 {
+                continue;
+            }
+            let spec = mm_plot::ChartSpec {
+                title: format!("{key} by step"),
+                x_label: "step".into(),
+                y_label: key.to_string(),
+                series,
+                references,
+                width: 560,
+                height: 340,
+            };
+            mm_plot::save_png_atomic(&mm_plot::line_chart(&spec)?, &self.dir.join(file))?;
         }
         Ok(())
     }
