@@ -404,7 +404,15 @@ fn show(file: &std::path::Path, index: usize, out: &std::path::Path) -> Result<(
         let mut m = mel.process(&y)?;
         mm_signal::power_to_db_inplace(&mut m, &mm_signal::DbConfig::default())?;
         let p = out.join(format!("{index}_spectrogram.png"));
-        mm_tasks::plot::save_png_atomic(&mm_tasks::plot::spectrogram_strip(&[m.view()], 3)?, &p)?;
+        let spec = mm_tasks::plot::SpectrogramSpec {
+            title: format!("sample {index}: log-mel"),
+            panels: vec![(String::new(), m.view())],
+            seconds_per_frame: 128.0 / f64::from(rate),
+            rows: ("mel band".into(), 64.0),
+            value_label: "dB".into(),
+            height: 260,
+        };
+        mm_tasks::plot::save_png_atomic(&mm_tasks::plot::spectrogram_chart(&spec)?, &p)?;
         written.push(p);
     }
     // `/meta` `params.decode` maps a ragged field to the `params` list that names its ids

@@ -298,7 +298,7 @@ pub fn run(a: FeaturesArgs) -> Result<()> {
         );
     }
     if let Some(png) = &a.png {
-        write_png(&out, a.feature, png)?;
+        write_png(&out, &a, sr, png)?;
     }
     let dims = out.shape().to_vec();
     if a.mono {
@@ -334,7 +334,10 @@ fn write_npy_atomic<A: ndarray_npy::WritableElement, D: ndarray::Dimension>(
     Ok(())
 }
 
-fn write_png(out: &Array3<f32>, feature: Feature, path: &Path) -> Result<()> {
+/// The feature as a picture: dB for spectra, one panel per channel, with time and frequency
+/// (or band, coefficient) axes and a colour bar.
+fn write_png(out: &Array3<f32>, a: &FeaturesArgs, sr: u32, path: &Path) -> Result<()> {
+    let feature = a.feature;
     let pictures: Vec<Array2<f32>> = out
         .axis_iter(Axis(0))
         .map(|ch| {
@@ -351,9 +354,38 @@ fn write_png(out: &Array3<f32>, feature: Feature, path: &Path) -> Result<()> {
             Ok(a)
         })
         .collect::<Result<_>>()?;
-    let views: Vec<_> = pictures.iter().map(|p| p.view()).collect();
-    let scale = if out.shape()[1] < 64 { 4 } else { 1 };
-    let img = mm_tasks::plot::spectrogram_strip(&views, scale)?;
-    mm_tasks::plot::save_png_atomic(&img, path)?;
+    let hop = a.hop_length.unwrap_or(a.win_length.unwrap_or(a.n_fft) / 4);
+    let rows = out.shape()[1] as f64;
+    let (row_label, top, value) = match feature {
+        Feature::Power | Feature::StftMag => ("frequency (Hz)", f64::from(sr) / 2.0, "dB"),
+        Feature::Mel | Feature::LogMel => ("mel band", rows, "dB"),
+        Feature::Mfcc => ("coefficient", rows, "value"),
+    };
+    let many = pictures.len() > 1;
+    let spec = mm_tasks::plot::SpectrogramSpec {
+        title: format!(
+            "{feature:?} of {}",
+            a.input.file_name().unwrap_or_default().to_string_lossy()
+        ),
+        panels: pictures
+            .iter()
+            .enumerate()
+            .map(|(c, p)| {
+                (
+                    if many {
+                        format!("channel {c}")
+                    } else {
+                        String::new()
+                    },
+                    p.view(),
+                )
+            })
+            .collect(),
+        seconds_per_frame: hop as f64 / f64::from(sr),
+        rows: (row_label.into(), top),
+        value_label: value.into(),
+        height: 300,
+    };
+    mm_tasks::plot::save_png_atomic(&mm_tasks::plot::spectrogram_chart(&spec)?, path)?;
     Ok(())
 }

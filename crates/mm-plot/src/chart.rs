@@ -11,7 +11,7 @@ use plotters::prelude::*;
 use crate::error::{Error, Result};
 
 /// The font family registered with plotters for every chart.
-const FAMILY: &str = "mm-sans";
+pub(crate) const FAMILY: &str = "mm-sans";
 
 /// Colours of the series, in order (matplotlib's first "tab10" colours).
 const PALETTE: [RGBColor; 6] = [
@@ -30,7 +30,7 @@ const REFERENCE: [RGBColor; 3] = [
     RGBColor(60, 170, 170),
 ];
 
-fn register_font() -> Result<()> {
+pub(crate) fn register_font() -> Result<()> {
     static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| {
         plotters::style::register_font(
@@ -47,10 +47,21 @@ fn register_font() -> Result<()> {
     }
 }
 
-fn draw_err(e: impl std::fmt::Display) -> Error {
+pub(crate) fn draw_err(e: impl std::fmt::Display) -> Error {
     Error::InvalidParameter {
         name: "chart",
         reason: e.to_string(),
+    }
+}
+
+/// A tick label: whole numbers (steps, bands) without a trailing `.0`, others with up to three
+/// decimals.
+pub(crate) fn tick(x: f64) -> String {
+    if (x - x.round()).abs() < 1e-9 {
+        format!("{x:.0}")
+    } else {
+        let s = format!("{x:.3}");
+        s.trim_end_matches('0').to_string()
     }
 }
 
@@ -172,14 +183,7 @@ pub fn line_chart(spec: &ChartSpec) -> Result<RgbImage> {
             .light_line_style(RGBColor(238, 238, 238))
             .bold_line_style(RGBColor(215, 215, 215))
             .x_labels(8)
-            // whole numbers (steps) without a trailing ".0"
-            .x_label_formatter(&|x| {
-                if (x - x.round()).abs() < 1e-9 {
-                    format!("{x:.0}")
-                } else {
-                    format!("{x:.3}")
-                }
-            })
+            .x_label_formatter(&|x| tick(*x))
             .y_labels(7)
             .draw()
             .map_err(draw_err)?;

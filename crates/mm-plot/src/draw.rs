@@ -1,14 +1,13 @@
-//! PNG pictures of results: spectrograms and training curves, written atomically.
+//! The colour map, the 8x8 bitmap font for labels inside pictures, and atomic PNG writes.
 
 use std::path::Path;
 
 use image::{Rgb, RgbImage};
-use ndarray::ArrayView2;
 
 use crate::error::{Error, Result};
 
 /// The viridis-like colour for `t` in `[0, 1]` (5-point piecewise-linear approximation).
-fn colormap(t: f32) -> Rgb<u8> {
+pub(crate) fn colormap(t: f32) -> Rgb<u8> {
     const STOPS: [[f32; 3]; 5] = [
         [68.0, 1.0, 84.0],
         [59.0, 82.0, 139.0],
@@ -35,46 +34,6 @@ pub fn save_png_atomic(img: &RgbImage, path: &Path) -> Result<()> {
             }
         })?;
     std::fs::rename(&tmp, path).map_err(Error::io(path))
-}
-
-/// Renders spectrograms (`[bins, frames]`, e.g. dB) side by side, low frequencies at the
-/// bottom, each scaled to its own min..max, `scale` pixels per cell, 4-pixel white gutters.
-pub fn spectrogram_strip(specs: &[ArrayView2<'_, f32>], scale: u32) -> Result<RgbImage> {
-    if specs.is_empty() || scale == 0 || specs.iter().any(|s| s.is_empty()) {
-        return Err(Error::InvalidParameter {
-            name: "specs",
-            reason: "need at least one non-empty spectrogram and a positive scale".into(),
-        });
-    }
-    let gutter = 4u32;
-    let h = specs.iter().map(|s| s.nrows() as u32).max().unwrap_or(0) * scale;
-    let w: u32 = specs
-        .iter()
-        .map(|s| s.ncols() as u32 * scale + gutter)
-        .sum::<u32>()
-        - gutter;
-    let mut img = RgbImage::from_pixel(w, h, Rgb([255, 255, 255]));
-    let mut x0 = 0u32;
-    for s in specs {
-        let (lo, hi) = s
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
-                (a.min(v), b.max(v))
-            });
-        let range = (hi - lo).max(f32::EPSILON);
-        let rows = s.nrows() as u32;
-        for ((bin, frame), &v) in s.indexed_iter() {
-            let px = colormap((v - lo) / range);
-            let y_top = (rows - 1 - bin as u32) * scale + (h - rows * scale);
-            for dy in 0..scale {
-                for dx in 0..scale {
-                    img.put_pixel(x0 + frame as u32 * scale + dx, y_top + dy, px);
-                }
-            }
-        }
-        x0 += s.ncols() as u32 * scale + gutter;
-    }
-    Ok(img)
 }
 
 /// Draws ASCII `text` with its top-left corner at `(x, y)` in an 8x8 bitmap font scaled by
@@ -114,18 +73,12 @@ pub fn text_width(text: &str, scale: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::Array2;
 
     #[test]
-    fn spectrogram_strip_puts_high_values_bright_and_low_bins_at_the_bottom() {
-        let mut s = Array2::<f32>::zeros((3, 2));
-        s[[0, 0]] = 1.0; // lowest bin, first frame: brightest
-        let img = spectrogram_strip(&[s.view(), s.view()], 2).unwrap();
-        assert_eq!(img.dimensions(), (2 * 2 + 4 + 2 * 2, 6));
-        assert_eq!(*img.get_pixel(0, 5), colormap(1.0));
-        assert_eq!(*img.get_pixel(0, 0), colormap(0.0));
-        assert_eq!(*img.get_pixel(5, 0), Rgb([255, 255, 255]));
-        assert!(spectrogram_strip(&[], 1).is_err());
+    fn the_colour_map_runs_dark_to_bright() {
+        assert_eq!(colormap(0.0), Rgb([68, 1, 84]));
+        assert_eq!(colormap(1.0), Rgb([253, 231, 37]));
+        assert_eq!(colormap(-3.0), colormap(0.0));
     }
 
     #[test]

@@ -3,9 +3,10 @@
 //! PNG pictures that the training engine (`loss.png`, the monitored metric), the tasks
 //! (attention strips, retrieval galleries, answers) and the `mm` command (spectrograms) draw,
 //! without depending on each other: line charts with axes, ticks, labels, a legend and
-//! baseline/chance lines ([`line_chart`], drawn with plotters and a compiled-in DejaVu Sans),
-//! spectrogram strips with a viridis-like colour map, an 8x8 bitmap font for labels inside
-//! pictures, and atomic PNG writes (a temporary file, then a rename).
+//! baseline/chance lines ([`line_chart`]) and spectrograms with time and frequency axes and a
+//! colour bar ([`spectrogram_chart`]), both drawn with plotters and a compiled-in DejaVu Sans;
+//! an 8x8 bitmap font for labels inside pictures, and atomic PNG writes (a temporary file, then
+//! a rename).
 //!
 //! ```
 //! let spec = mm_plot::ChartSpec {
@@ -30,7 +31,9 @@
 mod chart;
 mod draw;
 mod error;
+mod spectrogram;
 
 pub use chart::{ChartSpec, Reference, Series, line_chart};
-pub use draw::{draw_text, save_png_atomic, spectrogram_strip, text_width};
+pub use draw::{draw_text, save_png_atomic, text_width};
 pub use error::{Error, Result};
+pub use spectrogram::{SpectrogramSpec, spectrogram_chart};

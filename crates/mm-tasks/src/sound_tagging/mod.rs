@@ -47,6 +47,8 @@ pub struct SoundTagging {
     /// One over the classes present in training.
     chance: f64,
     eval_batch: usize,
+    /// Seconds between spectrogram frames (hop / sample rate), for the pictures' time axis.
+    frame_s: f64,
     device: Device,
 }
 
@@ -128,6 +130,7 @@ impl Task for SoundTagging {
             .max_by_key(|&k| (counts[k], std::cmp::Reverse(k)))
             .unwrap_or(0) as i64;
         let chance = 1.0 / counts.iter().filter(|&&c| c > 0).count().max(1) as f64;
+        let frame_s = cfg.features.hop_length as f64 / f64::from(data.sample_rate);
         Ok(Self {
             vs,
             model,
@@ -136,6 +139,7 @@ impl Task for SoundTagging {
             prior,
             chance,
             eval_batch: 64,
+            frame_s,
             device,
         })
     }
@@ -200,7 +204,10 @@ impl Task for SoundTagging {
         let mut shown = Vec::new();
         for k in 0..self.data.class_names.len() as i64 {
             if let Some(i) = test.labels.iter().position(|&y| y == k) {
-                shown.push(&test.features[i]);
+                shown.push((
+                    self.data.class_names[k as usize].as_str(),
+                    &test.features[i],
+                ));
             }
             if shown.len() == pictures::MAX_CLASSES {
                 break;
@@ -210,7 +217,7 @@ impl Task for SoundTagging {
             return Ok(Vec::new());
         }
         let path = dir.join("spectrograms.png");
-        pictures::strip(&shown, &path)?;
+        pictures::strip(&shown, self.frame_s, &path)?;
         Ok(vec![path])
     }
 
@@ -234,7 +241,7 @@ impl Task for SoundTagging {
             let v = Vec::<f32>::try_from(&v.f_reshape([-1])?)?;
             let i = Vec::<i64>::try_from(&i.f_reshape([-1])?)?;
             let png = out_dir.join(format!("sound_{k}.png"));
-            pictures::strip(&[&spec], &png)?;
+            pictures::strip(&[(&input.to_string(), &spec)], self.frame_s, &png)?;
             report.push(serde_json::json!({
                 "input": input.to_string(),
                 "top5": i.iter().zip(&v).map(|(&c, &p)| serde_json::json!({
