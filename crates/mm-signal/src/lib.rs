@@ -106,7 +106,8 @@ pub mod tensor;
 mod window;
 
 pub use audio::{
-    Audio, WavEncoding, decode_audio, read_audio, read_wav, read_wav_from, resample, write_wav,
+    Audio, WavEncoding, decode_audio, decode_audio_capped, read_audio, read_wav, read_wav_from,
+    resample, write_wav,
 };
 pub use batch::{
     FrameFeature, LogMelSpectrogram, MfccScratch, Spectrogram, batch, batch_into, batch_ragged,

@@ -109,3 +109,33 @@ fn bytes_in_memory_decode_as_the_files_do() {
     let e = decode_audio(b"fLaC nonsense".to_vec(), Some("flac"), Path::new("x.flac")).unwrap_err();
     assert!(e.to_string().contains("x.flac"), "{e}");
 }
+
+/// Found by fuzz/audio_decode (2026-12-08): 3.3 KB whose FLAC picture block declares a
+/// 2.5 GB media type, which symphonia 0.5 allocates before reading (an abort where memory is
+/// not overcommitted, and an out-of-memory under the fuzzer). The metadata is checked first
+/// now: a typed error naming the file, nothing allocated.
+#[test]
+fn a_flac_block_that_declares_gigabytes_is_refused_before_allocating() {
+    let path = fixture("flac_bomb.flac");
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() < 4000);
+    let e = decode_audio(bytes, Some("flac"), &path).unwrap_err();
+    let msg = format!("{e:?}");
+    assert!(
+        msg.contains("flac_bomb.flac") && msg.contains("picture block declares"),
+        "{msg}"
+    );
+    assert!(read_audio(&path).is_err());
+}
+
+/// A capped decode stops once the frames pass the cap (compressed formats can hold hours in
+/// kilobytes); under the cap it decodes as before.
+#[test]
+fn a_capped_decode_stops_at_its_cap() {
+    let path = fixture("tone.flac");
+    let tone = std::fs::read(&path).unwrap();
+    let e = mm_signal::decode_audio_capped(tone.clone(), Some("flac"), &path, 1000).unwrap_err();
+    assert!(format!("{e:?}").contains("more than 1000 frames"), "{e:?}");
+    let a = mm_signal::decode_audio_capped(tone, Some("flac"), &path, 1 << 20).unwrap();
+    assert_eq!(a.frames(), 4000);
+}
