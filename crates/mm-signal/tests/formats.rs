@@ -139,3 +139,25 @@ fn a_capped_decode_stops_at_its_cap() {
     let a = mm_signal::decode_audio_capped(tone, Some("flac"), &path, 1 << 20).unwrap();
     assert_eq!(a.frames(), 4000);
 }
+
+/// Found by fuzz/audio_decode (2026-12-08): a WAVE_FORMAT_EXTENSIBLE header with 65,535
+/// channels under an `.ogg` name made symphonia's RIFF reader overflow a shift (a panic in
+/// debug builds). WAV content now goes to hound whatever the extension: a typed error.
+#[test]
+fn wav_content_under_another_name_is_read_as_wav() {
+    let path = fixture("extensible_65535_channels.ogg");
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(matches!(
+        decode_audio(bytes, Some("ogg"), &path),
+        Err(Error::Decode { .. } | Error::UnsupportedFormat { .. })
+    ));
+    assert!(read_audio(&path).is_err());
+    // a real WAV named .ogg reads as the WAV it is
+    let tmp = tempfile::tempdir().unwrap();
+    let renamed = tmp.path().join("tone.ogg");
+    std::fs::copy(fixture("tone.wav"), &renamed).unwrap();
+    assert_eq!(
+        read_audio(&renamed).unwrap(),
+        read_audio(&fixture("tone.wav")).unwrap()
+    );
+}
