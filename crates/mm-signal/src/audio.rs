@@ -164,52 +164,70 @@ fn read_symphonia(path: &Path, ext: Option<&str>) -> Result<Audio> {
     decode_symphonia(Box::new(file), path, ext, usize::MAX)
 }
 
-/// Checks the picture and comment blocks of a FLAC stream's metadata against their block
-/// lengths; `Some(reason)` for a block that declares more than it holds. symphonia 0.5 allocates
-/// what such a block declares before reading it (fuzz/audio_decode: a 3.3 KB file asked for a
-/// 2.5 GB buffer, which aborts the process where memory is not overcommitted). Leaves the
-/// source at its start. Not a FLAC stream: `None`.
+/// Checks the picture and comment blocks of FLAC metadata against their block lengths;
+/// `Some(reason)` for a block that declares more than it holds. symphonia 0.5 allocates what
+/// such a block declares before reading it (fuzz/audio_decode: a 3.3 KB file asked for a 2.5 GB
+/// buffer, which aborts the process where memory is not overcommitted). Its probe looks for the
+/// `fLaC` marker anywhere in the first MiB, so every place where a FLAC stream could start there
+/// is checked: offset 0, and each `fLaC` followed by a STREAMINFO block header. Leaves the
+/// source at its start.
 #[cfg(feature = "formats")]
 fn flac_metadata_problem<S: std::io::Read + std::io::Seek + ?Sized>(
     src: &mut S,
 ) -> std::io::Result<Option<String>> {
     use std::io::SeekFrom;
-    let mut magic = [0u8; 4];
-    let is_flac = src.read_exact(&mut magic).is_ok() && &magic == b"fLaC";
+    const PROBE_LIMIT: u64 = (1 << 20) + 8;
+    let mut prefix = Vec::new();
+    std::io::Read::take(&mut *src, PROBE_LIMIT).read_to_end(&mut prefix)?;
+    let starts = prefix.windows(8).enumerate().filter_map(|(at, w)| {
+        let streaminfo = (w[4] & 0x7f) == 0 && w[5..8] == [0, 0, 0x22];
+        (&w[..4] == b"fLaC" && (at == 0 || streaminfo)).then_some(at as u64)
+    });
     let mut problem = None;
-    if is_flac {
-        loop {
-            let mut h = [0u8; 4];
-            if src.read_exact(&mut h).is_err() {
-                break;
-            }
-            let (last, kind) = (h[0] & 0x80 != 0, h[0] & 0x7f);
-            let len = u32::from_be_bytes([0, h[1], h[2], h[3]]) as usize;
-            if kind == 4 || kind == 6 {
-                let mut block = Vec::new();
-                std::io::Read::take(&mut *src, len as u64).read_to_end(&mut block)?;
-                let check = if kind == 6 {
-                    picture_fits(&block)
-                } else {
-                    comments_fit(&block)
-                };
-                if !check {
-                    let what = if kind == 6 { "picture" } else { "comment" };
-                    problem = Some(format!(
-                        "a FLAC {what} block declares more bytes than its {len}"
-                    ));
-                    break;
-                }
-            } else {
-                src.seek(SeekFrom::Current(len as i64))?;
-            }
-            if last {
-                break;
-            }
+    for start in starts.collect::<Vec<_>>() {
+        src.seek(SeekFrom::Start(start + 4))?;
+        problem = flac_blocks_problem(src)?;
+        if problem.is_some() {
+            break;
         }
     }
     src.seek(SeekFrom::Start(0))?;
     Ok(problem)
+}
+
+/// Walks FLAC metadata blocks from the reader's position (just past `fLaC`).
+#[cfg(feature = "formats")]
+fn flac_blocks_problem<S: std::io::Read + std::io::Seek + ?Sized>(
+    src: &mut S,
+) -> std::io::Result<Option<String>> {
+    loop {
+        let mut h = [0u8; 4];
+        if src.read_exact(&mut h).is_err() {
+            return Ok(None);
+        }
+        let (last, kind) = (h[0] & 0x80 != 0, h[0] & 0x7f);
+        let len = u32::from_be_bytes([0, h[1], h[2], h[3]]) as usize;
+        if kind == 4 || kind == 6 {
+            let mut block = Vec::new();
+            std::io::Read::take(&mut *src, len as u64).read_to_end(&mut block)?;
+            let fits = if kind == 6 {
+                picture_fits(&block)
+            } else {
+                comments_fit(&block)
+            };
+            if !fits {
+                let what = if kind == 6 { "picture" } else { "comment" };
+                return Ok(Some(format!(
+                    "a FLAC {what} block declares more bytes than its {len}"
+                )));
+            }
+        } else {
+            src.seek(std::io::SeekFrom::Current(len as i64))?;
+        }
+        if last {
+            return Ok(None);
+        }
+    }
 }
 
 /// A FLAC PICTURE block's three declared lengths (media type, description, data) fit in it.
