@@ -144,8 +144,9 @@ fn a_capped_decode_stops_at_its_cap() {
 }
 
 /// Found by fuzz/audio_decode (2026-12-08): a WAVE_FORMAT_EXTENSIBLE header with 65,535
-/// channels under an `.ogg` name made symphonia's RIFF reader overflow a shift (a panic in
-/// debug builds). WAV content now goes to hound whatever the extension: a typed error.
+/// channels under an `.ogg` name, and the same 29 bytes into a file, made symphonia's RIFF
+/// reader overflow a shift (a panic in debug builds). WAV content at the start now goes to
+/// hound whatever the extension, and a WAV header further in is refused: typed errors.
 #[test]
 fn wav_content_under_another_name_is_read_as_wav() {
     let path = fixture("extensible_65535_channels.ogg");
@@ -155,6 +156,13 @@ fn wav_content_under_another_name_is_read_as_wav() {
         Err(Error::Decode { .. } | Error::UnsupportedFormat { .. })
     ));
     assert!(read_audio(&path).is_err());
+    // the same header 29 bytes in, where symphonia's probe would find it
+    let path = fixture("extensible_65535_channels_offset.mp3");
+    let e = decode_audio(std::fs::read(&path).unwrap(), Some("mp3"), &path).unwrap_err();
+    assert!(
+        format!("{e:?}").contains("RIFF WAVE header at byte 29"),
+        "{e:?}"
+    );
     // a real WAV named .ogg reads as the WAV it is
     let tmp = tempfile::tempdir().unwrap();
     let renamed = tmp.path().join("tone.ogg");
