@@ -164,46 +164,53 @@ fn read_symphonia(path: &Path, ext: Option<&str>) -> Result<Audio> {
     decode_symphonia(Box::new(file), path, ext, usize::MAX)
 }
 
-/// Checks what symphonia's probe would find in the first MiB: a RIFF WAVE header past the start
-/// (`Some(reason)`), and the picture and comment blocks of FLAC metadata against their block
-/// lengths (`Some(reason)` for a block that declares more than it holds). symphonia 0.5 allocates what
-/// such a block declares before reading it (fuzz/audio_decode: a 3.3 KB file asked for a 2.5 GB
-/// buffer, which aborts the process where memory is not overcommitted). Its probe looks for the
-/// `fLaC` marker anywhere in the first MiB, so every place where a FLAC stream could start there
-/// is checked: offset 0, and each `fLaC` followed by a STREAMINFO block header. Leaves the
-/// source at its start.
+/// Finds what symphonia 0.5's probe would open and checks it first; `Some(reason)` to refuse.
+/// The probe scans the first MiB byte by byte for a registered marker (`fLaC`, `OggS`, `RIFF`,
+/// an MPEG layer III sync word; an `ID3` tag is read and the scan goes on after it) and opens
+/// the first it meets. Two of its readers trust the file (fuzz/audio_decode): the FLAC reader
+/// allocates what a picture or comment block declares before reading it (3.3 KB files asked
+/// for 2.2-3.2 GB, an abort where memory is not overcommitted), and the RIFF reader overflows a
+/// shift on some extensible headers. So a FLAC stream's picture and comment blocks are checked
+/// against their lengths, and a RIFF header past the start is refused (at the start, WAV goes
+/// to hound). Leaves the source at its start.
 #[cfg(feature = "formats")]
 fn symphonia_precheck<S: std::io::Read + std::io::Seek + ?Sized>(
     src: &mut S,
 ) -> std::io::Result<Option<String>> {
     use std::io::SeekFrom;
-    const PROBE_LIMIT: u64 = (1 << 20) + 8;
+    const PROBE_LIMIT: u64 = (1 << 20) + 16;
     let mut prefix = Vec::new();
     std::io::Read::take(&mut *src, PROBE_LIMIT).read_to_end(&mut prefix)?;
-    let starts = prefix.windows(8).enumerate().filter_map(|(at, w)| {
-        let streaminfo = (w[4] & 0x7f) == 0 && w[5..8] == [0, 0, 0x22];
-        (&w[..4] == b"fLaC" && (at == 0 || streaminfo)).then_some(at as u64)
-    });
     let mut problem = None;
-    for start in starts.collect::<Vec<_>>() {
-        src.seek(SeekFrom::Start(start + 4))?;
-        problem = flac_blocks_problem(src)?;
-        if problem.is_some() {
+    let mut at = 0usize;
+    while at < prefix.len() {
+        let rest = &prefix[at..];
+        let mpeg3 = rest.len() >= 2
+            && rest[0] == 0xff
+            && matches!(rest[1], 0xfa | 0xfb | 0xf2 | 0xf3 | 0xe2 | 0xe3);
+        if rest.starts_with(b"fLaC") {
+            src.seek(SeekFrom::Start(at as u64 + 4))?;
+            problem = flac_blocks_problem(src)?;
             break;
+        } else if rest.starts_with(b"RIFF") {
+            if at > 0 {
+                problem = Some(format!(
+                    "a RIFF header at byte {at}, not at the start of the file"
+                ));
+            }
+            break;
+        } else if rest.starts_with(b"OggS") || mpeg3 {
+            break;
+        } else if rest.starts_with(b"ID3") && rest.len() >= 10 {
+            // an ID3v2 tag: 10 bytes, a synchsafe size, a 10-byte footer when flagged
+            let size = rest[6..10]
+                .iter()
+                .fold(0usize, |s, &b| (s << 7) | usize::from(b & 0x7f));
+            let footer = if rest[5] & 0x10 != 0 { 10 } else { 0 };
+            at += 10 + size + footer;
+        } else {
+            at += 1;
         }
-    }
-    // a RIFF WAVE header past the start would reach symphonia's RIFF reader, which overflows a
-    // shift on some extensible headers (fuzz/audio_decode); WAV at the start goes to hound
-    if let Some(at) = prefix
-        .windows(12)
-        .skip(1)
-        .position(is_riff_wave)
-        .map(|p| p + 1)
-        && problem.is_none()
-    {
-        problem = Some(format!(
-            "a RIFF WAVE header at byte {at}, not at the start of the file"
-        ));
     }
     src.seek(SeekFrom::Start(0))?;
     Ok(problem)
