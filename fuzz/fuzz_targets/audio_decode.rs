@@ -21,12 +21,9 @@ fuzz_target!(|data: &[u8]| {
     let hint = HINTS[pick as usize % HINTS.len()];
     // compressed formats can hold hours in kilobytes (constant FLAC frames): a cap of 2^22
     // frames (95 s at 44.1 kHz) keeps each input inside the fuzzer's memory limit
-    let Ok(audio) = mm_signal::decode_audio_capped(
-        bytes.to_vec(),
-        hint,
-        std::path::Path::new("fuzz"),
-        1 << 22,
-    ) else {
+    let Ok(audio) =
+        mm_signal::decode_audio_capped(bytes.to_vec(), hint, std::path::Path::new("fuzz"), 1 << 22)
+    else {
         return;
     };
     assert_eq!(audio.to_mono().len(), audio.frames());

@@ -24,8 +24,10 @@ const FILES: [&str; 7] = [
 
 fn jpg(path: &Path, shade: u8) {
     let _ = std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")));
-    let _ = image::RgbImage::from_fn(20, 16, |x, y| image::Rgb([shade, x as u8 * 9, y as u8 * 11]))
-        .save(path);
+    let _ = image::RgbImage::from_fn(20, 16, |x, y| {
+        image::Rgb([shade, x as u8 * 9, y as u8 * 11])
+    })
+    .save(path);
 }
 
 fn wav(path: &Path) {
@@ -40,7 +42,10 @@ fn wav(path: &Path) {
 /// The valid tree every input starts from (the fuzzed file then replaces one file).
 fn tree(d: &Path) {
     for (split, img) in [("train", 1u64), ("train", 2), ("val", 7)] {
-        jpg(&d.join(format!("{split}2014/COCO_{split}2014_{img:012}.jpg")), img as u8 * 30);
+        jpg(
+            &d.join(format!("{split}2014/COCO_{split}2014_{img:012}.jpg")),
+            img as u8 * 30,
+        );
     }
     let qa = |split: &str, ids: &[u64]| {
         let mut qs = Vec::new();
@@ -48,12 +53,20 @@ fn tree(d: &Path) {
         for &img in ids {
             let qid = img * 10;
             qs.push(serde_json::json!({"image_id": img, "question": "what color is it?", "question_id": qid}));
-            let answers: Vec<_> = (0..10).map(|h| serde_json::json!({"answer": "red", "answer_id": h})).collect();
+            let answers: Vec<_> = (0..10)
+                .map(|h| serde_json::json!({"answer": "red", "answer_id": h}))
+                .collect();
             anns.push(serde_json::json!({"question_id": qid, "image_id": img, "answers": answers,
                 "multiple_choice_answer": "red", "answer_type": "other", "question_type": "what color is"}));
         }
-        let _ = std::fs::write(d.join(format!("v2_OpenEnded_mscoco_{split}2014_questions.json")), serde_json::json!({"questions": qs}).to_string());
-        let _ = std::fs::write(d.join(format!("v2_mscoco_{split}2014_annotations.json")), serde_json::json!({"annotations": anns}).to_string());
+        let _ = std::fs::write(
+            d.join(format!("v2_OpenEnded_mscoco_{split}2014_questions.json")),
+            serde_json::json!({"questions": qs}).to_string(),
+        );
+        let _ = std::fs::write(
+            d.join(format!("v2_mscoco_{split}2014_annotations.json")),
+            serde_json::json!({"annotations": anns}).to_string(),
+        );
     };
     qa("train", &[1, 2]);
     qa("val", &[7]);
@@ -66,7 +79,10 @@ fn tree(d: &Path) {
     );
     jpg(&d.join("Flicker8k_Dataset/a.jpg"), 10);
     jpg(&d.join("Flicker8k_Dataset/b.jpg"), 200);
-    let _ = std::fs::write(d.join("Flickr8k.token.txt"), "a.jpg#0\tA dog runs.\nb.jpg#0\tA red ball.\n");
+    let _ = std::fs::write(
+        d.join("Flickr8k.token.txt"),
+        "a.jpg#0\tA dog runs.\nb.jpg#0\tA red ball.\n",
+    );
     let _ = std::fs::write(d.join("Flickr_8k.trainImages.txt"), "a.jpg\n");
     let _ = std::fs::write(d.join("Flickr_8k.devImages.txt"), "b.jpg\n");
     let _ = std::fs::write(d.join("Flickr_8k.testImages.txt"), "");

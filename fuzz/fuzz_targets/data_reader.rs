@@ -17,7 +17,9 @@ use std::str::FromStr;
 use arbitrary::Arbitrary;
 use hdf5::types::VarLenUnicode;
 use libfuzzer_sys::fuzz_target;
-use mm_data::{BatchConfig, BatchIter, Dtype, FieldSpec, Meta, Reader, Sample, Schema, Value, Writer};
+use mm_data::{
+    BatchConfig, BatchIter, Dtype, FieldSpec, Meta, Reader, Sample, Schema, Value, Writer,
+};
 use ndarray::{Array, IxDyn};
 
 use hdf5_metno as hdf5;
@@ -44,7 +46,12 @@ enum Edit {
     Count(u64),
     /// Replaces a dataset with one of `dtype` (0 u8, 1 i32, 2 i64, 3 u64, 4 f32, 5 f64) and
     /// `dims` (at most 3, each below 16), filled from `fill`.
-    Replace { which: u8, dtype: u8, dims: Vec<u8>, fill: Vec<u8> },
+    Replace {
+        which: u8,
+        dtype: u8,
+        dims: Vec<u8>,
+        fill: Vec<u8>,
+    },
     /// Removes a dataset, or the `meta` group (`which` past the datasets).
     Remove { which: u8 },
 }
@@ -91,8 +98,10 @@ fn write(path: &Path, input: &Input) -> Option<()> {
             "image".into(),
             Value::U8(Array::from_elem(IxDyn(&[2, 3]), i as u8)),
         );
-        s.fixed
-            .insert("label".into(), Value::I64(ndarray::arr0(i as i64).into_dyn()));
+        s.fixed.insert(
+            "label".into(),
+            Value::I64(ndarray::arr0(i as i64).into_dyn()),
+        );
         // sequences of lengths taken from the input (0-3 sequences of 0-3 words)
         let k = words.next().unwrap_or(1) % 4;
         let seqs = (0..k)
@@ -137,9 +146,15 @@ fn replace(file: &hdf5::File, path: &str, dtype: u8, dims: &[u8], fill: &[u8]) -
     }
     match dtype % 6 {
         0 => put!(u8, |i| byte(i)),
-        1 => put!(i32, |i| i32::from_le_bytes([byte(4 * i), byte(4 * i + 1), byte(4 * i + 2), byte(4 * i + 3)])),
+        1 => put!(i32, |i| i32::from_le_bytes([
+            byte(4 * i),
+            byte(4 * i + 1),
+            byte(4 * i + 2),
+            byte(4 * i + 3)
+        ])),
         2 => put!(i64, |i| i64::from(i8::from_le_bytes([byte(i)])) * 3),
-        3 => put!(u64, |i| u64::from(byte(i)) | (u64::from(byte(i + 1) & 0x80) << 56)),
+        3 => put!(u64, |i| u64::from(byte(i))
+            | (u64::from(byte(i + 1) & 0x80) << 56)),
         4 => put!(f32, |i| f32::from(byte(i)) - 128.5),
         _ => put!(f64, |i| f64::from(byte(i)) * 1e300),
     }
@@ -154,8 +169,12 @@ fn edit(path: &Path, edits: &[Edit]) -> hdf5::Result<()> {
             Edit::Text { which, value } => match which % 4 {
                 0 => set_text(&file, "mm_format", value),
                 1 => set_text(&file, "schema", value),
-                2 => file.group("meta").and_then(|g| set_text(&g, "params", value)),
-                _ => file.group("meta").and_then(|g| set_text(&g, "source", value)),
+                2 => file
+                    .group("meta")
+                    .and_then(|g| set_text(&g, "params", value)),
+                _ => file
+                    .group("meta")
+                    .and_then(|g| set_text(&g, "source", value)),
             },
             Edit::SchemaByte { at, byte, op } => (|| {
                 let s: VarLenUnicode = file.attr("schema")?.read_scalar()?;
@@ -173,9 +192,17 @@ fn edit(path: &Path, edits: &[Edit]) -> hdf5::Result<()> {
             })(),
             Edit::Count(n) => (|| {
                 file.delete_attr("n_samples")?;
-                file.new_attr::<u64>().shape(()).create("n_samples")?.write_scalar(n)
+                file.new_attr::<u64>()
+                    .shape(())
+                    .create("n_samples")?
+                    .write_scalar(n)
             })(),
-            Edit::Replace { which, dtype, dims, fill } => replace(
+            Edit::Replace {
+                which,
+                dtype,
+                dims,
+                fill,
+            } => replace(
                 &file,
                 DATASETS[usize::from(*which) % DATASETS.len()],
                 *dtype,
@@ -210,7 +237,10 @@ fn read_all(path: &Path) {
         let Ok(idx) = r.split(&name) else {
             continue;
         };
-        assert!(idx.iter().all(|&i| (i as usize) < n), "split {name} past {n}");
+        assert!(
+            idx.iter().all(|&i| (i as usize) < n),
+            "split {name} past {n}"
+        );
         let idx: Vec<usize> = idx.iter().take(16).map(|&i| i as usize).collect();
         if let Ok(b) = r.read_batch(&idx) {
             assert_eq!(b.len, idx.len());

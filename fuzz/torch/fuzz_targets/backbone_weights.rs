@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let base = std::env::var_os("MM_FUZZ_TMP").map_or_else(std::env::temp_dir, Into::into);
-    let path = base.join(format!("mm-fuzz-weights-{}.safetensors", std::process::id()));
+    let path = base.join(format!(
+        "mm-fuzz-weights-{}.safetensors",
+        std::process::id()
+    ));
     if std::fs::write(&path, bytes).is_err() {
         return;
     }

@@ -11,7 +11,10 @@ use sha2::{Digest, Sha256};
 use tch::nn;
 
 fn sha(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -23,7 +26,10 @@ fuzz_target!(|data: &[u8]| {
     let model = parts.next().unwrap_or_default();
     let optimizer = parts.next().unwrap_or_default();
     let base = std::env::var_os("MM_FUZZ_TMP").map_or_else(std::env::temp_dir, Into::into);
-    let dir = base.join(format!("mm-fuzz-ckpt-{}/checkpoints/step-00000001", std::process::id()));
+    let dir = base.join(format!(
+        "mm-fuzz-ckpt-{}/checkpoints/step-00000001",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     if std::fs::create_dir_all(&dir).is_err() {
         return;
