@@ -82,6 +82,32 @@ fn is_riff_wave(head: &[u8]) -> bool {
     head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WAVE"
 }
 
+/// Whether a file goes to hound: a `.wav`/`.wave` name, or a RIFF WAVE header whatever the name
+/// (symphonia 0.5's RIFF reader overflows a shift on some WAVE_FORMAT_EXTENSIBLE headers,
+/// fuzz/audio_decode: a panic in debug builds).
+fn is_wav(ext: Option<&str>, head: &[u8]) -> bool {
+    matches!(ext, Some("wav" | "wave")) || is_riff_wave(head)
+}
+
+/// WAV from `reader` through hound, its decode errors naming `name`.
+fn read_wav_named<R: Read + Seek>(reader: R, name: &Path) -> Result<Audio> {
+    read_wav_from(reader).map_err(|e| match e {
+        Error::Decode { reason, .. } => Error::Decode {
+            path: name.to_owned(),
+            reason,
+        },
+        other => other,
+    })
+}
+
+/// What a build without feature `formats` says to a file that is not WAV.
+#[cfg(not(feature = "formats"))]
+fn not_wav(name: &Path) -> Error {
+    Error::UnsupportedFormat {
+        what: format!("{} (only WAV without feature `formats`)", name.display()),
+    }
+}
+
 /// Reads an audio file: WAV with hound (also under another extension: a RIFF WAVE header
 /// decides); FLAC, Ogg Vorbis and MP3 with symphonia (feature `formats`, on by default). The
 /// format is taken from the contents, the extension is a hint.
@@ -100,20 +126,16 @@ pub fn read_audio(path: &Path) -> Result<Audio> {
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
     let mut head = [0u8; 12];
-    let riff = std::fs::File::open(path)
+    let read_head = std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
-        .is_ok()
-        && is_riff_wave(&head);
-    match ext.as_deref() {
-        Some("wav" | "wave") => read_wav(path),
-        _ if riff => read_wav(path),
-        #[cfg(feature = "formats")]
-        _ => read_symphonia(path, ext.as_deref()),
-        #[cfg(not(feature = "formats"))]
-        _ => Err(Error::UnsupportedFormat {
-            what: format!("{} (only WAV without feature `formats`)", path.display()),
-        }),
+        .is_ok();
+    if is_wav(ext.as_deref(), if read_head { &head } else { &[] }) {
+        return read_wav(path);
     }
+    #[cfg(feature = "formats")]
+    return read_symphonia(path, ext.as_deref());
+    #[cfg(not(feature = "formats"))]
+    Err(not_wav(path))
 }
 
 /// Decodes an audio file held in memory, as [`read_audio`] reads one from disk: `ext` (`"wav"`,
@@ -135,23 +157,20 @@ pub fn decode_audio_capped(
     max_frames: usize,
 ) -> Result<Audio> {
     let ext = ext.map(str::to_ascii_lowercase);
-    // WAV goes to hound whatever the hint: symphonia 0.5's RIFF reader overflows a shift on
-    // some WAVE_FORMAT_EXTENSIBLE headers (fuzz/audio_decode, a panic in debug builds)
-    let riff = is_riff_wave(&bytes);
-    match ext.as_deref() {
-        Some("wav" | "wave") => read_wav_from(std::io::Cursor::new(bytes)),
-        _ if riff => read_wav_from(std::io::Cursor::new(bytes)),
-        #[cfg(feature = "formats")]
-        _ => decode_symphonia(
-            Box::new(std::io::Cursor::new(bytes)),
-            name,
-            ext.as_deref(),
-            max_frames,
-        ),
-        #[cfg(not(feature = "formats"))]
-        _ => Err(Error::UnsupportedFormat {
-            what: format!("{} (only WAV without feature `formats`)", name.display()),
-        }),
+    if is_wav(ext.as_deref(), &bytes) {
+        return read_wav_named(std::io::Cursor::new(bytes), name);
+    }
+    #[cfg(feature = "formats")]
+    return decode_symphonia(
+        Box::new(std::io::Cursor::new(bytes)),
+        name,
+        ext.as_deref(),
+        max_frames,
+    );
+    #[cfg(not(feature = "formats"))]
+    {
+        let _ = max_frames;
+        Err(not_wav(name))
     }
 }
 
@@ -405,13 +424,7 @@ pub fn read_wav(path: &Path) -> Result<Audio> {
         path: path.to_owned(),
         source,
     })?;
-    read_wav_from(std::io::BufReader::new(file)).map_err(|e| match e {
-        Error::Decode { reason, .. } => Error::Decode {
-            path: path.to_owned(),
-            reason,
-        },
-        other => other,
-    })
+    read_wav_named(std::io::BufReader::new(file), path)
 }
 
 /// Reads WAV data from any reader (errors name the path `<reader>`).
