@@ -65,6 +65,22 @@ pub(crate) fn tick(x: f64) -> String {
     }
 }
 
+/// Draws with `draw` into a white `w` x `h` picture through plotters' bitmap backend.
+pub(crate) fn render(
+    w: u32,
+    h: u32,
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<()>,
+) -> Result<RgbImage> {
+    let mut buf = vec![255u8; w as usize * h as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        draw(&root)?;
+        root.present().map_err(draw_err)?;
+    }
+    RgbImage::from_raw(w, h, buf).ok_or_else(|| draw_err("the pixel buffer has the wrong size"))
+}
+
 /// One curve: `(x, y)` points in order of x, and its name in the legend.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
@@ -163,11 +179,8 @@ pub fn line_chart(spec: &ChartSpec) -> Result<RgbImage> {
     };
     (y0, y1) = (y0 - pad, y1 + pad);
 
-    let mut buf = vec![255u8; w as usize * h as usize * 3];
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(draw_err)?;
-        let mut chart = ChartBuilder::on(&root)
+    render(w, h, |root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(&spec.title, (FAMILY, 16).into_font())
             .margin(10)
             .x_label_area_size(40)
@@ -236,9 +249,8 @@ pub fn line_chart(spec: &ChartSpec) -> Result<RgbImage> {
             .label_font((FAMILY, 12))
             .draw()
             .map_err(draw_err)?;
-        root.present().map_err(draw_err)?;
-    }
-    RgbImage::from_raw(w, h, buf).ok_or_else(|| draw_err("the pixel buffer has the wrong size"))
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use image::RgbImage;
 use ndarray::ArrayView2;
 use plotters::prelude::*;
 
-use crate::chart::{FAMILY, draw_err, register_font, tick};
+use crate::chart::{FAMILY, draw_err, register_font, render, tick};
 use crate::draw::colormap;
 use crate::error::{Error, Result};
 
@@ -95,10 +95,7 @@ pub fn spectrogram_chart(spec: &SpectrogramSpec<'_>) -> Result<RgbImage> {
         .collect();
     let bar_w = 110;
     let w = (widths.iter().sum::<u32>() + bar_w).max(text_w(&spec.title, 16) + 20);
-    let mut buf = vec![255u8; w as usize * h as usize * 3];
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(draw_err)?;
+    render(w, h, |root| {
         let root = root.titled(&spec.title, (FAMILY, 16)).map_err(draw_err)?;
         let (panels_area, bar_area) = root.split_horizontally(w - bar_w);
         let bar_area = bar_area.margin(0, 0, 14, 0);
@@ -178,9 +175,8 @@ pub fn spectrogram_chart(spec: &SpectrogramSpec<'_>) -> Result<RgbImage> {
             )
         }))
         .map_err(draw_err)?;
-        root.present().map_err(draw_err)?;
-    }
-    RgbImage::from_raw(w, h, buf).ok_or_else(|| draw_err("the pixel buffer has the wrong size"))
+        Ok(())
+    })
 }
 
 #[cfg(test)]
