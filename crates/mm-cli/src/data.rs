@@ -248,12 +248,13 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             };
             let clips = sound_classes::generate(&cfg)?;
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-            for (i, clip) in clips.iter().enumerate() {
+            let n_clips = clips.len();
+            for (i, clip) in clips.into_iter().enumerate() {
                 let path = out.join(format!("{:02}_{:03}.wav", clip.label, i % per_class));
                 let audio = mm_signal::Audio {
                     samples: ndarray::Array2::from_shape_vec(
                         (1, clip.samples.len()),
-                        clip.samples.clone(),
+                        clip.samples,
                     )?,
                     sample_rate: cfg.sample_rate_hz,
                 };
@@ -263,7 +264,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             for k in 0..classes {
                 println!("class {k:2}: {}", sound_classes::class_name(&cfg, k));
             }
-            println!("{} clips -> {}", clips.len(), out.display());
+            println!("{n_clips} clips -> {}", out.display());
             Ok(())
         }
     }

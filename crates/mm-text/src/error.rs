@@ -63,5 +63,14 @@ pub enum Error {
     },
 }
 
+impl From<mm_core::WriteError> for Error {
+    fn from(e: mm_core::WriteError) -> Self {
+        Error::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 /// `Result` with [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;

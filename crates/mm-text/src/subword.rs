@@ -173,7 +173,7 @@ impl Subword {
 
     /// Saves as Hugging Face `tokenizer.json`, atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let tmp = path.with_extension("json.tmp");
+        let tmp = mm_core::tmp_path(path);
         if let Err(e) = self.tk.save(&tmp, false) {
             let _ = std::fs::remove_file(&tmp);
             return Err(tk_err("saving")(e));

@@ -161,22 +161,11 @@ impl Vocab {
 
     /// Saves as JSON, atomically (temporary file, then rename).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let io = |source| Error::Io {
-            path: path.to_owned(),
-            source,
-        };
         let json = serde_json::to_vec(self).map_err(|source| Error::Format {
             path: path.to_owned(),
             source,
         })?;
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = std::path::PathBuf::from(tmp);
-        if let Err(e) = std::fs::write(&tmp, json) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(io(e));
-        }
-        std::fs::rename(&tmp, path).map_err(io)
+        mm_core::write_atomic(path, &json).map_err(Error::from)
     }
 
     /// Loads a vocabulary written by [`Vocab::save`].

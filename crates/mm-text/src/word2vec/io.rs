@@ -26,18 +26,10 @@ fn bad(path: &Path, reason: impl Into<String>) -> Error {
     }
 }
 
-/// `path` with `.tmp` added to its file name (`v.txt` -> `v.txt.tmp`): files of the same stem
-/// written side by side (`v.txt`, `v.bin`) never share a temporary.
-fn tmp_path(path: &Path) -> std::path::PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_owned();
-    name.push(".tmp");
-    path.with_file_name(name)
-}
-
 /// Writes `emb` to `path` atomically (temporary file, then rename; the temporary is removed if
 /// a write fails).
 pub fn write_vectors(path: &Path, emb: &Embeddings, format: VectorFormat) -> Result<()> {
-    let tmp = tmp_path(path);
+    let tmp = mm_core::tmp_path(path);
     let io = |source| Error::Io {
         path: tmp.clone(),
         source,
@@ -202,18 +194,7 @@ pub fn write_safetensors(path: &Path, emb: &Embeddings) -> Result<()> {
     let meta = std::collections::HashMap::from([("words".to_owned(), words)]);
     let out = safetensors::serialize([("vectors", view)], Some(meta))
         .map_err(|e| bad(path, e.to_string()))?;
-    let tmp = tmp_path(path);
-    std::fs::write(&tmp, out).map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::Io {
-            path: tmp.clone(),
-            source,
-        }
-    })?;
-    std::fs::rename(&tmp, path).map_err(|source| Error::Io {
-        path: path.to_owned(),
-        source,
-    })
+    mm_core::write_atomic(path, &out).map_err(Error::from)
 }
 
 /// Reads a file written by [`write_safetensors`].
