@@ -1,8 +1,8 @@
 //! Kill -9 and resume for every engine task (issue 31, item 3): a `mm train` process killed
 //! mid-run, whose newest checkpoint is then damaged, resumes from the checkpoint before it
 //! (with a warning, the damaged one moved aside) and ends exactly where the uninterrupted run
-//! ends: the same validation history, test metrics and final weights. Retrieval's and
-//! text-to-image's kill-and-resume tests are in `cli.rs`.
+//! ends: the same validation history, test metrics and final weights. Every engine task has a
+//! case: retrieval, captioning, VQA, sound tagging and text-to-image.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -201,4 +201,34 @@ fn sound_tagging_resumes_a_killed_run_past_a_damaged_checkpoint() {
         ],
         30,
     );
+}
+
+#[test]
+fn retrieval_resumes_a_killed_run_past_a_damaged_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = synthav_args(dir.path(), &["train.batch_size=32"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    kill_damage_and_resume("retrieval", &args, 9);
+}
+
+/// Two optimizer groups (discriminator and generator), each with its state in the checkpoint.
+#[test]
+fn text_to_image_resumes_a_killed_run_past_a_damaged_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = synthav_args(
+        dir.path(),
+        &[
+            "train.batch_size=32",
+            "task.gen_channels=8",
+            "task.disc_channels=8",
+            "task.noise_dim=16",
+            "task.embed_dim=16",
+            "task.text_dim=8",
+            "task.evaluator_steps=20",
+            "task.eval_texts=16",
+            "task.samples=2",
+        ],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    kill_damage_and_resume("text-to-image", &args, 9);
 }
